@@ -1,0 +1,11 @@
+// CRC-32C (Castagnoli), as Kafka's record batches use. Hardware (SSE4.2) when the CPU has it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace fjord {
+
+uint32_t crc32c(const void* data, size_t size, uint32_t crc = 0);
+
+}  // namespace fjord

@@ -1,0 +1,58 @@
+#include "base/config.h"
+
+#include <gtest/gtest.h>
+
+namespace fjord {
+
+TEST(Config, DefaultsAndOverrides) {
+  std::vector<std::string> unknown;
+  auto c = BrokerConfig::create({{"num.partitions", "3"}, {"no.such.key", "x"}}, unknown);
+  ASSERT_TRUE(c.has_value()) << c.error();
+  EXPECT_EQ(c->get_int("num.partitions"), 3);
+  EXPECT_EQ(c->get_int("socket.request.max.bytes"), 104857600);
+  EXPECT_TRUE(c->get_bool("auto.create.topics.enable"));
+  EXPECT_EQ(unknown, std::vector<std::string>{"no.such.key"});
+  EXPECT_EQ(c->node_id(), 1);
+}
+
+TEST(Config, BadValuesNameTheKey) {
+  std::vector<std::string> unknown;
+  for (auto [key, value] : std::vector<std::pair<std::string, std::string>>{
+           {"num.partitions", "-3"}, {"socket.request.max.bytes", "lots"}, {"auto.create.topics.enable", "maybe"},
+           {"listeners", "PLAINTEXT://127.0.0.1:70000"}, {"log.cleanup.policy", "delete,shred"}}) {
+    auto c = BrokerConfig::create({{key, value}}, unknown);
+    ASSERT_FALSE(c.has_value()) << key;
+    EXPECT_NE(c.error().find(key), std::string::npos) << c.error();
+  }
+}
+
+TEST(Config, TopicDefaultsFollowBrokerSynonymsWithUnits) {
+  std::vector<std::string> unknown;
+  auto c = BrokerConfig::create({{"log.retention.hours", "2"}}, unknown);
+  ASSERT_TRUE(c.has_value());
+  auto r = c->topic_default(*find_topic_config("retention.ms"));
+  EXPECT_EQ(r.value, "7200000");
+  EXPECT_EQ(r.source_key, "log.retention.hours");
+  auto seg = c->topic_default(*find_topic_config("segment.bytes"));
+  EXPECT_EQ(seg.value, "1073741824");
+  EXPECT_EQ(seg.source_key, "");
+}
+
+TEST(Config, ValidateTopicValues) {
+  EXPECT_FALSE(validate_config_value(find_topic_config("retention.ms")->def, "1000").has_value());
+  EXPECT_TRUE(validate_config_value(find_topic_config("retention.ms")->def, "abc").has_value());
+  EXPECT_TRUE(validate_config_value(find_topic_config("segment.bytes")->def, "10").has_value());
+  EXPECT_TRUE(validate_config_value(find_topic_config("cleanup.policy")->def, "compact,delete") == std::nullopt);
+  EXPECT_TRUE(validate_config_value(find_topic_config("min.cleanable.dirty.ratio")->def, "1.5").has_value());
+}
+
+TEST(Config, ParseListener) {
+  auto l = parse_listener("PLAINTEXT://127.0.0.1:9092");
+  ASSERT_TRUE(l.has_value());
+  EXPECT_EQ(l->host, "127.0.0.1");
+  EXPECT_EQ(l->port, 9092);
+  EXPECT_FALSE(parse_listener("127.0.0.1:9092").has_value());
+  EXPECT_FALSE(parse_listener("PLAINTEXT://host:-1").has_value());
+}
+
+}  // namespace fjord

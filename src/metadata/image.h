@@ -1,0 +1,66 @@
+// The cluster metadata as an immutable snapshot. Built by applying metadata records in order;
+// replaced as a whole (readers on every shard hold a shared_ptr<const Image>).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <variant>
+
+#include "base/uuid.h"
+
+namespace fjord::metadata {
+
+struct TopicInfo {
+  std::string name;
+  Uuid id;
+  int32_t partitions = 0;
+  std::map<std::string, std::string> configs;  // topic-level overrides only
+};
+
+// Metadata records: the metadata log is a sequence of these.
+struct TopicRecord {
+  TopicInfo topic;
+  bool operator==(const TopicRecord& o) const {
+    return topic.name == o.topic.name && topic.id == o.topic.id && topic.partitions == o.topic.partitions &&
+           topic.configs == o.topic.configs;
+  }
+};
+struct RemoveTopicRecord {
+  Uuid id;
+  bool operator==(const RemoveTopicRecord&) const = default;
+};
+struct PartitionCountRecord {
+  Uuid id;
+  int32_t partitions = 0;
+  bool operator==(const PartitionCountRecord&) const = default;
+};
+struct TopicConfigRecord {
+  Uuid id;
+  std::string key;
+  std::optional<std::string> value;  // nullopt removes the override
+  bool operator==(const TopicConfigRecord&) const = default;
+};
+using Record = std::variant<TopicRecord, RemoveTopicRecord, PartitionCountRecord, TopicConfigRecord>;
+
+class Image {
+ public:
+  using TopicPtr = std::shared_ptr<const TopicInfo>;
+
+  const TopicInfo* find(std::string_view name) const;
+  const TopicInfo* find(const Uuid& id) const;
+  const std::map<std::string, TopicPtr, std::less<>>& topics() const { return by_name_; }
+
+  // A new image with `record` applied. Records that do not fit (an unknown id) change nothing.
+  Image apply(const Record& record) const;
+
+ private:
+  void put(TopicPtr topic);
+
+  std::map<std::string, TopicPtr, std::less<>> by_name_;
+  std::unordered_map<Uuid, TopicPtr, UuidHash> by_id_;
+};
+
+}  // namespace fjord::metadata

@@ -1,0 +1,134 @@
+#include "metadata/metadata_log.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "metadata/store.h"
+
+namespace fjord::metadata {
+namespace fs = std::filesystem;
+
+namespace {
+fs::path temp_dir() {
+  fs::path p = fs::temp_directory_path() / ("fjord-meta-" + std::to_string(::getpid()) + "-" +
+                                            std::to_string(std::rand()));
+  fs::create_directories(p);
+  return p;
+}
+
+std::vector<Record> sample_records() {
+  TopicRecord t;
+  t.topic.name = "orders";
+  t.topic.id = Uuid::random();
+  t.topic.partitions = 3;
+  t.topic.configs = {{"retention.ms", "1000"}};
+  return {t, PartitionCountRecord{t.topic.id, 5}, TopicConfigRecord{t.topic.id, "segment.bytes", "1024"},
+          TopicConfigRecord{t.topic.id, "retention.ms", std::nullopt}, RemoveTopicRecord{t.topic.id}};
+}
+}  // namespace
+
+TEST(MetadataLog, RecordsRoundTrip) {
+  for (const Record& r : sample_records()) {
+    Bytes b = encode_record(r);
+    auto back = decode_record(b);
+    ASSERT_TRUE(back.has_value()) << back.error();
+    EXPECT_TRUE(*back == r);
+  }
+}
+
+TEST(MetadataLog, ReplaysAndTruncatesATornTailAtEveryCut) {
+  fs::path dir = temp_dir();
+  std::string path = (dir / "m.log").string();
+  auto records = sample_records();
+  {
+    auto log = MetadataLog::open(path);
+    ASSERT_TRUE(log.has_value());
+    for (const Record& r : records) ASSERT_TRUE(log->first.append({r}).has_value());
+  }
+  auto full_size = fs::file_size(path);
+  Bytes content(full_size);
+  {
+    FILE* f = std::fopen(path.c_str(), "rb");
+    ASSERT_EQ(std::fread(content.data(), 1, content.size(), f), content.size());
+    std::fclose(f);
+  }
+  // Frame boundaries: replay must end at the last whole record before each cut.
+  std::vector<size_t> ends;
+  size_t pos = 0;
+  for (const Record& r : records) {
+    pos += 8 + encode_record(r).size();
+    ends.push_back(pos);
+  }
+  for (size_t cut = 0; cut <= full_size; ++cut) {
+    {
+      FILE* f = std::fopen(path.c_str(), "wb");
+      std::fwrite(content.data(), 1, cut, f);
+      std::fclose(f);
+    }
+    size_t whole = 0;
+    while (whole < ends.size() && ends[whole] <= cut) ++whole;
+    auto log = MetadataLog::open(path);
+    ASSERT_TRUE(log.has_value());
+    EXPECT_EQ(log->second.records.size(), whole) << "cut at " << cut;
+    size_t kept = whole ? ends[whole - 1] : 0;
+    EXPECT_EQ(log->second.truncated_bytes, cut - kept);
+    EXPECT_EQ(fs::file_size(path), kept);
+    // Appends continue after the last whole record.
+    ASSERT_TRUE(log->first.append({records[0]}).has_value());
+    auto again = MetadataLog::open(path);
+    EXPECT_EQ(again->second.records.size(), whole + 1);
+  }
+  fs::remove_all(dir);
+}
+
+TEST(MetadataLog, CorruptByteStopsReplayThere) {
+  fs::path dir = temp_dir();
+  std::string path = (dir / "m.log").string();
+  auto records = sample_records();
+  {
+    auto log = MetadataLog::open(path);
+    ASSERT_TRUE(log->first.append(records).has_value());
+  }
+  size_t first_end = 8 + encode_record(records[0]).size();
+  {
+    FILE* f = std::fopen(path.c_str(), "r+b");
+    std::fseek(f, static_cast<long>(first_end + 10), SEEK_SET);
+    std::fputc(0x5a, f);
+    std::fclose(f);
+  }
+  auto log = MetadataLog::open(path);
+  ASSERT_TRUE(log.has_value());
+  EXPECT_EQ(log->second.records.size(), 1u);
+  fs::remove_all(dir);
+}
+
+TEST(MetadataStore, TopicsSurviveReopen) {
+  fs::path dir = temp_dir();
+  Uuid id;
+  std::string cluster;
+  {
+    auto store = MetadataStore::open(dir.string(), 1);
+    ASSERT_TRUE(store.has_value()) << store.error();
+    cluster = (*store)->cluster_id();
+    TopicRecord t;
+    t.topic.name = "a";
+    t.topic.id = id = Uuid::random();
+    t.topic.partitions = 2;
+    ASSERT_TRUE((*store)->commit({t}).has_value());
+    ASSERT_TRUE((*store)->commit({PartitionCountRecord{id, 4}}).has_value());
+    EXPECT_EQ((*store)->image()->find("a")->partitions, 4);
+  }
+  auto store = MetadataStore::open(dir.string(), 1);
+  ASSERT_TRUE(store.has_value());
+  EXPECT_EQ((*store)->cluster_id(), cluster);
+  const TopicInfo* t = (*store)->image()->find(id);
+  ASSERT_NE(t, nullptr);
+  EXPECT_EQ(t->name, "a");
+  EXPECT_EQ(t->partitions, 4);
+  EXPECT_FALSE(MetadataStore::open(dir.string(), 7).has_value());  // node.id mismatch
+  fs::remove_all(dir);
+}
+
+}  // namespace fjord::metadata
