@@ -281,3 +281,33 @@ def result_of(futures, timeout=15.0):
         except Exception as e:  # KafkaException, TimeoutError...
             out[k] = e
     return out
+
+
+# ---------------------------------------------------------------------- data dir helpers
+
+
+def partition_dirs(data_dir, topic):
+    """Names of `<topic>-<n>` directories in the data dir, sorted by partition."""
+    rx = re.compile(re.escape(topic) + r"-(\d+)")
+    found = [(int(m.group(1)), p.name) for p in Path(data_dir).iterdir()
+             if p.is_dir() and (m := rx.fullmatch(p.name))]
+    return [name for _, name in sorted(found)]
+
+
+def delete_leftovers(data_dir, topic):
+    """Directories that still belong to a deleted topic: `<topic>-<n>` and any `*-delete`."""
+    return partition_dirs(data_dir, topic) + sorted(
+        p.name for p in Path(data_dir).iterdir() if p.name.endswith("-delete"))
+
+
+def wait_until(pred, timeout=10.0, interval=0.05, what="condition"):
+    """Polls pred() until it returns a truthy value and returns that value; AssertionError
+    (with the last value) after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        last = pred()
+        if last:
+            return last
+        if time.monotonic() >= deadline:
+            raise AssertionError("timed out after %.1fs waiting for %s (last: %r)" % (timeout, what, last))
+        time.sleep(interval)

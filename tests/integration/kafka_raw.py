@@ -515,16 +515,3 @@ def topic_ids(bootstrap, names=None, timeout=5.0):
         md = c.metadata(names, version=12, allow_auto_topic_creation=False)
     return {t["name"]: (t["topic_id"], len(t["partitions"]))
             for t in md["topics"] if t["error_code"] == NONE}
-
-
-def wait_until(pred, timeout=10.0, interval=0.05, what="condition"):
-    """Polls pred() until it returns a truthy value; returns it. Fails after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while True:
-        last = pred()
-        if last:
-            return last
-        if time.monotonic() >= deadline:
-            raise AssertionError("timed out after %.1fs waiting for %s (last: %r)" % (timeout, what, last))
-        time.sleep(interval)

@@ -1,0 +1,30 @@
+// The broker's shared context: configuration, metadata, the controller and the shards. Created
+// once at start, read from every shard; only the metadata image changes (atomically).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "base/config.h"
+#include "broker/controller.h"
+#include "broker/shards.h"
+#include "metadata/store.h"
+
+namespace fjord::broker {
+
+inline constexpr int kControllerShard = 0;
+
+struct Broker {
+  const BrokerConfig& config;
+  metadata::MetadataStore& store;
+  Controller& controller;  // on kControllerShard only: reach it through run_on
+  Shards& shards;
+  int32_t node_id = 1;
+  std::string advertised_host;
+  int32_t advertised_port = 0;
+  int32_t max_request_bytes = 0;
+
+  asio::io_context& controller_context() { return shards.context(kControllerShard); }
+};
+
+}  // namespace fjord::broker

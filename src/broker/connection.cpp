@@ -1,0 +1,139 @@
+#include "broker/connection.h"
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/read.hpp>
+#include <asio/redirect_error.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/write.hpp>
+#include <spdlog/spdlog.h>
+
+#include "broker/handler.h"
+
+namespace fjord::broker {
+
+namespace {
+// Requests read ahead of their responses; beyond this the connection stops reading (backpressure).
+constexpr size_t kMaxInFlight = 64;
+}  // namespace
+
+Connection::Connection(Broker& broker, asio::ip::tcp::socket socket)
+    : broker_(broker), socket_(std::move(socket)), slot_freed_(socket_.get_executor()) {
+  std::error_code ec;
+  auto ep = socket_.remote_endpoint(ec);
+  peer_ = ec ? "unknown peer" : ep.address().to_string() + ":" + std::to_string(ep.port());
+  socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+}
+
+void Connection::close(const std::string& why) {
+  if (closed_) return;
+  closed_ = true;
+  if (!why.empty()) spdlog::warn("closing connection from {}: {}", peer_, why);
+  std::error_code ec;
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+  socket_.close(ec);
+  slot_freed_.cancel();
+}
+
+asio::awaitable<void> Connection::run() {
+  auto self = shared_from_this();
+  std::error_code ec;
+  while (!closed_) {
+    uint8_t size_bytes[4];
+    co_await asio::async_read(socket_, asio::buffer(size_bytes), asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) break;
+    int32_t size = static_cast<int32_t>((uint32_t(size_bytes[0]) << 24) | (uint32_t(size_bytes[1]) << 16) |
+                                        (uint32_t(size_bytes[2]) << 8) | uint32_t(size_bytes[3]));
+    if (size < 0) {
+      close(fmt::format("invalid negative frame size {}", size));
+      break;
+    }
+    if (size > broker_.max_request_bytes) {
+      close(fmt::format("frame of {} bytes is larger than socket.request.max.bytes ({})", size,
+                        broker_.max_request_bytes));
+      break;
+    }
+    Bytes frame(static_cast<size_t>(size));
+    co_await asio::async_read(socket_, asio::buffer(frame), asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      if (ec != asio::error::operation_aborted) spdlog::debug("connection from {} ended mid-frame: {}", peer_, ec.message());
+      break;
+    }
+    std::string error;
+    auto parsed = protocol::parse_request(frame, error);
+    if (!parsed) {
+      close(error);
+      break;
+    }
+    const auto& header = parsed->header;
+    const HandlerInfo* handler = find_handler(header.request_api_key);
+    if (handler == nullptr) {
+      close(fmt::format("unsupported API key {}", header.request_api_key));
+      break;
+    }
+    auto slot = std::make_shared<Pending>();
+    pending_.push_back(slot);
+    if (header.request_api_version < handler->min_version || header.request_api_version > handler->max_version) {
+      if (header.request_api_key == 18) {
+        spdlog::info("client at {} asked for ApiVersions v{}; answering UNSUPPORTED_VERSION", peer_,
+                     header.request_api_version);
+        slot->response = unsupported_api_versions_response(header.correlation_id);
+        asio::co_spawn(socket_.get_executor(), write_ready_responses(), asio::detached);
+        continue;
+      }
+      close(fmt::format("unsupported version {} of API {} (serving {}-{})", header.request_api_version,
+                        parsed->api->name, handler->min_version, handler->max_version));
+      break;
+    }
+    asio::co_spawn(socket_.get_executor(), handle(slot, std::move(frame), std::move(*parsed)), asio::detached);
+    while (pending_.size() >= kMaxInFlight && !closed_) {
+      slot_freed_.expires_at(asio::steady_timer::time_point::max());
+      co_await slot_freed_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+  }
+  close("");
+}
+
+asio::awaitable<void> Connection::handle(std::shared_ptr<Pending> slot, Bytes frame, protocol::ParsedRequest request) {
+  auto self = shared_from_this();
+  const protocol::ParsedRequest* parsed = &request;
+  const HandlerInfo* handler = find_handler(parsed->header.request_api_key);
+  RequestContext ctx{broker_, parsed->header};
+  HandlerResult result;
+  try {
+    result = co_await handler->invoke(ctx, request.body);
+  } catch (const std::exception& e) {
+    spdlog::error("{} v{} from {} failed: {}", parsed->api->name, parsed->header.request_api_version, peer_, e.what());
+    close("");
+    co_return;
+  }
+  if (!result) {
+    close(fmt::format("malformed {} v{} request: {}", parsed->api->name, parsed->header.request_api_version,
+                      result.error()));
+    co_return;
+  }
+  slot->response = std::move(*result);
+  frame.clear();
+  co_await write_ready_responses();
+}
+
+asio::awaitable<void> Connection::write_ready_responses() {
+  if (writing_) co_return;  // the running writer will pick this response up
+  auto self = shared_from_this();
+  writing_ = true;
+  while (!closed_ && !pending_.empty() && pending_.front()->response.has_value()) {
+    auto slot = std::move(pending_.front());
+    pending_.pop_front();
+    slot_freed_.cancel();
+    if (slot->response->empty()) continue;
+    std::error_code ec;
+    co_await asio::async_write(socket_, asio::buffer(*slot->response), asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      close("");
+      break;
+    }
+  }
+  writing_ = false;
+}
+
+}  // namespace fjord::broker

@@ -1,0 +1,46 @@
+// Connection: one client socket, on the shard that accepted it (it never moves). Reads frames,
+// runs requests concurrently, and writes responses in request order (clients pipeline).
+#pragma once
+
+#include <asio/awaitable.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/steady_timer.hpp>
+
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "base/bytes.h"
+#include "broker/broker.h"
+#include "protocol/headers.h"
+
+namespace fjord::broker {
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(Broker& broker, asio::ip::tcp::socket socket);
+
+  // Runs until the peer goes away or sends something this broker closes connections for.
+  asio::awaitable<void> run();
+
+ private:
+  struct Pending {
+    std::optional<Bytes> response;  // set when done; empty bytes mean "no response" (acks=0)
+  };
+
+  // `request` reads from `frame`'s heap buffer, which moving the vector keeps in place.
+  asio::awaitable<void> handle(std::shared_ptr<Pending> slot, Bytes frame, protocol::ParsedRequest request);
+  asio::awaitable<void> write_ready_responses();
+  void close(const std::string& why);
+
+  Broker& broker_;
+  asio::ip::tcp::socket socket_;
+  std::string peer_;
+  std::deque<std::shared_ptr<Pending>> pending_;
+  bool writing_ = false;
+  bool closed_ = false;
+  asio::steady_timer slot_freed_;
+};
+
+}  // namespace fjord::broker

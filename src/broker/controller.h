@@ -1,0 +1,54 @@
+// Controller: the only writer of cluster metadata. Lives on shard 0 (the controller shard); every
+// call must run there (use run_on). Creates and removes partition directories to match.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "base/config.h"
+#include "metadata/store.h"
+#include "protocol/generated/error_codes.h"
+
+namespace fjord::broker {
+
+struct TopicResult {
+  protocol::ErrorCode error = protocol::ErrorCode::NONE;
+  std::string message;
+  std::shared_ptr<const metadata::TopicInfo> topic;  // the topic as created / changed
+
+  bool ok() const { return error == protocol::ErrorCode::NONE; }
+};
+
+struct NewTopic {
+  std::string name;
+  int32_t partitions = -1;          // -1: num.partitions
+  int16_t replication_factor = -1;  // -1: default.replication.factor
+  std::map<std::string, std::string> configs;
+  std::optional<std::string> null_config;  // name of a config sent with a null value
+};
+
+class Controller {
+ public:
+  Controller(const BrokerConfig& config, metadata::MetadataStore& store, std::filesystem::path data_dir);
+
+  TopicResult create_topic(const NewTopic& spec, bool validate_only);
+  TopicResult delete_topic(const metadata::TopicInfo& topic);
+  TopicResult create_partitions(const std::string& name, int32_t count, bool validate_only);
+
+  // Makes sure every topic in the image has its partition directories (after a crash between
+  // the metadata commit and the mkdir) and removes leftovers of deleted partitions.
+  void reconcile_partition_dirs();
+
+ private:
+  TopicResult fail(protocol::ErrorCode code, std::string message) const { return {code, std::move(message), nullptr}; }
+  TopicResult commit(const metadata::Record& record);
+
+  const BrokerConfig& config_;
+  metadata::MetadataStore& store_;
+  std::filesystem::path data_dir_;
+};
+
+}  // namespace fjord::broker

@@ -1,0 +1,44 @@
+#include "broker/handler.h"
+
+#include "broker/handlers/handlers.h"
+
+namespace fjord::broker {
+namespace {
+
+using namespace protocol;
+
+const HandlerInfo kHandlers[] = {
+    {ApiVersionsRequest::kApiKey, 0, 3, &typed_handler<ApiVersionsRequest, ApiVersionsResponse, handle_api_versions>},
+    {MetadataRequest::kApiKey, 0, 12, &typed_handler<MetadataRequest, MetadataResponse, handle_metadata>},
+    {CreateTopicsRequest::kApiKey, 0, 7,
+     &typed_handler<CreateTopicsRequest, CreateTopicsResponse, handle_create_topics>},
+    {DeleteTopicsRequest::kApiKey, 0, 6,
+     &typed_handler<DeleteTopicsRequest, DeleteTopicsResponse, handle_delete_topics>},
+    {DescribeConfigsRequest::kApiKey, 0, 4,
+     &typed_handler<DescribeConfigsRequest, DescribeConfigsResponse, handle_describe_configs>},
+    {CreatePartitionsRequest::kApiKey, 0, 3,
+     &typed_handler<CreatePartitionsRequest, CreatePartitionsResponse, handle_create_partitions>},
+};
+
+}  // namespace
+
+std::span<const HandlerInfo> handlers() { return kHandlers; }
+
+const HandlerInfo* find_handler(int16_t api_key) {
+  for (const HandlerInfo& h : kHandlers)
+    if (h.api_key == api_key) return &h;
+  return nullptr;
+}
+
+Bytes unsupported_api_versions_response(int32_t correlation_id) {
+  const HandlerInfo* self = find_handler(ApiVersionsRequest::kApiKey);
+  ApiVersionsResponse body;
+  body.error_code = code(ErrorCode::UNSUPPORTED_VERSION);
+  auto& entry = body.api_keys.emplace_back();
+  entry.api_key = self->api_key;
+  entry.min_version = self->min_version;
+  entry.max_version = self->max_version;
+  return encode_response(*find_api_spec(ApiVersionsRequest::kApiKey), 0, correlation_id, body);
+}
+
+}  // namespace fjord::broker

@@ -1,0 +1,53 @@
+// Request handlers: one function per API, and the registry that declares, in one place, the
+// version range each serves. ApiVersions is derived from that registry.
+#pragma once
+
+#include <asio/awaitable.hpp>
+
+#include <span>
+#include <string>
+
+#include "base/bytes.h"
+#include "broker/broker.h"
+#include "protocol/headers.h"
+#include "tl/expected.hpp"
+
+namespace fjord::broker {
+
+struct RequestContext {
+  Broker& broker;
+  const protocol::RequestHeader& header;
+
+  int16_t api_version() const { return header.request_api_version; }
+};
+
+// A whole response frame, or why the request is malformed (the connection is then closed).
+using HandlerResult = tl::expected<Bytes, std::string>;
+using HandlerFn = asio::awaitable<HandlerResult> (*)(RequestContext&, protocol::Reader&);
+
+struct HandlerInfo {
+  int16_t api_key;
+  int16_t min_version;
+  int16_t max_version;
+  HandlerFn invoke;
+};
+
+std::span<const HandlerInfo> handlers();
+const HandlerInfo* find_handler(int16_t api_key);
+
+// Decodes Req at the request's version, runs Fn, encodes its response into a frame.
+template <typename Req, typename Resp, asio::awaitable<Resp> (*Fn)(RequestContext&, Req&)>
+asio::awaitable<HandlerResult> typed_handler(RequestContext& ctx, protocol::Reader& body) {
+  Req request;
+  request.decode(body, ctx.api_version());
+  if (!body.ok()) co_return tl::unexpected(std::string(body.error()));
+  Resp response = co_await Fn(ctx, request);
+  co_return protocol::encode_response(*protocol::find_api_spec(Req::kApiKey), ctx.api_version(),
+                                      ctx.header.correlation_id, response);
+}
+
+// The ApiVersions answer to a version this broker does not serve: v0 body, UNSUPPORTED_VERSION,
+// and only ApiVersions' own range (KIP-511).
+Bytes unsupported_api_versions_response(int32_t correlation_id);
+
+}  // namespace fjord::broker
