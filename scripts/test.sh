@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds (debug: ASan + UBSan), and runs every test: the unit tests
+# (CTest) and the integration tests (pytest driving real Kafka clients against the broker).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/install-deps.sh test
+cmake --preset debug >/dev/null
+cmake --build --preset debug
+
+ctest --preset debug -j "$(nproc)" --timeout 300
+
+(cd tests && npm ci --no-audit --no-fund --loglevel=error)
+FJORD_BIN="$PWD/build/debug/fjord" /usr/bin/python3 -m pytest -q tests/integration
