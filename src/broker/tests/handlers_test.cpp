@@ -1,0 +1,324 @@
+// Every handler at every version it advertises, called in-process through the registry: the
+// request is encoded at that version, the response frame decoded at that version.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+
+#include <filesystem>
+#include <thread>
+
+#include "broker/broker.h"
+#include "broker/handler.h"
+#include "broker/handlers/handlers.h"
+
+namespace fjord::broker {
+namespace fs = std::filesystem;
+using namespace protocol;
+
+class HandlersTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("fjord-handlers-" + std::to_string(::getpid()) + "-" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    std::vector<std::string> unknown;
+    config_.emplace(*BrokerConfig::create({{"log.dirs", dir_.string()}, {"log.retention.hours", "2"}}, unknown));
+    store_ = std::move(*metadata::MetadataStore::open(dir_.string(), 1));
+    controller_.emplace(*config_, *store_, dir_);
+    broker_.emplace(Broker{*config_, *store_, *controller_, shards_});
+    broker_->node_id = 1;
+    broker_->advertised_host = "127.0.0.1";
+    broker_->advertised_port = 9092;
+    broker_->max_request_bytes = 1 << 20;
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  template <typename Resp, typename Req>
+  Resp call(const Req& req, int16_t version) {
+    RequestHeader header;
+    header.request_api_key = Req::kApiKey;
+    header.request_api_version = version;
+    header.correlation_id = 1234;
+    header.client_id = "handlers-test";
+    Bytes frame = encode_request(header, req);
+    std::string error;
+    auto parsed = parse_request(ByteView(frame).subspan(4), error);
+    EXPECT_TRUE(parsed.has_value()) << error;
+    const HandlerInfo* handler = find_handler(Req::kApiKey);
+    EXPECT_NE(handler, nullptr);
+    HandlerResult result;
+    RequestContext ctx{*broker_, parsed->header};
+    asio::io_context& io = shards_.context(0);
+    asio::co_spawn(io, [&]() -> asio::awaitable<void> { result = co_await handler->invoke(ctx, parsed->body); },
+                   asio::detached);
+    io.restart();
+    io.run();
+    EXPECT_TRUE(result.has_value());
+    Reader r(*result);
+    EXPECT_EQ(r.read_int32(), static_cast<int32_t>(result->size() - 4));
+    ResponseHeader rh;
+    rh.decode(r, response_header_version(*find_api_spec(Req::kApiKey), version));
+    EXPECT_EQ(rh.correlation_id, 1234);
+    Resp resp;
+    resp.decode(r, version);
+    EXPECT_TRUE(r.ok()) << r.error();
+    EXPECT_EQ(r.remaining(), 0u);
+    return resp;
+  }
+
+  CreateTopicsResponse create(const std::string& name, int32_t partitions, int16_t version,
+                              std::map<std::string, std::string> configs = {}) {
+    CreateTopicsRequest req;
+    auto& t = req.topics.emplace_back();
+    t.name = name;
+    t.num_partitions = partitions;
+    t.replication_factor = 1;
+    for (auto& [k, v] : configs) {
+      auto& c = t.configs.emplace_back();
+      c.name = k;
+      c.value = v;
+    }
+    req.timeout_ms = 1000;
+    return call<CreateTopicsResponse>(req, version);
+  }
+
+  fs::path dir_;
+  std::optional<BrokerConfig> config_;
+  std::unique_ptr<metadata::MetadataStore> store_;
+  std::optional<Controller> controller_;
+  Shards shards_{1};
+  std::optional<Broker> broker_;
+};
+
+TEST_F(HandlersTest, ApiVersionsAtEveryVersionListsTheRegistry) {
+  for (int16_t v = 0; v <= 3; ++v) {
+    ApiVersionsRequest req;
+    req.client_software_name = "test";
+    req.client_software_version = "1.0";
+    auto resp = call<ApiVersionsResponse>(req, v);
+    EXPECT_EQ(resp.error_code, 0) << v;
+    ASSERT_EQ(resp.api_keys.size(), handlers().size());
+    bool has_metadata = false;
+    for (auto& k : resp.api_keys) has_metadata |= k.api_key == 3 && k.min_version == 0 && k.max_version == 12;
+    EXPECT_TRUE(has_metadata);
+  }
+  ApiVersionsRequest bad;
+  bad.client_software_name = "-bad name";
+  bad.client_software_version = "1";
+  EXPECT_EQ(call<ApiVersionsResponse>(bad, 3).error_code, code(ErrorCode::INVALID_REQUEST));
+}
+
+TEST_F(HandlersTest, CreateTopicsAndMetadataAtEveryVersion) {
+  for (int16_t cv = 0; cv <= 7; ++cv) {
+    std::string name = "topic-v" + std::to_string(cv);
+    auto resp = create(name, 2 + cv, cv, {{"retention.ms", "1000"}});
+    ASSERT_EQ(resp.topics.size(), 1u);
+    EXPECT_EQ(resp.topics[0].error_code, 0) << cv;
+    if (cv >= 5) {
+      EXPECT_EQ(resp.topics[0].num_partitions, 2 + cv);
+      ASSERT_TRUE(resp.topics[0].configs.has_value());
+      bool found = false;
+      for (auto& c : *resp.topics[0].configs)
+        found |= c.name == "retention.ms" && c.value == "1000" && c.config_source == 1;
+      EXPECT_TRUE(found);
+    }
+    if (cv >= 7) EXPECT_FALSE(resp.topics[0].topic_id.is_zero());
+    EXPECT_EQ(create(name, 1, cv).topics[0].error_code, code(ErrorCode::TOPIC_ALREADY_EXISTS));
+  }
+  for (int16_t mv = 0; mv <= 12; ++mv) {
+    MetadataRequest req;
+    req.topics.emplace();
+    req.topics->emplace_back().name = "topic-v3";
+    req.allow_auto_topic_creation = false;
+    auto resp = call<MetadataResponse>(req, mv);
+    ASSERT_EQ(resp.brokers.size(), 1u);
+    EXPECT_EQ(resp.brokers[0].node_id, 1);
+    EXPECT_EQ(resp.brokers[0].port, 9092);
+    ASSERT_EQ(resp.topics.size(), 1u);
+    EXPECT_EQ(resp.topics[0].error_code, 0);
+    EXPECT_EQ(resp.topics[0].partitions.size(), 5u);
+    if (mv >= 2) EXPECT_EQ(resp.cluster_id, store_->cluster_id());
+    if (mv >= 10) EXPECT_FALSE(resp.topics[0].topic_id.is_zero());
+    if (mv >= 12) {
+      MetadataRequest by_id;
+      by_id.topics.emplace();
+      auto& t = by_id.topics->emplace_back();
+      t.name = std::nullopt;
+      t.topic_id = resp.topics[0].topic_id;
+      auto r2 = call<MetadataResponse>(by_id, mv);
+      ASSERT_EQ(r2.topics.size(), 1u);
+      EXPECT_EQ(r2.topics[0].name, "topic-v3");
+      t.topic_id = Uuid::random();
+      EXPECT_EQ(call<MetadataResponse>(by_id, mv).topics[0].error_code, code(ErrorCode::UNKNOWN_TOPIC_ID));
+    }
+    // All topics: v0 with an empty list, v1+ with a null list.
+    MetadataRequest all;
+    if (mv >= 1) all.topics = std::nullopt;
+    EXPECT_EQ(call<MetadataResponse>(all, mv).topics.size(), 8u);
+  }
+}
+
+TEST_F(HandlersTest, CreateTopicsErrors) {
+  EXPECT_EQ(create("", 1, 5).topics[0].error_code, code(ErrorCode::INVALID_TOPIC_EXCEPTION));
+  EXPECT_EQ(create("a/b", 1, 5).topics[0].error_code, code(ErrorCode::INVALID_TOPIC_EXCEPTION));
+  EXPECT_EQ(create(std::string(250, 'x'), 1, 5).topics[0].error_code, code(ErrorCode::INVALID_TOPIC_EXCEPTION));
+  EXPECT_EQ(create("zero", 0, 5).topics[0].error_code, code(ErrorCode::INVALID_PARTITIONS));
+  EXPECT_EQ(create("conf", 1, 5, {{"no.such.config", "1"}}).topics[0].error_code, code(ErrorCode::INVALID_CONFIG));
+  EXPECT_EQ(create("conf", 1, 5, {{"retention.ms", "abc"}}).topics[0].error_code, code(ErrorCode::INVALID_CONFIG));
+  EXPECT_EQ(create("a.b", 1, 5).topics[0].error_code, 0);
+  EXPECT_EQ(create("a_b", 1, 5).topics[0].error_code, code(ErrorCode::INVALID_TOPIC_EXCEPTION));
+
+  CreateTopicsRequest rf;
+  auto& t = rf.topics.emplace_back();
+  t.name = "rf3";
+  t.num_partitions = 1;
+  t.replication_factor = 3;
+  EXPECT_EQ(call<CreateTopicsResponse>(rf, 4).topics[0].error_code, code(ErrorCode::INVALID_REPLICATION_FACTOR));
+
+  CreateTopicsRequest validate;
+  auto& v = validate.topics.emplace_back();
+  v.name = "dry";
+  v.num_partitions = -1;
+  v.replication_factor = -1;
+  validate.validate_only = true;
+  auto resp = call<CreateTopicsResponse>(validate, 5);
+  EXPECT_EQ(resp.topics[0].error_code, 0);
+  EXPECT_EQ(resp.topics[0].num_partitions, 1);
+  EXPECT_EQ(store_->image()->find("dry"), nullptr);
+  EXPECT_FALSE(fs::exists(dir_ / "dry-0"));
+}
+
+TEST_F(HandlersTest, DeleteTopicsAtEveryVersion) {
+  for (int16_t v = 0; v <= 6; ++v) {
+    std::string name = "del-v" + std::to_string(v);
+    auto created = create(name, 2, 7);
+    ASSERT_TRUE(fs::exists(dir_ / (name + "-1")));
+    DeleteTopicsRequest req;
+    if (v >= 6) {
+      req.topics.emplace_back().topic_id = created.topics[0].topic_id;
+    } else {
+      req.topic_names.push_back(name);
+    }
+    auto resp = call<DeleteTopicsResponse>(req, v);
+    ASSERT_EQ(resp.responses.size(), 1u);
+    EXPECT_EQ(resp.responses[0].error_code, 0) << v;
+    EXPECT_EQ(resp.responses[0].name, name);
+    EXPECT_EQ(store_->image()->find(name), nullptr);
+    EXPECT_FALSE(fs::exists(dir_ / (name + "-0")));
+    auto again = call<DeleteTopicsResponse>(req, v);
+    EXPECT_EQ(again.responses[0].error_code,
+              code(v >= 6 ? ErrorCode::UNKNOWN_TOPIC_ID : ErrorCode::UNKNOWN_TOPIC_OR_PARTITION));
+  }
+}
+
+TEST_F(HandlersTest, CreatePartitionsAtEveryVersion) {
+  create("grow", 1, 5);
+  for (int16_t v = 0; v <= 3; ++v) {
+    CreatePartitionsRequest req;
+    auto& t = req.topics.emplace_back();
+    t.name = "grow";
+    t.count = 2 + v;
+    t.assignments = std::nullopt;
+    auto resp = call<CreatePartitionsResponse>(req, v);
+    ASSERT_EQ(resp.results.size(), 1u);
+    EXPECT_EQ(resp.results[0].error_code, 0) << v;
+    EXPECT_EQ(store_->image()->find("grow")->partitions, 2 + v);
+    EXPECT_TRUE(fs::exists(dir_ / ("grow-" + std::to_string(1 + v))));
+    EXPECT_EQ(call<CreatePartitionsResponse>(req, v).results[0].error_code, code(ErrorCode::INVALID_PARTITIONS));
+  }
+  CreatePartitionsRequest unknown;
+  auto& t = unknown.topics.emplace_back();
+  t.name = "nope";
+  t.count = 3;
+  t.assignments = std::nullopt;
+  EXPECT_EQ(call<CreatePartitionsResponse>(unknown, 3).results[0].error_code,
+            code(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION));
+}
+
+TEST_F(HandlersTest, DescribeConfigsAtEveryVersion) {
+  create("cfg", 1, 5, {{"segment.bytes", "1048576"}});
+  for (int16_t v = 0; v <= 4; ++v) {
+    DescribeConfigsRequest req;
+    auto& topic = req.resources.emplace_back();
+    topic.resource_type = 2;
+    topic.resource_name = "cfg";
+    topic.configuration_keys = std::nullopt;
+    auto& broker = req.resources.emplace_back();
+    broker.resource_type = 4;
+    broker.resource_name = "1";
+    broker.configuration_keys = std::vector<std::string>{"num.partitions", "log.retention.hours"};
+    auto& missing = req.resources.emplace_back();
+    missing.resource_type = 2;
+    missing.resource_name = "missing";
+    missing.configuration_keys = std::nullopt;
+    req.include_synonyms = true;
+    auto resp = call<DescribeConfigsResponse>(req, v);
+    ASSERT_EQ(resp.results.size(), 3u);
+    EXPECT_EQ(resp.results[0].error_code, 0);
+    std::map<std::string, DescribeConfigsResponse::DescribeConfigsResourceResult> by_name;
+    for (auto& c : resp.results[0].configs) by_name[c.name] = c;
+    ASSERT_TRUE(by_name.contains("segment.bytes") && by_name.contains("retention.ms") &&
+                by_name.contains("cleanup.policy"));
+    EXPECT_EQ(by_name["segment.bytes"].value, "1048576");
+    EXPECT_EQ(by_name["retention.ms"].value, "7200000");  // log.retention.hours=2
+    EXPECT_EQ(by_name["cleanup.policy"].value, "delete");
+    if (v == 0) {
+      EXPECT_FALSE(by_name["segment.bytes"].is_default);
+      EXPECT_TRUE(by_name["cleanup.policy"].is_default);
+    } else {
+      EXPECT_EQ(by_name["segment.bytes"].config_source, 1);  // DYNAMIC_TOPIC_CONFIG
+      EXPECT_EQ(by_name["retention.ms"].config_source, 4);   // STATIC_BROKER_CONFIG
+      EXPECT_EQ(by_name["cleanup.policy"].config_source, 5);  // DEFAULT_CONFIG
+      ASSERT_GE(by_name["segment.bytes"].synonyms.size(), 2u);
+      EXPECT_EQ(by_name["segment.bytes"].synonyms[0].name, "segment.bytes");
+      EXPECT_EQ(by_name["segment.bytes"].synonyms[1].name, "log.segment.bytes");
+      ASSERT_GE(by_name["retention.ms"].synonyms.size(), 1u);
+      EXPECT_EQ(by_name["retention.ms"].synonyms[0].name, "log.retention.hours");
+      EXPECT_EQ(by_name["retention.ms"].synonyms[0].value, "2");
+    }
+    if (v >= 3) EXPECT_EQ(by_name["segment.bytes"].config_type, static_cast<int8_t>(ConfigType::Int));
+    EXPECT_EQ(resp.results[1].error_code, 0);
+    ASSERT_EQ(resp.results[1].configs.size(), 2u);
+    EXPECT_EQ(resp.results[2].error_code, code(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION));
+  }
+}
+
+TEST_F(HandlersTest, AutoCreationFollowsTheRequestAndTheBrokerSetting) {
+  MetadataRequest req;
+  req.topics.emplace();
+  req.topics->emplace_back().name = "auto";
+  req.allow_auto_topic_creation = false;
+  EXPECT_EQ(call<MetadataResponse>(req, 9).topics[0].error_code, code(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION));
+  req.allow_auto_topic_creation = true;
+  auto resp = call<MetadataResponse>(req, 9);
+  EXPECT_EQ(resp.topics[0].error_code, 0);
+  EXPECT_EQ(resp.topics[0].partitions.size(), 1u);
+  req.topics->at(0).name = "bad name!";
+  EXPECT_EQ(call<MetadataResponse>(req, 9).topics[0].error_code, code(ErrorCode::INVALID_TOPIC_EXCEPTION));
+  req.topics->at(0).name = "__consumer_offsets";
+  EXPECT_EQ(call<MetadataResponse>(req, 9).topics[0].error_code, code(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION));
+}
+
+TEST(Shards, RunOnExecutesOnTheTargetAndResumesOnTheCaller) {
+  Shards shards(2);
+  std::thread::id target_thread, after_thread, caller_thread;
+  asio::co_spawn(shards.context(1), [&]() -> asio::awaitable<void> {
+    caller_thread = std::this_thread::get_id();
+    auto fn = [&] {
+      target_thread = std::this_thread::get_id();
+      return 42;
+    };
+    int v = co_await run_on(shards.context(0), std::move(fn));
+    EXPECT_EQ(v, 42);
+    after_thread = std::this_thread::get_id();
+    shards.stop();
+  }, asio::detached);
+  shards.run();
+  EXPECT_NE(target_thread, caller_thread);
+  EXPECT_EQ(after_thread, caller_thread);
+}
+
+}  // namespace fjord::broker
