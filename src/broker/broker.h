@@ -2,6 +2,7 @@
 // once at start, read from every shard; only the metadata image changes (atomically).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 
@@ -23,6 +24,7 @@ struct Broker {
   std::string advertised_host;
   int32_t advertised_port = 0;
   int32_t max_request_bytes = 0;
+  std::chrono::milliseconds idle_timeout{0};  // 0 or less: never
 
   asio::io_context& controller_context() { return shards.context(kControllerShard); }
 };

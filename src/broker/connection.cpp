@@ -18,7 +18,7 @@ constexpr size_t kMaxInFlight = 64;
 }  // namespace
 
 Connection::Connection(Broker& broker, asio::ip::tcp::socket socket)
-    : broker_(broker), socket_(std::move(socket)), slot_freed_(socket_.get_executor()) {
+    : broker_(broker), socket_(std::move(socket)), slot_freed_(socket_.get_executor()), idle_(socket_.get_executor()) {
   std::error_code ec;
   auto ep = socket_.remote_endpoint(ec);
   peer_ = ec ? "unknown peer" : ep.address().to_string() + ":" + std::to_string(ep.port());
@@ -33,12 +33,24 @@ void Connection::close(const std::string& why) {
   socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
   socket_.close(ec);
   slot_freed_.cancel();
+  idle_.cancel();
+}
+
+void Connection::arm_idle_timer() {
+  if (broker_.idle_timeout.count() <= 0) return;
+  idle_.expires_after(broker_.idle_timeout);
+  idle_.async_wait([weak = weak_from_this()](const std::error_code& ec) {
+    auto self = weak.lock();
+    if (ec || !self) return;
+    self->close(fmt::format("idle for more than {} ms (connections.max.idle.ms)", self->broker_.idle_timeout.count()));
+  });
 }
 
 asio::awaitable<void> Connection::run() {
   auto self = shared_from_this();
   std::error_code ec;
   while (!closed_) {
+    arm_idle_timer();
     uint8_t size_bytes[4];
     co_await asio::async_read(socket_, asio::buffer(size_bytes), asio::redirect_error(asio::use_awaitable, ec));
     if (ec) break;

@@ -41,6 +41,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool writing_ = false;
   bool closed_ = false;
   asio::steady_timer slot_freed_;
+  asio::steady_timer idle_;  // connections.max.idle.ms without a whole request closes the socket
+  void arm_idle_timer();
 };
 
 }  // namespace fjord::broker

@@ -72,6 +72,7 @@ int serve(const BrokerConfig& config) {
   Broker broker{config, **store, controller, shards};
   broker.node_id = config.node_id();
   broker.max_request_bytes = config.get_int("socket.request.max.bytes");
+  broker.idle_timeout = std::chrono::milliseconds(config.get_long("connections.max.idle.ms"));
 
   // One acceptor per shard on the same address. The first binds (port 0 picks a free port).
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
