@@ -390,17 +390,10 @@ class Emitter:
         regular = [f for f in s.fields if f.tag is None]
         tagged = sorted((f for f in s.fields if f.tag is not None), key=lambda f: f.tag)
         flexible_any = not self.msg.flexible.empty()
-        uses_ver = any(
-            f.versions.condition(self.valid) != "true" or f.is_struct or f.optional or f.is_array
-            or f.flexible_override is None and f.elem in ("string", "bytes", "records") for f in s.fields
-        ) or flexible_any
 
         # encode
         out.append(f"void {qualified}::encode(Writer& w, int16_t ver) const {{")
-        if not uses_ver:
-            out.append("  (void)ver;")
-        if not s.fields and not flexible_any:
-            out.append("  (void)w;")
+        encode_start = len(out)
         for f in regular:
             cond = f.versions.condition(self.valid)
             flex = self.flex_expr(f)
@@ -433,15 +426,13 @@ class Emitter:
             else:
                 out.append("    w.write_uvarint(0);")
             out.append("  }")
+        self.mark_unused(out, encode_start, ("w", "ver"))
         out.append("}")
         out.append("")
 
         # decode
         out.append(f"void {qualified}::decode(Reader& r, int16_t ver) {{")
-        if not uses_ver:
-            out.append("  (void)ver;")
-        if not s.fields and not flexible_any:
-            out.append("  (void)r;")
+        decode_start = len(out)
         for f in regular:
             cond = f.versions.condition(self.valid)
             flex = self.flex_expr(f)
@@ -477,9 +468,16 @@ class Emitter:
                 out.append("      (void)tr;")
             out.append("    }")
             out.append("  }")
+        self.mark_unused(out, decode_start, ("r", "ver"))
         out.append("}")
         out.append("")
         return out
+
+    @staticmethod
+    def mark_unused(out, start, names):
+        body = "\n".join(out[start:])
+        unused = [n for n in names if not re.search(rf"\b{n}\b", body)]
+        out[start:start] = [f"  (void){n};" for n in unused]
 
     def header(self):
         m = self.msg

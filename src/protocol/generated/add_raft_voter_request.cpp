@@ -5,6 +5,7 @@
 namespace fjord::protocol {
 
 void AddRaftVoterRequest::Listener::encode(Writer& w, int16_t ver) const {
+  (void)ver;
   w.write_string(name, true);
   w.write_string(host, true);
   w.write_uint16(port);
@@ -14,6 +15,7 @@ void AddRaftVoterRequest::Listener::encode(Writer& w, int16_t ver) const {
 }
 
 void AddRaftVoterRequest::Listener::decode(Reader& r, int16_t ver) {
+  (void)ver;
   name = r.read_string(true);
   host = r.read_string(true);
   port = r.read_uint16();

@@ -5,6 +5,7 @@
 namespace fjord::protocol {
 
 void AllocateProducerIdsRequest::encode(Writer& w, int16_t ver) const {
+  (void)ver;
   w.write_int32(broker_id);
   w.write_int64(broker_epoch);
   if (true) {
@@ -13,6 +14,7 @@ void AllocateProducerIdsRequest::encode(Writer& w, int16_t ver) const {
 }
 
 void AllocateProducerIdsRequest::decode(Reader& r, int16_t ver) {
+  (void)ver;
   broker_id = r.read_int32();
   broker_epoch = r.read_int64();
   if (true) {

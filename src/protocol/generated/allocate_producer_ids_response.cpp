@@ -5,6 +5,7 @@
 namespace fjord::protocol {
 
 void AllocateProducerIdsResponse::encode(Writer& w, int16_t ver) const {
+  (void)ver;
   w.write_int32(throttle_time_ms);
   w.write_int16(error_code);
   w.write_int64(producer_id_start);
@@ -15,6 +16,7 @@ void AllocateProducerIdsResponse::encode(Writer& w, int16_t ver) const {
 }
 
 void AllocateProducerIdsResponse::decode(Reader& r, int16_t ver) {
+  (void)ver;
   throttle_time_ms = r.read_int32();
   error_code = r.read_int16();
   producer_id_start = r.read_int64();

@@ -5,6 +5,7 @@
 namespace fjord::protocol {
 
 void AlterPartitionReassignmentsRequest::ReassignablePartition::encode(Writer& w, int16_t ver) const {
+  (void)ver;
   w.write_int32(partition_index);
   if (!replicas.has_value()) {
     w.write_array_length(-1, true);
@@ -20,6 +21,7 @@ void AlterPartitionReassignmentsRequest::ReassignablePartition::encode(Writer& w
 }
 
 void AlterPartitionReassignmentsRequest::ReassignablePartition::decode(Reader& r, int16_t ver) {
+  (void)ver;
   partition_index = r.read_int32();
   {
     const int32_t count = r.read_array_length(true);

@@ -5,6 +5,7 @@
 namespace fjord::protocol {
 
 void AlterPartitionReassignmentsResponse::ReassignablePartitionResponse::encode(Writer& w, int16_t ver) const {
+  (void)ver;
   w.write_int32(partition_index);
   w.write_int16(error_code);
   w.write_nullable_string(error_message, true);
@@ -14,6 +15,7 @@ void AlterPartitionReassignmentsResponse::ReassignablePartitionResponse::encode(
 }
 
 void AlterPartitionReassignmentsResponse::ReassignablePartitionResponse::decode(Reader& r, int16_t ver) {
+  (void)ver;
   partition_index = r.read_int32();
   error_code = r.read_int16();
   error_message = r.read_nullable_string(true);

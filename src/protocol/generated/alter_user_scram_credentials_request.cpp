@@ -5,6 +5,7 @@
 namespace fjord::protocol {
 
 void AlterUserScramCredentialsRequest::ScramCredentialDeletion::encode(Writer& w, int16_t ver) const {
+  (void)ver;
   w.write_string(name, true);
   w.write_int8(mechanism);
   if (true) {
@@ -13,6 +14,7 @@ void AlterUserScramCredentialsRequest::ScramCredentialDeletion::encode(Writer& w
 }
 
 void AlterUserScramCredentialsRequest::ScramCredentialDeletion::decode(Reader& r, int16_t ver) {
+  (void)ver;
   name = r.read_string(true);
   mechanism = r.read_int8();
   if (true) {
@@ -27,6 +29,7 @@ void AlterUserScramCredentialsRequest::ScramCredentialDeletion::decode(Reader& r
 }
 
 void AlterUserScramCredentialsRequest::ScramCredentialUpsertion::encode(Writer& w, int16_t ver) const {
+  (void)ver;
   w.write_string(name, true);
   w.write_int8(mechanism);
   w.write_int32(iterations);
@@ -38,6 +41,7 @@ void AlterUserScramCredentialsRequest::ScramCredentialUpsertion::encode(Writer& 
 }
 
 void AlterUserScramCredentialsRequest::ScramCredentialUpsertion::decode(Reader& r, int16_t ver) {
+  (void)ver;
   name = r.read_string(true);
   mechanism = r.read_int8();
   iterations = r.read_int32();

@@ -5,6 +5,7 @@
 namespace fjord::protocol {
 
 void AlterUserScramCredentialsResponse::AlterUserScramCredentialsResult::encode(Writer& w, int16_t ver) const {
+  (void)ver;
   w.write_string(user, true);
   w.write_int16(error_code);
   w.write_nullable_string(error_message, true);
@@ -14,6 +15,7 @@ void AlterUserScramCredentialsResponse::AlterUserScramCredentialsResult::encode(
 }
 
 void AlterUserScramCredentialsResponse::AlterUserScramCredentialsResult::decode(Reader& r, int16_t ver) {
+  (void)ver;
   user = r.read_string(true);
   error_code = r.read_int16();
   error_message = r.read_nullable_string(true);

@@ -5,6 +5,7 @@
 namespace fjord::protocol {
 
 void AssignReplicasToDirsResponse::PartitionData::encode(Writer& w, int16_t ver) const {
+  (void)ver;
   w.write_int32(partition_index);
   w.write_int16(error_code);
   if (true) {
@@ -13,6 +14,7 @@ void AssignReplicasToDirsResponse::PartitionData::encode(Writer& w, int16_t ver)
 }
 
 void AssignReplicasToDirsResponse::PartitionData::decode(Reader& r, int16_t ver) {
+  (void)ver;
   partition_index = r.read_int32();
   error_code = r.read_int16();
   if (true) {

@@ -5,6 +5,7 @@
 namespace fjord::protocol {
 
 void BrokerHeartbeatResponse::encode(Writer& w, int16_t ver) const {
+  (void)ver;
   w.write_int32(throttle_time_ms);
   w.write_int16(error_code);
   w.write_bool(is_caught_up);
@@ -16,6 +17,7 @@ void BrokerHeartbeatResponse::encode(Writer& w, int16_t ver) const {
 }
 
 void BrokerHeartbeatResponse::decode(Reader& r, int16_t ver) {
+  (void)ver;
   throttle_time_ms = r.read_int32();
   error_code = r.read_int16();
   is_caught_up = r.read_bool();

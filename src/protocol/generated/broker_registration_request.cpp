@@ -5,6 +5,7 @@
 namespace fjord::protocol {
 
 void BrokerRegistrationRequest::Listener::encode(Writer& w, int16_t ver) const {
+  (void)ver;
   w.write_string(name, true);
   w.write_string(host, true);
   w.write_uint16(port);
@@ -15,6 +16,7 @@ void BrokerRegistrationRequest::Listener::encode(Writer& w, int16_t ver) const {
 }
 
 void BrokerRegistrationRequest::Listener::decode(Reader& r, int16_t ver) {
+  (void)ver;
   name = r.read_string(true);
   host = r.read_string(true);
   port = r.read_uint16();
@@ -31,6 +33,7 @@ void BrokerRegistrationRequest::Listener::decode(Reader& r, int16_t ver) {
 }
 
 void BrokerRegistrationRequest::Feature::encode(Writer& w, int16_t ver) const {
+  (void)ver;
   w.write_string(name, true);
   w.write_int16(min_supported_version);
   w.write_int16(max_supported_version);
@@ -40,6 +43,7 @@ void BrokerRegistrationRequest::Feature::encode(Writer& w, int16_t ver) const {
 }
 
 void BrokerRegistrationRequest::Feature::decode(Reader& r, int16_t ver) {
+  (void)ver;
   name = r.read_string(true);
   min_supported_version = r.read_int16();
   max_supported_version = r.read_int16();

@@ -5,6 +5,7 @@
 namespace fjord::protocol {
 
 void BrokerRegistrationResponse::encode(Writer& w, int16_t ver) const {
+  (void)ver;
   w.write_int32(throttle_time_ms);
   w.write_int16(error_code);
   w.write_int64(broker_epoch);
@@ -14,6 +15,7 @@ void BrokerRegistrationResponse::encode(Writer& w, int16_t ver) const {
 }
 
 void BrokerRegistrationResponse::decode(Reader& r, int16_t ver) {
+  (void)ver;
   throttle_time_ms = r.read_int32();
   error_code = r.read_int16();
   broker_epoch = r.read_int64();

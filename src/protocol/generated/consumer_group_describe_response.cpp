@@ -5,6 +5,7 @@
 namespace fjord::protocol {
 
 void ConsumerGroupDescribeResponse::TopicPartitions::encode(Writer& w, int16_t ver) const {
+  (void)ver;
   w.write_uuid(topic_id);
   w.write_string(topic_name, true);
   w.write_array_length(static_cast<int32_t>(partitions.size()), true);
@@ -17,6 +18,7 @@ void ConsumerGroupDescribeResponse::TopicPartitions::encode(Writer& w, int16_t v
 }
 
 void ConsumerGroupDescribeResponse::TopicPartitions::decode(Reader& r, int16_t ver) {
+  (void)ver;
   topic_id = r.read_uuid();
   topic_name = r.read_string(true);
   {

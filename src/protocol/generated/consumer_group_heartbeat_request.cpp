@@ -5,6 +5,7 @@
 namespace fjord::protocol {
 
 void ConsumerGroupHeartbeatRequest::TopicPartitions::encode(Writer& w, int16_t ver) const {
+  (void)ver;
   w.write_uuid(topic_id);
   w.write_array_length(static_cast<int32_t>(partitions.size()), true);
   for (const auto& element : partitions) {
@@ -16,6 +17,7 @@ void ConsumerGroupHeartbeatRequest::TopicPartitions::encode(Writer& w, int16_t v
 }
 
 void ConsumerGroupHeartbeatRequest::TopicPartitions::decode(Reader& r, int16_t ver) {
+  (void)ver;
   topic_id = r.read_uuid();
   {
     const int32_t count = r.read_array_length(true);

@@ -5,6 +5,7 @@
 namespace fjord::protocol {
 
 void ConsumerProtocolAssignment::TopicPartition::encode(Writer& w, int16_t ver) const {
+  (void)ver;
   w.write_string(topic, false);
   w.write_array_length(static_cast<int32_t>(partitions.size()), false);
   for (const auto& element : partitions) {
@@ -13,6 +14,7 @@ void ConsumerProtocolAssignment::TopicPartition::encode(Writer& w, int16_t ver) 
 }
 
 void ConsumerProtocolAssignment::TopicPartition::decode(Reader& r, int16_t ver) {
+  (void)ver;
   topic = r.read_string(false);
   {
     const int32_t count = r.read_array_length(false);

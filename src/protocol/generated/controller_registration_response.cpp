@@ -5,6 +5,7 @@
 namespace fjord::protocol {
 
 void ControllerRegistrationResponse::encode(Writer& w, int16_t ver) const {
+  (void)ver;
   w.write_int32(throttle_time_ms);
   w.write_int16(error_code);
   w.write_nullable_string(error_message, true);
@@ -14,6 +15,7 @@ void ControllerRegistrationResponse::encode(Writer& w, int16_t ver) const {
 }
 
 void ControllerRegistrationResponse::decode(Reader& r, int16_t ver) {
+  (void)ver;
   throttle_time_ms = r.read_int32();
   error_code = r.read_int16();
   error_message = r.read_nullable_string(true);

@@ -5,6 +5,7 @@
 namespace fjord::protocol {
 
 void DefaultPrincipalData::encode(Writer& w, int16_t ver) const {
+  (void)ver;
   w.write_string(type, true);
   w.write_string(name, true);
   w.write_bool(token_authenticated);
@@ -14,6 +15,7 @@ void DefaultPrincipalData::encode(Writer& w, int16_t ver) const {
 }
 
 void DefaultPrincipalData::decode(Reader& r, int16_t ver) {
+  (void)ver;
   type = r.read_string(true);
   name = r.read_string(true);
   token_authenticated = r.read_bool();

@@ -5,6 +5,7 @@
 namespace fjord::protocol {
 
 void DeleteShareGroupStateRequest::PartitionData::encode(Writer& w, int16_t ver) const {
+  (void)ver;
   w.write_int32(partition);
   if (true) {
     w.write_uvarint(0);
@@ -12,6 +13,7 @@ void DeleteShareGroupStateRequest::PartitionData::encode(Writer& w, int16_t ver)
 }
 
 void DeleteShareGroupStateRequest::PartitionData::decode(Reader& r, int16_t ver) {
+  (void)ver;
   partition = r.read_int32();
   if (true) {
     const uint32_t tagged_count = r.read_uvarint();

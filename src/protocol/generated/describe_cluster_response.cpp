@@ -5,6 +5,7 @@
 namespace fjord::protocol {
 
 void DescribeClusterResponse::DescribeClusterBroker::encode(Writer& w, int16_t ver) const {
+  (void)ver;
   w.write_int32(broker_id);
   w.write_string(host, true);
   w.write_int32(port);
@@ -15,6 +16,7 @@ void DescribeClusterResponse::DescribeClusterBroker::encode(Writer& w, int16_t v
 }
 
 void DescribeClusterResponse::DescribeClusterBroker::decode(Reader& r, int16_t ver) {
+  (void)ver;
   broker_id = r.read_int32();
   host = r.read_string(true);
   port = r.read_int32();

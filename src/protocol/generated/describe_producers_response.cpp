@@ -5,6 +5,7 @@
 namespace fjord::protocol {
 
 void DescribeProducersResponse::ProducerState::encode(Writer& w, int16_t ver) const {
+  (void)ver;
   w.write_int64(producer_id);
   w.write_int32(producer_epoch);
   w.write_int32(last_sequence);
@@ -17,6 +18,7 @@ void DescribeProducersResponse::ProducerState::encode(Writer& w, int16_t ver) co
 }
 
 void DescribeProducersResponse::ProducerState::decode(Reader& r, int16_t ver) {
+  (void)ver;
   producer_id = r.read_int64();
   producer_epoch = r.read_int32();
   last_sequence = r.read_int32();

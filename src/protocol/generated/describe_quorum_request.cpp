@@ -5,6 +5,7 @@
 namespace fjord::protocol {
 
 void DescribeQuorumRequest::PartitionData::encode(Writer& w, int16_t ver) const {
+  (void)ver;
   w.write_int32(partition_index);
   if (true) {
     w.write_uvarint(0);
@@ -12,6 +13,7 @@ void DescribeQuorumRequest::PartitionData::encode(Writer& w, int16_t ver) const 
 }
 
 void DescribeQuorumRequest::PartitionData::decode(Reader& r, int16_t ver) {
+  (void)ver;
   partition_index = r.read_int32();
   if (true) {
     const uint32_t tagged_count = r.read_uvarint();

@@ -5,6 +5,7 @@
 namespace fjord::protocol {
 
 void DescribeTopicPartitionsRequest::TopicRequest::encode(Writer& w, int16_t ver) const {
+  (void)ver;
   w.write_string(name, true);
   if (true) {
     w.write_uvarint(0);
@@ -12,6 +13,7 @@ void DescribeTopicPartitionsRequest::TopicRequest::encode(Writer& w, int16_t ver
 }
 
 void DescribeTopicPartitionsRequest::TopicRequest::decode(Reader& r, int16_t ver) {
+  (void)ver;
   name = r.read_string(true);
   if (true) {
     const uint32_t tagged_count = r.read_uvarint();
@@ -25,6 +27,7 @@ void DescribeTopicPartitionsRequest::TopicRequest::decode(Reader& r, int16_t ver
 }
 
 void DescribeTopicPartitionsRequest::Cursor::encode(Writer& w, int16_t ver) const {
+  (void)ver;
   w.write_string(topic_name, true);
   w.write_int32(partition_index);
   if (true) {
@@ -33,6 +36,7 @@ void DescribeTopicPartitionsRequest::Cursor::encode(Writer& w, int16_t ver) cons
 }
 
 void DescribeTopicPartitionsRequest::Cursor::decode(Reader& r, int16_t ver) {
+  (void)ver;
   topic_name = r.read_string(true);
   partition_index = r.read_int32();
   if (true) {

@@ -5,6 +5,7 @@
 namespace fjord::protocol {
 
 void DescribeTopicPartitionsResponse::DescribeTopicPartitionsResponsePartition::encode(Writer& w, int16_t ver) const {
+  (void)ver;
   w.write_int16(error_code);
   w.write_int32(partition_index);
   w.write_int32(leader_id);
@@ -43,6 +44,7 @@ void DescribeTopicPartitionsResponse::DescribeTopicPartitionsResponsePartition::
 }
 
 void DescribeTopicPartitionsResponse::DescribeTopicPartitionsResponsePartition::decode(Reader& r, int16_t ver) {
+  (void)ver;
   error_code = r.read_int16();
   partition_index = r.read_int32();
   leader_id = r.read_int32();
@@ -165,6 +167,7 @@ void DescribeTopicPartitionsResponse::DescribeTopicPartitionsResponseTopic::deco
 }
 
 void DescribeTopicPartitionsResponse::Cursor::encode(Writer& w, int16_t ver) const {
+  (void)ver;
   w.write_string(topic_name, true);
   w.write_int32(partition_index);
   if (true) {
@@ -173,6 +176,7 @@ void DescribeTopicPartitionsResponse::Cursor::encode(Writer& w, int16_t ver) con
 }
 
 void DescribeTopicPartitionsResponse::Cursor::decode(Reader& r, int16_t ver) {
+  (void)ver;
   topic_name = r.read_string(true);
   partition_index = r.read_int32();
   if (true) {

@@ -5,6 +5,7 @@
 namespace fjord::protocol {
 
 void DescribeTransactionsRequest::encode(Writer& w, int16_t ver) const {
+  (void)ver;
   w.write_array_length(static_cast<int32_t>(transactional_ids.size()), true);
   for (const auto& element : transactional_ids) {
     w.write_string(element, true);
@@ -15,6 +16,7 @@ void DescribeTransactionsRequest::encode(Writer& w, int16_t ver) const {
 }
 
 void DescribeTransactionsRequest::decode(Reader& r, int16_t ver) {
+  (void)ver;
   {
     const int32_t count = r.read_array_length(true);
     if (count < 0) {

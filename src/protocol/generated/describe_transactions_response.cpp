@@ -5,6 +5,7 @@
 namespace fjord::protocol {
 
 void DescribeTransactionsResponse::TopicData::encode(Writer& w, int16_t ver) const {
+  (void)ver;
   w.write_string(topic, true);
   w.write_array_length(static_cast<int32_t>(partitions.size()), true);
   for (const auto& element : partitions) {
@@ -16,6 +17,7 @@ void DescribeTransactionsResponse::TopicData::encode(Writer& w, int16_t ver) con
 }
 
 void DescribeTransactionsResponse::TopicData::decode(Reader& r, int16_t ver) {
+  (void)ver;
   topic = r.read_string(true);
   {
     const int32_t count = r.read_array_length(true);

@@ -5,6 +5,7 @@
 namespace fjord::protocol {
 
 void DescribeUserScramCredentialsRequest::UserName::encode(Writer& w, int16_t ver) const {
+  (void)ver;
   w.write_string(name, true);
   if (true) {
     w.write_uvarint(0);
@@ -12,6 +13,7 @@ void DescribeUserScramCredentialsRequest::UserName::encode(Writer& w, int16_t ve
 }
 
 void DescribeUserScramCredentialsRequest::UserName::decode(Reader& r, int16_t ver) {
+  (void)ver;
   name = r.read_string(true);
   if (true) {
     const uint32_t tagged_count = r.read_uvarint();

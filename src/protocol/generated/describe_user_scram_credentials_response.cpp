@@ -5,6 +5,7 @@
 namespace fjord::protocol {
 
 void DescribeUserScramCredentialsResponse::CredentialInfo::encode(Writer& w, int16_t ver) const {
+  (void)ver;
   w.write_int8(mechanism);
   w.write_int32(iterations);
   if (true) {
@@ -13,6 +14,7 @@ void DescribeUserScramCredentialsResponse::CredentialInfo::encode(Writer& w, int
 }
 
 void DescribeUserScramCredentialsResponse::CredentialInfo::decode(Reader& r, int16_t ver) {
+  (void)ver;
   mechanism = r.read_int8();
   iterations = r.read_int32();
   if (true) {

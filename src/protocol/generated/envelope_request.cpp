@@ -5,6 +5,7 @@
 namespace fjord::protocol {
 
 void EnvelopeRequest::encode(Writer& w, int16_t ver) const {
+  (void)ver;
   w.write_bytes(request_data, true);
   w.write_nullable_bytes(request_principal, true);
   w.write_bytes(client_host_address, true);
@@ -14,6 +15,7 @@ void EnvelopeRequest::encode(Writer& w, int16_t ver) const {
 }
 
 void EnvelopeRequest::decode(Reader& r, int16_t ver) {
+  (void)ver;
   request_data = r.read_bytes(true);
   request_principal = r.read_nullable_bytes(true);
   client_host_address = r.read_bytes(true);

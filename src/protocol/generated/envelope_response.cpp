@@ -5,6 +5,7 @@
 namespace fjord::protocol {
 
 void EnvelopeResponse::encode(Writer& w, int16_t ver) const {
+  (void)ver;
   w.write_nullable_bytes(response_data, true);
   w.write_int16(error_code);
   if (true) {
@@ -13,6 +14,7 @@ void EnvelopeResponse::encode(Writer& w, int16_t ver) const {
 }
 
 void EnvelopeResponse::decode(Reader& r, int16_t ver) {
+  (void)ver;
   response_data = r.read_nullable_bytes(true);
   error_code = r.read_int16();
   if (true) {

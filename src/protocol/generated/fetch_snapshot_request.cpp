@@ -5,6 +5,7 @@
 namespace fjord::protocol {
 
 void FetchSnapshotRequest::SnapshotId::encode(Writer& w, int16_t ver) const {
+  (void)ver;
   w.write_int64(end_offset);
   w.write_int32(epoch);
   if (true) {
@@ -13,6 +14,7 @@ void FetchSnapshotRequest::SnapshotId::encode(Writer& w, int16_t ver) const {
 }
 
 void FetchSnapshotRequest::SnapshotId::decode(Reader& r, int16_t ver) {
+  (void)ver;
   end_offset = r.read_int64();
   epoch = r.read_int32();
   if (true) {

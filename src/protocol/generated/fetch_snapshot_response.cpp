@@ -5,6 +5,7 @@
 namespace fjord::protocol {
 
 void FetchSnapshotResponse::SnapshotId::encode(Writer& w, int16_t ver) const {
+  (void)ver;
   w.write_int64(end_offset);
   w.write_int32(epoch);
   if (true) {
@@ -13,6 +14,7 @@ void FetchSnapshotResponse::SnapshotId::encode(Writer& w, int16_t ver) const {
 }
 
 void FetchSnapshotResponse::SnapshotId::decode(Reader& r, int16_t ver) {
+  (void)ver;
   end_offset = r.read_int64();
   epoch = r.read_int32();
   if (true) {
@@ -27,6 +29,7 @@ void FetchSnapshotResponse::SnapshotId::decode(Reader& r, int16_t ver) {
 }
 
 void FetchSnapshotResponse::LeaderIdAndEpoch::encode(Writer& w, int16_t ver) const {
+  (void)ver;
   w.write_int32(leader_id);
   w.write_int32(leader_epoch);
   if (true) {
@@ -35,6 +38,7 @@ void FetchSnapshotResponse::LeaderIdAndEpoch::encode(Writer& w, int16_t ver) con
 }
 
 void FetchSnapshotResponse::LeaderIdAndEpoch::decode(Reader& r, int16_t ver) {
+  (void)ver;
   leader_id = r.read_int32();
   leader_epoch = r.read_int32();
   if (true) {

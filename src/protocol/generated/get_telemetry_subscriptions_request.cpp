@@ -5,6 +5,7 @@
 namespace fjord::protocol {
 
 void GetTelemetrySubscriptionsRequest::encode(Writer& w, int16_t ver) const {
+  (void)ver;
   w.write_uuid(client_instance_id);
   if (true) {
     w.write_uvarint(0);
@@ -12,6 +13,7 @@ void GetTelemetrySubscriptionsRequest::encode(Writer& w, int16_t ver) const {
 }
 
 void GetTelemetrySubscriptionsRequest::decode(Reader& r, int16_t ver) {
+  (void)ver;
   client_instance_id = r.read_uuid();
   if (true) {
     const uint32_t tagged_count = r.read_uvarint();

@@ -5,6 +5,7 @@
 namespace fjord::protocol {
 
 void GetTelemetrySubscriptionsResponse::encode(Writer& w, int16_t ver) const {
+  (void)ver;
   w.write_int32(throttle_time_ms);
   w.write_int16(error_code);
   w.write_uuid(client_instance_id);
@@ -26,6 +27,7 @@ void GetTelemetrySubscriptionsResponse::encode(Writer& w, int16_t ver) const {
 }
 
 void GetTelemetrySubscriptionsResponse::decode(Reader& r, int16_t ver) {
+  (void)ver;
   throttle_time_ms = r.read_int32();
   error_code = r.read_int16();
   client_instance_id = r.read_uuid();

@@ -5,6 +5,7 @@
 namespace fjord::protocol {
 
 void InitializeShareGroupStateRequest::PartitionData::encode(Writer& w, int16_t ver) const {
+  (void)ver;
   w.write_int32(partition);
   w.write_int32(state_epoch);
   w.write_int64(start_offset);
@@ -14,6 +15,7 @@ void InitializeShareGroupStateRequest::PartitionData::encode(Writer& w, int16_t 
 }
 
 void InitializeShareGroupStateRequest::PartitionData::decode(Reader& r, int16_t ver) {
+  (void)ver;
   partition = r.read_int32();
   state_epoch = r.read_int32();
   start_offset = r.read_int64();

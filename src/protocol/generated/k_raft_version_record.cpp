@@ -5,6 +5,7 @@
 namespace fjord::protocol {
 
 void KRaftVersionRecord::encode(Writer& w, int16_t ver) const {
+  (void)ver;
   w.write_int16(version);
   w.write_int16(k_raft_version);
   if (true) {
@@ -13,6 +14,7 @@ void KRaftVersionRecord::encode(Writer& w, int16_t ver) const {
 }
 
 void KRaftVersionRecord::decode(Reader& r, int16_t ver) {
+  (void)ver;
   version = r.read_int16();
   k_raft_version = r.read_int16();
   if (true) {

@@ -5,12 +5,14 @@
 namespace fjord::protocol {
 
 void ListClientMetricsResourcesRequest::encode(Writer& w, int16_t ver) const {
+  (void)ver;
   if (true) {
     w.write_uvarint(0);
   }
 }
 
 void ListClientMetricsResourcesRequest::decode(Reader& r, int16_t ver) {
+  (void)ver;
   if (true) {
     const uint32_t tagged_count = r.read_uvarint();
     for (uint32_t i = 0; i < tagged_count && r.ok(); ++i) {

@@ -5,6 +5,7 @@
 namespace fjord::protocol {
 
 void ListPartitionReassignmentsRequest::ListPartitionReassignmentsTopics::encode(Writer& w, int16_t ver) const {
+  (void)ver;
   w.write_string(name, true);
   w.write_array_length(static_cast<int32_t>(partition_indexes.size()), true);
   for (const auto& element : partition_indexes) {
@@ -16,6 +17,7 @@ void ListPartitionReassignmentsRequest::ListPartitionReassignmentsTopics::encode
 }
 
 void ListPartitionReassignmentsRequest::ListPartitionReassignmentsTopics::decode(Reader& r, int16_t ver) {
+  (void)ver;
   name = r.read_string(true);
   {
     const int32_t count = r.read_array_length(true);

@@ -5,6 +5,7 @@
 namespace fjord::protocol {
 
 void ListPartitionReassignmentsResponse::OngoingPartitionReassignment::encode(Writer& w, int16_t ver) const {
+  (void)ver;
   w.write_int32(partition_index);
   w.write_array_length(static_cast<int32_t>(replicas.size()), true);
   for (const auto& element : replicas) {
@@ -24,6 +25,7 @@ void ListPartitionReassignmentsResponse::OngoingPartitionReassignment::encode(Wr
 }
 
 void ListPartitionReassignmentsResponse::OngoingPartitionReassignment::decode(Reader& r, int16_t ver) {
+  (void)ver;
   partition_index = r.read_int32();
   {
     const int32_t count = r.read_array_length(true);

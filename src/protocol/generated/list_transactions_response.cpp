@@ -5,6 +5,7 @@
 namespace fjord::protocol {
 
 void ListTransactionsResponse::TransactionState::encode(Writer& w, int16_t ver) const {
+  (void)ver;
   w.write_string(transactional_id, true);
   w.write_int64(producer_id);
   w.write_string(transaction_state, true);
@@ -14,6 +15,7 @@ void ListTransactionsResponse::TransactionState::encode(Writer& w, int16_t ver) 
 }
 
 void ListTransactionsResponse::TransactionState::decode(Reader& r, int16_t ver) {
+  (void)ver;
   transactional_id = r.read_string(true);
   producer_id = r.read_int64();
   transaction_state = r.read_string(true);

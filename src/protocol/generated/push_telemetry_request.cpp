@@ -5,6 +5,7 @@
 namespace fjord::protocol {
 
 void PushTelemetryRequest::encode(Writer& w, int16_t ver) const {
+  (void)ver;
   w.write_uuid(client_instance_id);
   w.write_int32(subscription_id);
   w.write_bool(terminating);
@@ -16,6 +17,7 @@ void PushTelemetryRequest::encode(Writer& w, int16_t ver) const {
 }
 
 void PushTelemetryRequest::decode(Reader& r, int16_t ver) {
+  (void)ver;
   client_instance_id = r.read_uuid();
   subscription_id = r.read_int32();
   terminating = r.read_bool();

@@ -5,6 +5,7 @@
 namespace fjord::protocol {
 
 void PushTelemetryResponse::encode(Writer& w, int16_t ver) const {
+  (void)ver;
   w.write_int32(throttle_time_ms);
   w.write_int16(error_code);
   if (true) {
@@ -13,6 +14,7 @@ void PushTelemetryResponse::encode(Writer& w, int16_t ver) const {
 }
 
 void PushTelemetryResponse::decode(Reader& r, int16_t ver) {
+  (void)ver;
   throttle_time_ms = r.read_int32();
   error_code = r.read_int16();
   if (true) {

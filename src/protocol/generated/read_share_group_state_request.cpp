@@ -5,6 +5,7 @@
 namespace fjord::protocol {
 
 void ReadShareGroupStateRequest::PartitionData::encode(Writer& w, int16_t ver) const {
+  (void)ver;
   w.write_int32(partition);
   w.write_int32(leader_epoch);
   if (true) {
@@ -13,6 +14,7 @@ void ReadShareGroupStateRequest::PartitionData::encode(Writer& w, int16_t ver) c
 }
 
 void ReadShareGroupStateRequest::PartitionData::decode(Reader& r, int16_t ver) {
+  (void)ver;
   partition = r.read_int32();
   leader_epoch = r.read_int32();
   if (true) {

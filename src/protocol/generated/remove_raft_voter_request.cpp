@@ -5,6 +5,7 @@
 namespace fjord::protocol {
 
 void RemoveRaftVoterRequest::encode(Writer& w, int16_t ver) const {
+  (void)ver;
   w.write_nullable_string(cluster_id, true);
   w.write_int32(voter_id);
   w.write_uuid(voter_directory_id);
@@ -14,6 +15,7 @@ void RemoveRaftVoterRequest::encode(Writer& w, int16_t ver) const {
 }
 
 void RemoveRaftVoterRequest::decode(Reader& r, int16_t ver) {
+  (void)ver;
   cluster_id = r.read_nullable_string(true);
   voter_id = r.read_int32();
   voter_directory_id = r.read_uuid();

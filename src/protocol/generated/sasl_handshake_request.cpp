@@ -5,10 +5,12 @@
 namespace fjord::protocol {
 
 void SaslHandshakeRequest::encode(Writer& w, int16_t ver) const {
+  (void)ver;
   w.write_string(mechanism, false);
 }
 
 void SaslHandshakeRequest::decode(Reader& r, int16_t ver) {
+  (void)ver;
   mechanism = r.read_string(false);
 }
 

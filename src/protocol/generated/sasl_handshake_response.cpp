@@ -5,6 +5,7 @@
 namespace fjord::protocol {
 
 void SaslHandshakeResponse::encode(Writer& w, int16_t ver) const {
+  (void)ver;
   w.write_int16(error_code);
   w.write_array_length(static_cast<int32_t>(mechanisms.size()), false);
   for (const auto& element : mechanisms) {
@@ -13,6 +14,7 @@ void SaslHandshakeResponse::encode(Writer& w, int16_t ver) const {
 }
 
 void SaslHandshakeResponse::decode(Reader& r, int16_t ver) {
+  (void)ver;
   error_code = r.read_int16();
   {
     const int32_t count = r.read_array_length(false);

@@ -5,6 +5,7 @@
 namespace fjord::protocol {
 
 void ShareAcknowledgeRequest::AcknowledgementBatch::encode(Writer& w, int16_t ver) const {
+  (void)ver;
   w.write_int64(first_offset);
   w.write_int64(last_offset);
   w.write_array_length(static_cast<int32_t>(acknowledge_types.size()), true);
@@ -17,6 +18,7 @@ void ShareAcknowledgeRequest::AcknowledgementBatch::encode(Writer& w, int16_t ve
 }
 
 void ShareAcknowledgeRequest::AcknowledgementBatch::decode(Reader& r, int16_t ver) {
+  (void)ver;
   first_offset = r.read_int64();
   last_offset = r.read_int64();
   {

@@ -5,6 +5,7 @@
 namespace fjord::protocol {
 
 void ShareAcknowledgeResponse::LeaderIdAndEpoch::encode(Writer& w, int16_t ver) const {
+  (void)ver;
   w.write_int32(leader_id);
   w.write_int32(leader_epoch);
   if (true) {
@@ -13,6 +14,7 @@ void ShareAcknowledgeResponse::LeaderIdAndEpoch::encode(Writer& w, int16_t ver) 
 }
 
 void ShareAcknowledgeResponse::LeaderIdAndEpoch::decode(Reader& r, int16_t ver) {
+  (void)ver;
   leader_id = r.read_int32();
   leader_epoch = r.read_int32();
   if (true) {
@@ -89,6 +91,7 @@ void ShareAcknowledgeResponse::ShareAcknowledgeTopicResponse::decode(Reader& r, 
 }
 
 void ShareAcknowledgeResponse::NodeEndpoint::encode(Writer& w, int16_t ver) const {
+  (void)ver;
   w.write_int32(node_id);
   w.write_string(host, true);
   w.write_int32(port);
@@ -99,6 +102,7 @@ void ShareAcknowledgeResponse::NodeEndpoint::encode(Writer& w, int16_t ver) cons
 }
 
 void ShareAcknowledgeResponse::NodeEndpoint::decode(Reader& r, int16_t ver) {
+  (void)ver;
   node_id = r.read_int32();
   host = r.read_string(true);
   port = r.read_int32();

@@ -5,6 +5,7 @@
 namespace fjord::protocol {
 
 void ShareFetchRequest::AcknowledgementBatch::encode(Writer& w, int16_t ver) const {
+  (void)ver;
   w.write_int64(first_offset);
   w.write_int64(last_offset);
   w.write_array_length(static_cast<int32_t>(acknowledge_types.size()), true);
@@ -17,6 +18,7 @@ void ShareFetchRequest::AcknowledgementBatch::encode(Writer& w, int16_t ver) con
 }
 
 void ShareFetchRequest::AcknowledgementBatch::decode(Reader& r, int16_t ver) {
+  (void)ver;
   first_offset = r.read_int64();
   last_offset = r.read_int64();
   {
@@ -117,6 +119,7 @@ void ShareFetchRequest::FetchTopic::decode(Reader& r, int16_t ver) {
 }
 
 void ShareFetchRequest::ForgottenTopic::encode(Writer& w, int16_t ver) const {
+  (void)ver;
   w.write_uuid(topic_id);
   w.write_array_length(static_cast<int32_t>(partitions.size()), true);
   for (const auto& element : partitions) {
@@ -128,6 +131,7 @@ void ShareFetchRequest::ForgottenTopic::encode(Writer& w, int16_t ver) const {
 }
 
 void ShareFetchRequest::ForgottenTopic::decode(Reader& r, int16_t ver) {
+  (void)ver;
   topic_id = r.read_uuid();
   {
     const int32_t count = r.read_array_length(true);

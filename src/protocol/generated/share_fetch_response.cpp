@@ -5,6 +5,7 @@
 namespace fjord::protocol {
 
 void ShareFetchResponse::LeaderIdAndEpoch::encode(Writer& w, int16_t ver) const {
+  (void)ver;
   w.write_int32(leader_id);
   w.write_int32(leader_epoch);
   if (true) {
@@ -13,6 +14,7 @@ void ShareFetchResponse::LeaderIdAndEpoch::encode(Writer& w, int16_t ver) const 
 }
 
 void ShareFetchResponse::LeaderIdAndEpoch::decode(Reader& r, int16_t ver) {
+  (void)ver;
   leader_id = r.read_int32();
   leader_epoch = r.read_int32();
   if (true) {
@@ -27,6 +29,7 @@ void ShareFetchResponse::LeaderIdAndEpoch::decode(Reader& r, int16_t ver) {
 }
 
 void ShareFetchResponse::AcquiredRecords::encode(Writer& w, int16_t ver) const {
+  (void)ver;
   w.write_int64(first_offset);
   w.write_int64(last_offset);
   w.write_int16(delivery_count);
@@ -36,6 +39,7 @@ void ShareFetchResponse::AcquiredRecords::encode(Writer& w, int16_t ver) const {
 }
 
 void ShareFetchResponse::AcquiredRecords::decode(Reader& r, int16_t ver) {
+  (void)ver;
   first_offset = r.read_int64();
   last_offset = r.read_int64();
   delivery_count = r.read_int16();
@@ -135,6 +139,7 @@ void ShareFetchResponse::ShareFetchableTopicResponse::decode(Reader& r, int16_t 
 }
 
 void ShareFetchResponse::NodeEndpoint::encode(Writer& w, int16_t ver) const {
+  (void)ver;
   w.write_int32(node_id);
   w.write_string(host, true);
   w.write_int32(port);
@@ -145,6 +150,7 @@ void ShareFetchResponse::NodeEndpoint::encode(Writer& w, int16_t ver) const {
 }
 
 void ShareFetchResponse::NodeEndpoint::decode(Reader& r, int16_t ver) {
+  (void)ver;
   node_id = r.read_int32();
   host = r.read_string(true);
   port = r.read_int32();

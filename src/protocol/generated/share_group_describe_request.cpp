@@ -5,6 +5,7 @@
 namespace fjord::protocol {
 
 void ShareGroupDescribeRequest::encode(Writer& w, int16_t ver) const {
+  (void)ver;
   w.write_array_length(static_cast<int32_t>(group_ids.size()), true);
   for (const auto& element : group_ids) {
     w.write_string(element, true);
@@ -16,6 +17,7 @@ void ShareGroupDescribeRequest::encode(Writer& w, int16_t ver) const {
 }
 
 void ShareGroupDescribeRequest::decode(Reader& r, int16_t ver) {
+  (void)ver;
   {
     const int32_t count = r.read_array_length(true);
     if (count < 0) {

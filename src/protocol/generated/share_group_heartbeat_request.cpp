@@ -5,6 +5,7 @@
 namespace fjord::protocol {
 
 void ShareGroupHeartbeatRequest::encode(Writer& w, int16_t ver) const {
+  (void)ver;
   w.write_string(group_id, true);
   w.write_string(member_id, true);
   w.write_int32(member_epoch);
@@ -23,6 +24,7 @@ void ShareGroupHeartbeatRequest::encode(Writer& w, int16_t ver) const {
 }
 
 void ShareGroupHeartbeatRequest::decode(Reader& r, int16_t ver) {
+  (void)ver;
   group_id = r.read_string(true);
   member_id = r.read_string(true);
   member_epoch = r.read_int32();

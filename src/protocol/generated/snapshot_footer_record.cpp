@@ -5,6 +5,7 @@
 namespace fjord::protocol {
 
 void SnapshotFooterRecord::encode(Writer& w, int16_t ver) const {
+  (void)ver;
   w.write_int16(version);
   if (true) {
     w.write_uvarint(0);
@@ -12,6 +13,7 @@ void SnapshotFooterRecord::encode(Writer& w, int16_t ver) const {
 }
 
 void SnapshotFooterRecord::decode(Reader& r, int16_t ver) {
+  (void)ver;
   version = r.read_int16();
   if (true) {
     const uint32_t tagged_count = r.read_uvarint();

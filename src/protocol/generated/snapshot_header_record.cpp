@@ -5,6 +5,7 @@
 namespace fjord::protocol {
 
 void SnapshotHeaderRecord::encode(Writer& w, int16_t ver) const {
+  (void)ver;
   w.write_int16(version);
   w.write_int64(last_contained_log_timestamp);
   if (true) {
@@ -13,6 +14,7 @@ void SnapshotHeaderRecord::encode(Writer& w, int16_t ver) const {
 }
 
 void SnapshotHeaderRecord::decode(Reader& r, int16_t ver) {
+  (void)ver;
   version = r.read_int16();
   last_contained_log_timestamp = r.read_int64();
   if (true) {

@@ -5,6 +5,7 @@
 namespace fjord::protocol {
 
 void UnregisterBrokerRequest::encode(Writer& w, int16_t ver) const {
+  (void)ver;
   w.write_int32(broker_id);
   if (true) {
     w.write_uvarint(0);
@@ -12,6 +13,7 @@ void UnregisterBrokerRequest::encode(Writer& w, int16_t ver) const {
 }
 
 void UnregisterBrokerRequest::decode(Reader& r, int16_t ver) {
+  (void)ver;
   broker_id = r.read_int32();
   if (true) {
     const uint32_t tagged_count = r.read_uvarint();

@@ -5,6 +5,7 @@
 namespace fjord::protocol {
 
 void UpdateRaftVoterRequest::Listener::encode(Writer& w, int16_t ver) const {
+  (void)ver;
   w.write_string(name, true);
   w.write_string(host, true);
   w.write_uint16(port);
@@ -14,6 +15,7 @@ void UpdateRaftVoterRequest::Listener::encode(Writer& w, int16_t ver) const {
 }
 
 void UpdateRaftVoterRequest::Listener::decode(Reader& r, int16_t ver) {
+  (void)ver;
   name = r.read_string(true);
   host = r.read_string(true);
   port = r.read_uint16();
@@ -29,6 +31,7 @@ void UpdateRaftVoterRequest::Listener::decode(Reader& r, int16_t ver) {
 }
 
 void UpdateRaftVoterRequest::KRaftVersionFeature::encode(Writer& w, int16_t ver) const {
+  (void)ver;
   w.write_int16(min_supported_version);
   w.write_int16(max_supported_version);
   if (true) {
@@ -37,6 +40,7 @@ void UpdateRaftVoterRequest::KRaftVersionFeature::encode(Writer& w, int16_t ver)
 }
 
 void UpdateRaftVoterRequest::KRaftVersionFeature::decode(Reader& r, int16_t ver) {
+  (void)ver;
   min_supported_version = r.read_int16();
   max_supported_version = r.read_int16();
   if (true) {

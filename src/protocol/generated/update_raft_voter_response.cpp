@@ -5,6 +5,7 @@
 namespace fjord::protocol {
 
 void UpdateRaftVoterResponse::CurrentLeader::encode(Writer& w, int16_t ver) const {
+  (void)ver;
   w.write_int32(leader_id);
   w.write_int32(leader_epoch);
   w.write_string(host, true);
@@ -15,6 +16,7 @@ void UpdateRaftVoterResponse::CurrentLeader::encode(Writer& w, int16_t ver) cons
 }
 
 void UpdateRaftVoterResponse::CurrentLeader::decode(Reader& r, int16_t ver) {
+  (void)ver;
   leader_id = r.read_int32();
   leader_epoch = r.read_int32();
   host = r.read_string(true);

@@ -5,6 +5,7 @@
 namespace fjord::protocol {
 
 void VoteResponse::PartitionData::encode(Writer& w, int16_t ver) const {
+  (void)ver;
   w.write_int32(partition_index);
   w.write_int16(error_code);
   w.write_int32(leader_id);
@@ -16,6 +17,7 @@ void VoteResponse::PartitionData::encode(Writer& w, int16_t ver) const {
 }
 
 void VoteResponse::PartitionData::decode(Reader& r, int16_t ver) {
+  (void)ver;
   partition_index = r.read_int32();
   error_code = r.read_int16();
   leader_id = r.read_int32();

@@ -5,6 +5,7 @@
 namespace fjord::protocol {
 
 void WriteShareGroupStateRequest::StateBatch::encode(Writer& w, int16_t ver) const {
+  (void)ver;
   w.write_int64(first_offset);
   w.write_int64(last_offset);
   w.write_int8(delivery_state);
@@ -15,6 +16,7 @@ void WriteShareGroupStateRequest::StateBatch::encode(Writer& w, int16_t ver) con
 }
 
 void WriteShareGroupStateRequest::StateBatch::decode(Reader& r, int16_t ver) {
+  (void)ver;
   first_offset = r.read_int64();
   last_offset = r.read_int64();
   delivery_state = r.read_int8();
