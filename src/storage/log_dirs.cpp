@@ -52,8 +52,19 @@ tl::expected<void, std::string> create_partition_dir(const fs::path& data_dir, c
 
 tl::expected<fs::path, std::string> mark_dir_deleted(const fs::path& dir) {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
+  // `<name>.<16 hex>-delete` must fit in a file name (255 bytes): shorten the topic part of
+  // `<topic>-<partition>` as Kafka does, keeping the partition.
+  constexpr size_t kMaxFileName = 255;
+  std::string name = dir.filename().string();
+  std::string suffix = fmt::format(".{:016x}{}", rng(), kDeleteSuffix);
+  if (name.size() + suffix.size() > kMaxFileName) {
+    size_t dash = name.rfind('-');
+    std::string partition = dash == std::string::npos ? "" : name.substr(dash);
+    size_t keep = kMaxFileName - suffix.size() - partition.size();
+    name = name.substr(0, std::min(keep, dash == std::string::npos ? name.size() : dash)) + partition;
+  }
   fs::path target = dir;
-  target.replace_filename(fmt::format("{}.{:016x}{}", dir.filename().string(), rng(), kDeleteSuffix));
+  target.replace_filename(name + suffix);
   std::error_code ec;
   fs::rename(dir, target, ec);
   if (ec) return tl::unexpected(fmt::format("cannot rename {}: {}", dir.string(), ec.message()));

@@ -300,6 +300,19 @@ def delete_leftovers(data_dir, topic):
         p.name for p in Path(data_dir).iterdir() if p.name.endswith("-delete"))
 
 
+def wait_dirs_gone(data_dir, topic, timeout=10.0):
+    """Waits until a deleted topic's directories are gone (see delete_leftovers)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = delete_leftovers(data_dir, topic)
+        if not left:
+            return
+        if time.monotonic() >= deadline:
+            raise AssertionError("directories of deleted topic %s still present after %.0fs: %s"
+                                 % (topic[:60], timeout, [n[:60] + ("..." if len(n) > 60 else "") for n in left]))
+        time.sleep(0.05)
+
+
 def wait_until(pred, timeout=10.0, interval=0.05, what="condition"):
     """Polls pred() until it returns a truthy value and returns that value; AssertionError
     (with the last value) after `timeout` seconds."""

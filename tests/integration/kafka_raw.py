@@ -1,7 +1,7 @@
 """A tiny raw Kafka-protocol client for the integration tests.
 
 Only what the tests need: framing, request headers v1/v2, response headers v0/v1, and
-encoders/decoders for ApiVersions (v0-v3), Metadata (v1-v12), CreateTopics v7 and
+encoders/decoders for ApiVersions (v0-v3), Metadata (v0-v12), CreateTopics v7 and
 DeleteTopics v6. Everything is struct-packed by hand so that the tests can also send
 deliberately broken frames (see test_bad_input.py).
 

@@ -53,7 +53,6 @@ def serve_args(tmp_path, *extra, data_dir=None, port=None):
     (["--set", "auto.create.topics.enable=maybe"], "auto.create.topics.enable"),
     (["--set", "log.retention.hours=-5x"], "log.retention.hours"),
     (["--set", "node.id=-7"], "node.id"),
-    (["--smp", "0"], "smp"),
 ], ids=lambda v: v if isinstance(v, str) else "_".join(v))
 def test_bad_value_refuses_to_start(tmp_path, extra, needle):
     p = run_fjord(*serve_args(tmp_path, *extra), timeout=BAD_CONFIG_TIMEOUT)
@@ -120,8 +119,8 @@ def test_config_file_is_honoured(tmp_path, broker_factory):
     ids = wait_until(lambda: kr.topic_ids(b.bootstrap, ["auto-from-file"]), 5, what="auto-created topic")
     assert ids["auto-from-file"][1] == 3
     assert len(partition_dirs(b.data_dir, "from-file")) == 3
-    cfgs = result_of(admin_client(b).describe_configs([ConfigResource(ConfigResource.Type.BROKER, "1")],
-                                                      request_timeout=10))
+    admin = admin_client(b)
+    cfgs = result_of(admin.describe_configs([ConfigResource(ConfigResource.Type.BROKER, "1")], request_timeout=10))
     (broker_cfg,) = cfgs.values()
     assert broker_cfg["num.partitions"].value == "3"
     assert broker_cfg["log.retention.hours"].value == "24"

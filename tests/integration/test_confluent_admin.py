@@ -5,7 +5,7 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import ConfigResource, ConfigSource, NewPartitions, NewTopic
 
 import kafka_raw as kr
-from fjord_harness import admin_client, delete_leftovers, partition_dirs, result_of, wait_until
+from fjord_harness import admin_client, partition_dirs, result_of, wait_dirs_gone, wait_until
 
 TIMEOUT = 15.0
 
@@ -104,6 +104,23 @@ def test_create_existing(broker, admin):
 # ---------------------------------------------------------------------- auto-creation via metadata
 
 
+def test_librdkafka_default_auto_creation(broker, admin):
+    """librdkafka's allow.auto.create.topics defaults to true for producer-type handles (the
+    AdminClient is one) and false for consumers, and it sends that flag in Metadata v4+."""
+    from confluent_kafka import Consumer
+
+    md = admin.list_topics(topic="by-admin", timeout=TIMEOUT)
+    assert md.topics["by-admin"].error is None or md.topics["by-admin"].error.code() == 5  # LEADER_NOT_AVAILABLE
+    wait_topic(admin, "by-admin", 1)
+    consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "fjord-it"})
+    try:
+        t = consumer.list_topics(topic="by-consumer", timeout=TIMEOUT).topics["by-consumer"]
+    finally:
+        consumer.close()
+    assert t.error is not None and t.error.code() == kr.UNKNOWN_TOPIC_OR_PARTITION
+    assert "by-consumer" not in topics(admin)
+
+
 def test_list_topics_auto_creates_when_client_allows(broker):
     admin = admin_client(broker, **{"allow.auto.create.topics": True})
     topics(admin, topic="auto-rdk")
@@ -135,8 +152,15 @@ def test_describe_topic_config_defaults(broker, admin):
     create(admin, NewTopic("cfgd", 1, 1))
     cfg = describe(admin, ConfigResource.Type.TOPIC, "cfgd")
     assert not isinstance(cfg, Exception), cfg
+    # Kafka's topic configs and their defaults.
     expected = {"retention.ms": "604800000", "segment.bytes": "1073741824", "cleanup.policy": "delete",
-                "max.message.bytes": "1048588", "retention.bytes": "-1"}
+                "max.message.bytes": "1048588", "retention.bytes": "-1", "segment.ms": "604800000",
+                "delete.retention.ms": "86400000", "min.insync.replicas": "1", "compression.type": "producer",
+                "message.timestamp.type": "CreateTime", "segment.index.bytes": "10485760",
+                "index.interval.bytes": "4096", "min.cleanable.dirty.ratio": "0.5", "min.compaction.lag.ms": "0",
+                "file.delete.delay.ms": "60000", "preallocate": "false", "segment.jitter.ms": "0",
+                "unclean.leader.election.enable": "false", "flush.messages": "9223372036854775807",
+                "flush.ms": "9223372036854775807", "max.compaction.lag.ms": "9223372036854775807"}
     for k, v in expected.items():
         assert k in cfg, "missing %s (got %s)" % (k, sorted(cfg))
         assert (cfg[k].value, cfg[k].source) == (v, ConfigSource.DEFAULT_CONFIG.value), cfg[k]
@@ -150,7 +174,7 @@ def test_describe_topic_config_set_at_creation(broker, admin):
         assert (cfg[k].value, cfg[k].source) == (v, ConfigSource.DYNAMIC_TOPIC_CONFIG.value), cfg[k]
         assert not cfg[k].is_default
     # librdkafka asks for synonyms (DescribeConfigs v1+): the override comes first, then the default.
-    syn = [(s.name, s.value, s.source) for s in cfg["retention.ms"].synonyms]
+    syn = [(s.name, s.value, s.source) for s in cfg["retention.ms"].synonyms.values()]
     assert syn, "no synonyms returned for retention.ms"
     assert syn[0] == ("retention.ms", "3600000", ConfigSource.DYNAMIC_TOPIC_CONFIG.value)
     assert syn[-1][2] == ConfigSource.DEFAULT_CONFIG.value
@@ -165,7 +189,7 @@ def test_describe_topic_config_static_broker_synonym(broker_factory):
     over = describe(admin, ConfigResource.Type.TOPIC, "over")["retention.ms"]
     # Without an override the broker's static log.retention.ms is the effective value (as in Kafka).
     assert (plain.value, plain.source) == ("7200000", ConfigSource.STATIC_BROKER_CONFIG.value)
-    syn = [(s.name, s.value, s.source) for s in over.synonyms]
+    syn = [(s.name, s.value, s.source) for s in over.synonyms.values()]
     assert (over.value, over.source) == ("3600000", ConfigSource.DYNAMIC_TOPIC_CONFIG.value)
     assert syn[:2] == [("retention.ms", "3600000", ConfigSource.DYNAMIC_TOPIC_CONFIG.value),
                        ("log.retention.ms", "7200000", ConfigSource.STATIC_BROKER_CONFIG.value)]
@@ -188,7 +212,8 @@ def test_describe_broker_config(broker, admin):
 
 def test_describe_broker_config_static_value(broker_factory):
     b = broker_factory("--set", "num.partitions=3")
-    cfg = describe(admin_client(b), ConfigResource.Type.BROKER, "1")
+    admin = admin_client(b)
+    cfg = describe(admin, ConfigResource.Type.BROKER, "1")
     assert (cfg["num.partitions"].value, cfg["num.partitions"].source) == \
         ("3", ConfigSource.STATIC_BROKER_CONFIG.value)
 
@@ -242,8 +267,7 @@ def test_delete_topics(broker, admin):
     assert code(result_of(fs)["doomed"]) == 0
     wait_until(lambda: "doomed" not in topics(admin), 5, what="doomed gone from metadata")
     assert "kept" in topics(admin)
-    wait_until(lambda: not delete_leftovers(broker.data_dir, "doomed"), 10,
-               what="doomed partition dirs removed")
+    wait_dirs_gone(broker.data_dir, "doomed")
     assert partition_dirs(broker.data_dir, "kept") == ["kept-0"]
 
 

@@ -7,7 +7,7 @@ from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, Ne
 from kafka.errors import (InvalidPartitionsError, InvalidReplicationFactorError, InvalidTopicError,
                           TopicAlreadyExistsError, UnknownTopicOrPartitionError)
 
-from fjord_harness import delete_leftovers, partition_dirs, wait_until
+from fjord_harness import partition_dirs, wait_dirs_gone, wait_until
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def test_create_list_delete(broker, kp):
 
     kp.delete_topics(["kp-a"], timeout_ms=10000)
     wait_until(lambda: sorted(kp.list_topics()) == ["kp-b"], 5, what="kp-a gone")
-    wait_until(lambda: not delete_leftovers(broker.data_dir, "kp-a"), 10, what="kp-a dirs removed")
+    wait_dirs_gone(broker.data_dir, "kp-a")
     with pytest.raises(UnknownTopicOrPartitionError):
         kp.delete_topics(["kp-a"], timeout_ms=10000)
 

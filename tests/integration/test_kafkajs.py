@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from fjord_harness import delete_leftovers, partition_dirs, wait_until
+from fjord_harness import partition_dirs, wait_dirs_gone
 
 HERE = Path(__file__).resolve().parent
 SCRIPT = HERE / "js" / "admin_check.js"
@@ -63,4 +63,4 @@ def test_kafkajs_admin(broker):
     assert out["deleteUnknown"]["error"]["type"] == "UNKNOWN_TOPIC_OR_PARTITION", out["deleteUnknown"]
 
     assert partition_dirs(broker.data_dir, "js-b") == ["js-b-0", "js-b-1"]
-    wait_until(lambda: not delete_leftovers(broker.data_dir, "js-a"), 10, what="js-a dirs removed")
+    wait_dirs_gone(broker.data_dir, "js-a")

@@ -6,7 +6,7 @@ import uuid
 import pytest
 
 import kafka_raw as kr
-from fjord_harness import delete_leftovers, partition_dirs, wait_until
+from fjord_harness import partition_dirs, wait_dirs_gone, wait_until
 
 # What the broker implements today (and so must advertise, no more, no less).
 EXPECTED_VERSIONS = {
@@ -139,7 +139,7 @@ def test_create_topics_longest_legal_name_then_delete(broker):
         assert partition_dirs(broker.data_dir, name) == [name + "-0", name + "-1"]
         (d,) = c.delete_topics([name])["responses"]
         assert d["error_code"] == 0, d
-    wait_until(lambda: not delete_leftovers(broker.data_dir, name), 10, what="partition dirs removed")
+    wait_dirs_gone(broker.data_dir, name)
 
 
 def test_create_topics_existing_and_mixed_batch(broker):
@@ -180,7 +180,7 @@ def test_delete_topics_v6_by_name_and_by_id(broker):
         codes = sorted(r["error_code"] for r in resp["responses"])
         assert codes == [kr.UNKNOWN_TOPIC_OR_PARTITION, kr.UNKNOWN_TOPIC_ID], resp
     for t in ("del-a", "del-b"):
-        wait_until(lambda: not delete_leftovers(broker.data_dir, t), 10, what="%s dirs removed" % t)
+        wait_dirs_gone(broker.data_dir, t)
 
 
 def test_recreate_after_delete_gets_new_id(broker):

@@ -6,7 +6,7 @@ import pytest
 from confluent_kafka.admin import ConfigResource, NewPartitions
 
 import kafka_raw as kr
-from fjord_harness import admin_client, delete_leftovers, partition_dirs, result_of, wait_until
+from fjord_harness import admin_client, partition_dirs, result_of, wait_dirs_gone
 
 
 def make_topics(b):
@@ -19,7 +19,8 @@ def make_topics(b):
         # Grown and deleted topics must come back in their final state.
         c.create_topics([{"name": "r-gone", "num_partitions": 1}])
         assert c.delete_topics(["r-gone"])["responses"][0]["error_code"] == 0
-    fs = admin_client(b).create_partitions([NewPartitions("r-five", 5)], request_timeout=10)
+    admin = admin_client(b)  # keep a reference until the futures are done
+    fs = admin.create_partitions([NewPartitions("r-five", 5)], request_timeout=10)
     assert result_of(fs)["r-five"] is None
     ids = kr.topic_ids(b.bootstrap)
     assert set(ids) == {"r-one", "r-five", "r-cfg"}
@@ -33,12 +34,13 @@ def check_same(b, before):
     assert after == before
     for name, (_, count) in after.items():
         assert partition_dirs(b.data_dir, name) == ["%s-%d" % (name, i) for i in range(count)]
-    wait_until(lambda: not delete_leftovers(b.data_dir, "r-gone"), 10, what="r-gone dirs removed")
+    wait_dirs_gone(b.data_dir, "r-gone")
 
 
 def retention_ms(b, topic):
     res = ConfigResource(ConfigResource.Type.TOPIC, topic)
-    (cfg,) = result_of(admin_client(b).describe_configs([res], request_timeout=10)).values()
+    admin = admin_client(b)
+    (cfg,) = result_of(admin.describe_configs([res], request_timeout=10)).values()
     assert not isinstance(cfg, Exception), cfg
     return cfg["retention.ms"].value
 
@@ -77,7 +79,7 @@ def test_changes_after_restart_persist(broker):
     broker.kill9()
     broker.start()
     assert kr.topic_ids(broker.bootstrap) == expected
-    wait_until(lambda: not delete_leftovers(broker.data_dir, "r-one"), 10, what="r-one dirs removed")
+    wait_dirs_gone(broker.data_dir, "r-one")
 
 
 def test_cluster_id_stable_across_restart(broker):

@@ -37,11 +37,13 @@ async function outcome(fn) {
   try {
     return { ok: await fn() }
   } catch (e) {
-    const errors = e.errors || (e.originalError && e.originalError.errors) || []
+    // KafkaJSNumberOfRetriesExceeded wraps the last protocol error in `cause`.
+    const inner = e.cause || e.originalError || e
+    const errors = e.errors || inner.errors || []
     return {
       error: {
         name: e.name,
-        type: e.type || (e.originalError && e.originalError.type) || null,
+        type: e.type || inner.type || null,
         message: e.message,
         errorTypes: errors.map(x => x.type),
       },
