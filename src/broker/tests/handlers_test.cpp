@@ -34,7 +34,14 @@ class HandlersTest : public ::testing::Test {
     broker_->advertised_port = 9092;
     broker_->max_request_bytes = 1 << 20;
   }
-  void TearDown() override { fs::remove_all(dir_); }
+  void TearDown() override {
+    // Deleted partitions are removed by a background thread that may still be at it.
+    std::error_code ec;
+    for (int i = 0; i < 100 && fs::exists(dir_); ++i) {
+      fs::remove_all(dir_, ec);
+      if (ec) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
 
   template <typename Resp, typename Req>
   Resp call(const Req& req, int16_t version) {

@@ -1,0 +1,94 @@
+#include "storage/file.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace fjord::storage {
+namespace {
+
+std::error_code last_error() { return std::error_code(errno, std::system_category()); }
+
+class PosixFile final : public File {
+ public:
+  explicit PosixFile(int fd) : fd_(fd) {}
+  ~PosixFile() override { ::close(fd_); }
+
+  IoResult<> write_at(uint64_t offset, ByteView data) override {
+    size_t done = 0;
+    while (done < data.size()) {
+      ssize_t n = ::pwrite(fd_, data.data() + done, data.size() - done, static_cast<off_t>(offset + done));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return tl::unexpected(last_error());
+      }
+      done += static_cast<size_t>(n);
+    }
+    return {};
+  }
+
+  IoResult<size_t> read_at(uint64_t offset, std::span<uint8_t> out) const override {
+    size_t done = 0;
+    while (done < out.size()) {
+      ssize_t n = ::pread(fd_, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return tl::unexpected(last_error());
+      }
+      if (n == 0) break;
+      done += static_cast<size_t>(n);
+    }
+    return done;
+  }
+
+  IoResult<> sync() override {
+    if (::fdatasync(fd_) != 0) return tl::unexpected(last_error());
+    return {};
+  }
+
+  IoResult<> truncate(uint64_t size) override {
+    if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) return tl::unexpected(last_error());
+    return {};
+  }
+
+  IoResult<uint64_t> size() const override {
+    struct stat st {};
+    if (::fstat(fd_, &st) != 0) return tl::unexpected(last_error());
+    return static_cast<uint64_t>(st.st_size);
+  }
+
+  int fd() const override { return fd_; }
+
+ private:
+  int fd_;
+};
+
+class PosixEnv final : public Env {
+ public:
+  IoResult<std::unique_ptr<File>> open(const std::filesystem::path& path, bool create) override {
+    int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0644);
+    if (fd < 0) return tl::unexpected(last_error());
+    return std::unique_ptr<File>(new PosixFile(fd));
+  }
+
+  IoResult<> sync_dir(const std::filesystem::path& dir) override {
+    int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return tl::unexpected(last_error());
+    int rc = ::fsync(fd);
+    std::error_code ec = rc != 0 ? last_error() : std::error_code();
+    ::close(fd);
+    if (ec) return tl::unexpected(ec);
+    return {};
+  }
+};
+
+}  // namespace
+
+Env& Env::posix() {
+  static PosixEnv env;
+  return env;
+}
+
+}  // namespace fjord::storage

@@ -1,0 +1,45 @@
+// All storage file I/O goes through Env and File, so tests can lie: the fault-injection Env in
+// tests/ drops whatever was not synced, the way a power cut would.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <system_error>
+
+#include "base/bytes.h"
+#include "tl/expected.hpp"
+
+namespace fjord::storage {
+
+template <typename T = void>
+using IoResult = tl::expected<T, std::error_code>;
+
+class File {
+ public:
+  virtual ~File() = default;
+  // Writes all of `data` at `offset`.
+  virtual IoResult<> write_at(uint64_t offset, ByteView data) = 0;
+  // Reads up to out.size() bytes at `offset`; fewer only at the end of the file.
+  virtual IoResult<size_t> read_at(uint64_t offset, std::span<uint8_t> out) const = 0;
+  // fdatasync: once this returns, what was written survives a power cut.
+  virtual IoResult<> sync() = 0;
+  virtual IoResult<> truncate(uint64_t size) = 0;
+  virtual IoResult<uint64_t> size() const = 0;
+  // The descriptor, for mmap and sendfile.
+  virtual int fd() const = 0;
+};
+
+class Env {
+ public:
+  virtual ~Env() = default;
+  virtual IoResult<std::unique_ptr<File>> open(const std::filesystem::path& path, bool create) = 0;
+  // Makes renames, creations and deletions in `dir` durable.
+  virtual IoResult<> sync_dir(const std::filesystem::path& dir) = 0;
+
+  // The real file system.
+  static Env& posix();
+};
+
+}  // namespace fjord::storage

@@ -1,0 +1,357 @@
+#include "storage/partition_log.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+namespace fjord::storage {
+namespace fs = std::filesystem;
+using protocol::ErrorCode;
+
+namespace {
+constexpr int64_t kMaxRelativeOffset = INT32_MAX;
+
+std::vector<int64_t> segment_bases(const fs::path& dir) {
+  std::vector<int64_t> bases;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    std::string name = e.path().filename().string();
+    if (name.size() != 24 || !name.ends_with(".log")) continue;
+    bool digits = std::all_of(name.begin(), name.begin() + 20, [](char c) { return c >= '0' && c <= '9'; });
+    if (digits) bases.push_back(std::stoll(name.substr(0, 20)));
+  }
+  std::sort(bases.begin(), bases.end());
+  return bases;
+}
+}  // namespace
+
+IoResult<std::unique_ptr<PartitionLog>> PartitionLog::open(Env& env, const fs::path& dir, const LogConfig& config,
+                                                           int64_t recovery_point, int64_t log_start_offset,
+                                                           bool clean_shutdown, int64_t now_ms, Syncer* syncer,
+                                                           asio::any_io_executor executor, RecoveryReport* report) {
+  std::unique_ptr<PartitionLog> log(new PartitionLog());
+  log->env_ = &env;
+  log->dir_ = dir;
+  log->config_ = config;
+  log->syncer_ = syncer;
+  log->executor_ = std::move(executor);
+  log->last_flush_ms_ = now_ms;
+  RecoveryReport local;
+  RecoveryReport& rep = report ? *report : local;
+
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return tl::unexpected(ec);
+  std::vector<int64_t> bases = segment_bases(dir);
+  bool cut = false;  // a recovered segment lost its tail: later segments cannot follow it
+  for (size_t i = 0; i < bases.size(); ++i) {
+    fs::path base_path = dir / segment_file_name(bases[i], "");
+    if (cut) {
+      spdlog::warn("{}: removing segment {} after a truncated one", dir.string(), bases[i]);
+      for (const char* suffix : {".log", ".index", ".timeindex"})
+        fs::remove(dir / segment_file_name(bases[i], suffix), ec);
+      continue;
+    }
+    bool last = i + 1 == bases.size();
+    bool may_hold_unflushed = last || bases[i + 1] > recovery_point;
+    bool recover = !clean_shutdown && may_hold_unflushed;
+    uint64_t truncated = 0;
+    auto seg = Segment::open(env, dir, bases[i], config.segment, recover, last, &truncated);
+    if (!seg) return tl::unexpected(seg.error());
+    ++rep.segments;
+    if (recover) {
+      ++rep.segments_scanned;
+      rep.bytes_scanned += (*seg)->size() + truncated;
+    }
+    if (truncated > 0) {
+      rep.bytes_truncated += truncated;
+      spdlog::warn("{}: recovery cut {} bytes of torn or corrupt data from segment {} (log now ends at offset {})",
+                   dir.string(), truncated, bases[i], (*seg)->next_offset());
+      cut = !last;
+    }
+    log->segments_.emplace(bases[i], std::move(*seg));
+  }
+  if (cut) {
+    // The truncated segment is now the last one: reopen it with writable indexes.
+    auto last_base = log->segments_.rbegin()->first;
+    log->segments_.erase(last_base);
+    auto seg = Segment::open(env, dir, last_base, config.segment, false, true, nullptr);
+    if (!seg) return tl::unexpected(seg.error());
+    log->segments_.emplace(last_base, std::move(*seg));
+  }
+  if (log->segments_.empty()) {
+    int64_t base = std::max<int64_t>(0, log_start_offset);
+    auto seg = Segment::create(env, dir, base, config.segment, now_ms);
+    if (!seg) return tl::unexpected(seg.error());
+    log->segments_.emplace(base, std::move(*seg));
+  }
+  log->log_start_offset_ = std::max(log_start_offset, log->segments_.begin()->first);
+  log->log_start_offset_ = std::min(log->log_start_offset_, log->log_end_offset());
+  if (!clean_shutdown) {
+    // What survived a crash may still sit only in the page cache: make it durable before
+    // anyone is told it is.
+    for (auto& [base, seg] : log->segments_) {
+      if (seg->next_offset() > recovery_point) {
+        if (auto r = seg->log_file()->sync(); !r) return tl::unexpected(r.error());
+      }
+    }
+  }
+  log->durable_offset_ = log->log_end_offset();
+  return log;
+}
+
+PartitionLog::~PartitionLog() { *alive_ = false; }
+
+uint64_t PartitionLog::size_bytes() const {
+  uint64_t total = 0;
+  for (const auto& [base, seg] : segments_) total += seg->size();
+  return total;
+}
+
+void PartitionLog::go_offline(const std::string& what, std::error_code ec) {
+  if (!offline_) spdlog::error("{}: {} failed: {}; partition is offline", dir_.string(), what, ec.message());
+  offline_ = true;
+}
+
+bool PartitionLog::should_roll(size_t incoming, int64_t last_offset, int64_t now_ms) const {
+  const Segment& seg = active();
+  if (seg.empty()) return false;
+  if (seg.size() + incoming > config_.segment_bytes) return true;
+  if (seg.index_full()) return true;
+  if (last_offset - seg.base_offset() > kMaxRelativeOffset) return true;
+  int64_t since = seg.first_batch_timestamp() >= 0 ? seg.first_batch_timestamp() : seg.created_ms();
+  return now_ms - since > config_.segment_ms;
+}
+
+IoResult<> PartitionLog::roll(int64_t now_ms) {
+  // The old segment's indexes are trimmed now; its data is synced by the next sync, like any.
+  if (auto r = active().seal(); !r) return r;
+  int64_t base = log_end_offset();
+  auto seg = Segment::create(*env_, dir_, base, config_.segment, now_ms);
+  if (!seg) return tl::unexpected(seg.error());
+  segments_.emplace(base, std::move(*seg));
+  if (auto r = env_->sync_dir(dir_); !r) return r;
+  return {};
+}
+
+tl::expected<AppendResult, ErrorCode> PartitionLog::append(std::span<uint8_t> records, int64_t now_ms,
+                                                           int32_t leader_epoch) {
+  if (offline_) return tl::unexpected(ErrorCode::KAFKA_STORAGE_ERROR);
+  AppendResult result;
+  size_t pos = 0;
+  while (pos < records.size()) {
+    auto h = protocol::read_batch_header(ByteView(records.data() + pos, records.size() - pos));
+    if (!h || h->total_size() > records.size() - pos) return tl::unexpected(ErrorCode::CORRUPT_MESSAGE);
+    uint8_t* p = records.data() + pos;
+    size_t size = h->total_size();
+    int64_t base = log_end_offset();
+    int64_t last = base + h->last_offset_delta;
+    if (should_roll(size, last, now_ms)) {
+      if (auto r = roll(now_ms); !r) {
+        go_offline("rolling a segment", r.error());
+        return tl::unexpected(ErrorCode::KAFKA_STORAGE_ERROR);
+      }
+    }
+    protocol::assign_offsets(p, base, leader_epoch);
+    int64_t max_ts = h->max_timestamp;
+    if (config_.log_append_time) {
+      protocol::set_log_append_time(p, size, now_ms);
+      max_ts = now_ms;
+      result.log_append_time = now_ms;
+    }
+    if (auto r = active().append(ByteView(p, size), base, last, max_ts); !r) {
+      go_offline("appending", r.error());
+      return tl::unexpected(ErrorCode::KAFKA_STORAGE_ERROR);
+    }
+    if (result.base_offset < 0) result.base_offset = base;
+    result.last_offset = last;
+    unflushed_messages_ += h->records_count;
+    pos += size;
+  }
+  maybe_flush(now_ms);
+  return result;
+}
+
+tl::expected<ReadResult, ErrorCode> PartitionLog::read(int64_t offset, uint64_t max_bytes, bool min_one_batch) const {
+  if (offline_) return tl::unexpected(ErrorCode::KAFKA_STORAGE_ERROR);
+  if (offset < log_start_offset_ || offset > log_end_offset()) return tl::unexpected(ErrorCode::OFFSET_OUT_OF_RANGE);
+  ReadResult out;
+  if (offset == log_end_offset()) return out;
+  auto it = segments_.upper_bound(offset);
+  if (it != segments_.begin()) --it;
+  for (; it != segments_.end(); ++it) {
+    auto r = it->second->read(std::max(offset, it->first), max_bytes, min_one_batch);
+    if (!r) return tl::unexpected(ErrorCode::KAFKA_STORAGE_ERROR);
+    if (!*r) continue;  // nothing at or after offset in this segment
+    if ((*r)->length > 0) {
+      out.bytes = (*r)->length;
+      out.ranges.push_back(std::move(**r));
+    }
+    break;
+  }
+  return out;
+}
+
+tl::expected<std::optional<BatchInfo>, ErrorCode> PartitionLog::find_by_timestamp(int64_t timestamp) const {
+  if (offline_) return tl::unexpected(ErrorCode::KAFKA_STORAGE_ERROR);
+  for (const auto& [base, seg] : segments_) {
+    if (seg->max_timestamp() < timestamp) continue;
+    auto r = seg->find_batch_by_timestamp(timestamp);
+    if (!r) return tl::unexpected(ErrorCode::KAFKA_STORAGE_ERROR);
+    if (*r && (*r)->last_offset >= log_start_offset_) return *r;
+  }
+  return std::optional<BatchInfo>();
+}
+
+tl::expected<std::optional<BatchInfo>, ErrorCode> PartitionLog::find_max_timestamp() const {
+  if (offline_) return tl::unexpected(ErrorCode::KAFKA_STORAGE_ERROR);
+  const Segment* best = nullptr;
+  for (const auto& [base, seg] : segments_)
+    if (!seg->empty() && (best == nullptr || seg->max_timestamp() > best->max_timestamp())) best = seg.get();
+  if (best == nullptr) return std::optional<BatchInfo>();
+  auto r = best->find_batch_by_timestamp(best->max_timestamp());
+  if (!r) return tl::unexpected(ErrorCode::KAFKA_STORAGE_ERROR);
+  return *r;
+}
+
+tl::expected<void, ErrorCode> PartitionLog::truncate_to(int64_t offset) {
+  if (offline_) return tl::unexpected(ErrorCode::KAFKA_STORAGE_ERROR);
+  offset = std::max(offset, log_start_offset_);
+  if (offset >= log_end_offset()) return {};
+  // Whole segments at or after the offset go; the last one left becomes the active segment.
+  while (segments_.size() > 1 && segments_.rbegin()->first >= offset) delete_segment(std::prev(segments_.end()));
+  if (segments_.rbegin()->first >= offset) {
+    // Only one segment, entirely past the offset: empty it.
+    int64_t base = segments_.rbegin()->first;
+    delete_segment(std::prev(segments_.end()));
+    auto seg = Segment::create(*env_, dir_, offset, config_.segment, 0);
+    if (!seg) {
+      go_offline("truncating", seg.error());
+      return tl::unexpected(ErrorCode::KAFKA_STORAGE_ERROR);
+    }
+    (void)base;
+    segments_.emplace(offset, std::move(*seg));
+  } else {
+    int64_t base = segments_.rbegin()->first;
+    segments_.erase(base);
+    auto seg = Segment::open(*env_, dir_, base, config_.segment, false, true, nullptr);
+    if (!seg) {
+      go_offline("truncating", seg.error());
+      return tl::unexpected(ErrorCode::KAFKA_STORAGE_ERROR);
+    }
+    if (auto r = (*seg)->truncate_to(offset); !r) {
+      go_offline("truncating", r.error());
+      return tl::unexpected(ErrorCode::KAFKA_STORAGE_ERROR);
+    }
+    segments_.emplace(base, std::move(*seg));
+  }
+  durable_offset_ = std::min(durable_offset_, log_end_offset());
+  if (auto r = flush(); !r) return tl::unexpected(ErrorCode::KAFKA_STORAGE_ERROR);
+  return {};
+}
+
+void PartitionLog::delete_segment(std::map<int64_t, std::shared_ptr<Segment>>::iterator it) {
+  it->second->remove_files();
+  segments_.erase(it);
+}
+
+int PartitionLog::enforce_retention(int64_t now_ms) {
+  int deleted = 0;
+  uint64_t total = size_bytes();
+  while (segments_.size() > 1) {
+    auto oldest = segments_.begin();
+    const Segment& seg = *oldest->second;
+    bool expired = config_.retention_ms >= 0 && seg.max_timestamp() >= 0 &&
+                   now_ms - seg.max_timestamp() > config_.retention_ms;
+    bool over_size = config_.retention_bytes >= 0 &&
+                     total - seg.size() >= static_cast<uint64_t>(config_.retention_bytes);
+    if (!expired && !over_size) break;
+    total -= seg.size();
+    int64_t next_base = std::next(oldest)->first;
+    spdlog::info("{}: retention deletes segment {} ({} bytes, {})", dir_.string(), oldest->first, seg.size(),
+                 expired ? "older than retention.ms" : "beyond retention.bytes");
+    delete_segment(oldest);
+    log_start_offset_ = std::max(log_start_offset_, next_base);
+    ++deleted;
+  }
+  return deleted;
+}
+
+void PartitionLog::when_durable(int64_t offset, std::function<void(IoResult<>)> done) {
+  if (offline_) {
+    done(tl::unexpected(std::make_error_code(std::errc::io_error)));
+    return;
+  }
+  if (offset <= durable_offset_) {
+    done({});
+    return;
+  }
+  durable_waiters_.emplace(offset, std::move(done));
+  if (syncer_ == nullptr) {
+    auto r = flush();
+    auto waiters = std::move(durable_waiters_);
+    durable_waiters_.clear();
+    for (auto& [o, fn] : waiters) fn(r);
+    return;
+  }
+  if (!sync_running_) start_sync();
+}
+
+void PartitionLog::start_sync() {
+  int64_t target = log_end_offset();
+  std::vector<std::shared_ptr<File>> files;
+  for (const auto& [base, seg] : segments_)
+    if (seg->next_offset() > durable_offset_ && !seg->empty()) files.push_back(seg->log_file());
+  sync_running_ = true;
+  unflushed_messages_ = 0;
+  syncer_->submit(std::move(files), executor_, [this, alive = alive_, target](IoResult<> r) {
+    if (*alive) sync_finished(target, r);
+  });
+}
+
+void PartitionLog::sync_finished(int64_t target, IoResult<> result) {
+  sync_running_ = false;
+  if (!result) {
+    go_offline("fdatasync", result.error());
+    auto waiters = std::move(durable_waiters_);
+    durable_waiters_.clear();
+    for (auto& [o, fn] : waiters) fn(result);
+    return;
+  }
+  durable_offset_ = std::max(durable_offset_, std::min(target, log_end_offset()));
+  while (!durable_waiters_.empty() && durable_waiters_.begin()->first <= durable_offset_) {
+    auto fn = std::move(durable_waiters_.begin()->second);
+    durable_waiters_.erase(durable_waiters_.begin());
+    fn({});
+  }
+  if (!durable_waiters_.empty()) start_sync();
+}
+
+void PartitionLog::maybe_flush(int64_t now_ms) {
+  if (durable_offset_ >= log_end_offset() || sync_running_) return;
+  if (unflushed_messages_ >= config_.flush_messages || now_ms - last_flush_ms_ >= config_.flush_ms) {
+    last_flush_ms_ = now_ms;
+    when_durable(log_end_offset(), [](IoResult<>) {});
+  }
+}
+
+IoResult<> PartitionLog::flush() {
+  for (const auto& [base, seg] : segments_) {
+    if (seg->next_offset() > durable_offset_ && !seg->empty()) {
+      if (auto r = seg->log_file()->sync(); !r) {
+        go_offline("fdatasync", r.error());
+        return r;
+      }
+    }
+  }
+  durable_offset_ = log_end_offset();
+  unflushed_messages_ = 0;
+  return {};
+}
+
+IoResult<> PartitionLog::close() {
+  if (auto r = flush(); !r) return r;
+  return active().seal();
+}
+
+}  // namespace fjord::storage

@@ -1,0 +1,138 @@
+// PartitionLog: one partition's log, a run of segments in `<data dir>/<topic>-<partition>/`.
+// Lives on the shard that owns the partition; every call is made there. Offsets:
+//   log start offset <= durable offset (fdatasync'ed) <= log end offset (written, readable).
+// On one node the high watermark is the log end offset.
+#pragma once
+
+#include <asio/any_io_executor.hpp>
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "protocol/generated/error_codes.h"
+#include "protocol/record_batch.h"
+#include "storage/segment.h"
+#include "storage/syncer.h"
+
+namespace fjord::storage {
+
+struct LogConfig {
+  uint64_t segment_bytes = 1073741824;       // segment.bytes
+  int64_t segment_ms = 604800000;            // segment.ms
+  SegmentConfig segment;                     // segment.index.bytes, index.interval.bytes
+  int64_t retention_ms = 604800000;          // retention.ms; -1 unlimited
+  int64_t retention_bytes = -1;              // retention.bytes; -1 unlimited
+  int64_t flush_messages = INT64_MAX;        // flush.messages
+  int64_t flush_ms = INT64_MAX;              // flush.ms
+  bool log_append_time = false;              // message.timestamp.type=LogAppendTime
+};
+
+struct RecoveryReport {
+  int segments = 0;
+  int segments_scanned = 0;
+  uint64_t bytes_scanned = 0;
+  uint64_t bytes_truncated = 0;
+};
+
+struct AppendResult {
+  int64_t base_offset = -1;
+  int64_t last_offset = -1;
+  int64_t log_append_time = -1;  // -1 unless LogAppendTime
+};
+
+struct ReadResult {
+  std::vector<FileRange> ranges;  // back to back, whole batches
+  uint64_t bytes = 0;
+};
+
+class PartitionLog {
+ public:
+  // Opens (or, if `dir` has no segment, creates) the log. Without `clean_shutdown`, segments
+  // holding offsets at or after `recovery_point` are scanned batch by batch (CRC checked) and
+  // truncated after the last whole valid batch.
+  static IoResult<std::unique_ptr<PartitionLog>> open(Env& env, const std::filesystem::path& dir, const LogConfig& config,
+                                                      int64_t recovery_point, int64_t log_start_offset,
+                                                      bool clean_shutdown, int64_t now_ms, Syncer* syncer,
+                                                      asio::any_io_executor executor, RecoveryReport* report = nullptr);
+  ~PartitionLog();
+
+  const std::filesystem::path& dir() const { return dir_; }
+  int64_t log_start_offset() const { return log_start_offset_; }
+  int64_t log_end_offset() const { return active().next_offset(); }
+  int64_t high_watermark() const { return log_end_offset(); }
+  int64_t durable_offset() const { return durable_offset_; }
+  uint64_t size_bytes() const;
+  size_t segment_count() const { return segments_.size(); }
+  bool offline() const { return offline_; }
+  const LogConfig& config() const { return config_; }
+  void set_config(const LogConfig& config) { config_ = config; }
+
+  // Appends every batch of `records` (already validated with protocol::validate_batch),
+  // assigning offsets in place. Rolls segments as needed. On an I/O error the partition goes
+  // offline: this and later appends fail with KAFKA_STORAGE_ERROR.
+  tl::expected<AppendResult, protocol::ErrorCode> append(std::span<uint8_t> records, int64_t now_ms,
+                                                         int32_t leader_epoch = 0);
+
+  // Whole batches from the one holding `offset` for up to `max_bytes` (at least one batch when
+  // `min_one_batch`), across segments. OFFSET_OUT_OF_RANGE outside [log start, log end].
+  tl::expected<ReadResult, protocol::ErrorCode> read(int64_t offset, uint64_t max_bytes, bool min_one_batch) const;
+
+  // The first batch whose max timestamp is >= `timestamp` (its base offset, and max timestamp);
+  // nullopt when none.
+  tl::expected<std::optional<BatchInfo>, protocol::ErrorCode> find_by_timestamp(int64_t timestamp) const;
+  // The batch holding the largest timestamp (first such); nullopt when the log is empty.
+  tl::expected<std::optional<BatchInfo>, protocol::ErrorCode> find_max_timestamp() const;
+
+  // Removes every record at or after `offset` (not below the log start offset).
+  tl::expected<void, protocol::ErrorCode> truncate_to(int64_t offset);
+
+  // Deletes closed segments older than retention.ms or beyond retention.bytes; moves the log
+  // start offset. Returns how many segments went.
+  int enforce_retention(int64_t now_ms);
+
+  // Durability. `done` runs on this log's executor once every offset below `offset` is synced
+  // (or with the error that stopped it). Syncs are group commits: one fdatasync covers every
+  // wait registered while the previous one ran.
+  void when_durable(int64_t offset, std::function<void(IoResult<>)> done);
+  // Applies flush.messages / flush.ms: starts a sync when either is due.
+  void maybe_flush(int64_t now_ms);
+  // Synchronous flush of everything (shutdown, tests).
+  IoResult<> flush();
+  // Flushes and trims the active segment's indexes (clean shutdown).
+  IoResult<> close();
+
+ private:
+  PartitionLog() = default;
+  Segment& active() const { return *segments_.rbegin()->second; }
+  IoResult<> roll(int64_t now_ms);
+  bool should_roll(size_t incoming, int64_t last_offset, int64_t now_ms) const;
+  void start_sync();
+  void sync_finished(int64_t target, IoResult<> result);
+  void go_offline(const std::string& what, std::error_code ec);
+  void delete_segment(std::map<int64_t, std::shared_ptr<Segment>>::iterator it);
+
+  Env* env_ = nullptr;
+  std::filesystem::path dir_;
+  LogConfig config_;
+  std::map<int64_t, std::shared_ptr<Segment>> segments_;  // by base offset
+  int64_t log_start_offset_ = 0;
+  int64_t durable_offset_ = 0;
+  bool offline_ = false;
+
+  Syncer* syncer_ = nullptr;
+  asio::any_io_executor executor_;
+  bool sync_running_ = false;
+  std::multimap<int64_t, std::function<void(IoResult<>)>> durable_waiters_;
+  int64_t unflushed_messages_ = 0;
+  int64_t last_flush_ms_ = 0;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace fjord::storage

@@ -1,0 +1,279 @@
+#include "storage/segment.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "base/crc32c.h"
+#include "protocol/record_batch.h"
+
+namespace fjord::storage {
+namespace fs = std::filesystem;
+namespace batch = protocol::batch;
+
+namespace {
+constexpr size_t kCrcScanChunk = 1 << 20;  // recovery reads everything: big reads
+constexpr size_t kHeaderScanChunk = 64 << 10;  // lookups need headers only
+constexpr size_t kMinBatchLength = batch::kHeaderSize - batch::kLogOverhead;
+}  // namespace
+
+std::string segment_file_name(int64_t base_offset, std::string_view suffix) {
+  return fmt::format("{:020d}{}", base_offset, suffix);
+}
+
+IoResult<std::unique_ptr<Segment>> Segment::create(Env& env, const fs::path& dir, int64_t base_offset,
+                                                   const SegmentConfig& config, int64_t now_ms) {
+  std::unique_ptr<Segment> seg(new Segment(dir, base_offset, config));
+  seg->next_offset_ = base_offset;
+  seg->created_ms_ = now_ms;
+  auto log = env.open(dir / segment_file_name(base_offset, ".log"), true);
+  if (!log) return tl::unexpected(log.error());
+  seg->log_ = std::move(*log);
+  if (auto r = seg->log_->truncate(0); !r) return tl::unexpected(r.error());
+  for (const char* suffix : {".index", ".timeindex"}) {
+    auto f = env.open(dir / segment_file_name(base_offset, suffix), true);
+    if (!f) return tl::unexpected(f.error());
+    if (auto r = (*f)->truncate(0); !r) return tl::unexpected(r.error());
+  }
+  if (auto r = seg->offset_index_.open(env, dir / segment_file_name(base_offset, ".index"), config.index_max_bytes, true);
+      !r)
+    return tl::unexpected(r.error());
+  if (auto r = seg->time_index_.open(env, dir / segment_file_name(base_offset, ".timeindex"), config.index_max_bytes,
+                                     true);
+      !r)
+    return tl::unexpected(r.error());
+  return seg;
+}
+
+IoResult<std::unique_ptr<Segment>> Segment::open(Env& env, const fs::path& dir, int64_t base_offset,
+                                                 const SegmentConfig& config, bool recover, bool active,
+                                                 uint64_t* truncated_bytes) {
+  std::unique_ptr<Segment> seg(new Segment(dir, base_offset, config));
+  seg->next_offset_ = base_offset;
+  auto log = env.open(dir / segment_file_name(base_offset, ".log"), false);
+  if (!log) return tl::unexpected(log.error());
+  seg->log_ = std::move(*log);
+  auto size = seg->log_->size();
+  if (!size) return tl::unexpected(size.error());
+  seg->size_ = *size;
+  std::error_code ec;
+  auto mtime = fs::last_write_time(dir / segment_file_name(base_offset, ".log"), ec);
+  seg->created_ms_ = ec ? 0
+                        : std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::file_clock::to_sys(mtime).time_since_epoch())
+                              .count();
+  uint64_t max_index = active ? config.index_max_bytes : 0;
+  if (auto r = seg->offset_index_.open(env, dir / segment_file_name(base_offset, ".index"), max_index, active); !r)
+    return tl::unexpected(r.error());
+  if (auto r = seg->time_index_.open(env, dir / segment_file_name(base_offset, ".timeindex"), max_index, active); !r)
+    return tl::unexpected(r.error());
+
+  if (truncated_bytes) *truncated_bytes = 0;
+  if (recover) {
+    // Scan everything with CRCs; cut after the last whole valid batch.
+    uint64_t end = 0;
+    auto stopped = seg->scan(0, true, [&](const BatchInfo& b) {
+      end = b.position + b.size;
+      return true;
+    });
+    if (!stopped) return tl::unexpected(stopped.error());
+    if (end < seg->size_) {
+      if (truncated_bytes) *truncated_bytes = seg->size_ - end;
+      if (auto r = seg->log_->truncate(end); !r) return tl::unexpected(r.error());
+      if (auto r = seg->log_->sync(); !r) return tl::unexpected(r.error());
+      seg->size_ = end;
+    }
+    if (auto r = seg->rebuild_indexes(); !r) return tl::unexpected(r.error());
+    return seg;
+  }
+  // Trusted: find the last batch (from the last index entry) and check the indexes.
+  bool sane = seg->offset_index_.sane(seg->size_);
+  uint64_t from = 0;
+  if (sane) {
+    if (auto last = seg->offset_index_.last()) from = last->position;
+  }
+  auto stopped = seg->scan(from, false, [&](const BatchInfo& b) {
+    seg->next_offset_ = b.last_offset + 1;
+    seg->max_timestamp_ = std::max(seg->max_timestamp_, b.max_timestamp);
+    return true;
+  });
+  if (!stopped) return tl::unexpected(stopped.error());
+  if (*stopped != seg->size_ || !sane || !seg->time_index_.sane(seg->next_offset_)) {
+    // The index disagrees with the log, or the log has a tail that is not whole: rebuild
+    // from a full scan (and cut that tail).
+    return open(env, dir, base_offset, config, true, active, truncated_bytes);
+  }
+  if (auto last = seg->time_index_.last()) seg->max_timestamp_ = std::max(seg->max_timestamp_, last->timestamp);
+  if (seg->size_ > 0) {
+    uint8_t header[batch::kHeaderSize];
+    auto n = seg->log_->read_at(0, header);
+    if (n && *n == sizeof(header)) {
+      auto h = protocol::read_batch_header(ByteView(header, sizeof(header)));
+      if (h) seg->first_batch_timestamp_ = h->max_timestamp;
+    }
+  }
+  return seg;
+}
+
+IoResult<uint64_t> Segment::scan(uint64_t position, bool check_crc, const BatchVisitor& fn) const {
+  std::vector<uint8_t> buf;
+  uint64_t buf_start = position;  // file position of buf[0]
+  int64_t expected_min_offset = base_offset_;
+  for (;;) {
+    if (position + batch::kHeaderSize > size_) return position;
+    // Make sure the header is in the buffer.
+    if (position < buf_start || position + batch::kHeaderSize > buf_start + buf.size()) {
+      buf.resize(std::min<uint64_t>(check_crc ? kCrcScanChunk : kHeaderScanChunk, size_ - position));
+      auto n = log_->read_at(position, buf);
+      if (!n) return tl::unexpected(n.error());
+      buf.resize(*n);
+      buf_start = position;
+      if (buf.size() < batch::kHeaderSize) return position;
+    }
+    const uint8_t* p = buf.data() + (position - buf_start);
+    auto h = protocol::read_batch_header(ByteView(p, batch::kHeaderSize));
+    if (!h || h->magic != 2 || h->batch_length < static_cast<int32_t>(kMinBatchLength) || h->last_offset_delta < 0 ||
+        h->base_offset < expected_min_offset || position + h->total_size() > size_)
+      return position;
+    // Recovery also wants offsets contiguous (baseOffset is outside the CRC). Compaction, when it
+    // comes, will leave gaps and must relax this.
+    if (check_crc && h->base_offset != expected_min_offset && position > 0) return position;
+    if (check_crc) {
+      if (position + h->total_size() > buf_start + buf.size()) {
+        buf.resize(std::max<uint64_t>(kCrcScanChunk, h->total_size()));
+        buf.resize(std::min<uint64_t>(buf.size(), size_ - position));
+        auto n = log_->read_at(position, buf);
+        if (!n) return tl::unexpected(n.error());
+        buf.resize(*n);
+        buf_start = position;
+        if (buf.size() < h->total_size()) return position;
+        p = buf.data();
+      }
+      if (crc32c(p + batch::kAttributes, h->total_size() - batch::kAttributes) != h->crc) return position;
+    }
+    BatchInfo info{h->base_offset, h->last_offset(), h->max_timestamp, position, h->total_size()};
+    if (!fn(info)) return position;
+    expected_min_offset = h->last_offset() + 1;
+    position += h->total_size();
+  }
+}
+
+void Segment::index_batch(const BatchInfo& b) {
+  if (first_batch_timestamp_ < 0) first_batch_timestamp_ = b.max_timestamp;
+  // Index the first batch, then one batch every index.interval.bytes (Kafka's rule).
+  if (b.position == 0 || bytes_since_index_ >= config_.index_interval_bytes) {
+    offset_index_.append(b.last_offset, static_cast<uint32_t>(b.position));
+    bytes_since_index_ = 0;
+  }
+  if (b.max_timestamp > max_timestamp_) {
+    max_timestamp_ = b.max_timestamp;
+    time_index_.maybe_append(b.max_timestamp, b.last_offset);
+  }
+  bytes_since_index_ += b.size;
+  next_offset_ = b.last_offset + 1;
+}
+
+IoResult<> Segment::rebuild_indexes() {
+  offset_index_.clear();
+  time_index_.clear();
+  bytes_since_index_ = 0;
+  max_timestamp_ = -1;
+  first_batch_timestamp_ = -1;
+  next_offset_ = base_offset_;
+  auto r = scan(0, false, [&](const BatchInfo& b) {
+    index_batch(b);
+    return true;
+  });
+  if (!r) return tl::unexpected(r.error());
+  return {};
+}
+
+IoResult<> Segment::append(ByteView data, int64_t base_offset, int64_t last_offset, int64_t max_timestamp) {
+  if (auto r = log_->write_at(size_, data); !r) return r;
+  BatchInfo b{base_offset, last_offset, max_timestamp, size_, data.size()};
+  size_ += data.size();
+  index_batch(b);
+  return {};
+}
+
+uint64_t Segment::start_position(int64_t offset) const {
+  auto e = offset_index_.floor(offset);
+  return e ? e->position : 0;
+}
+
+IoResult<std::optional<FileRange>> Segment::read(int64_t offset, uint64_t max_bytes, bool min_one_batch) const {
+  std::optional<uint64_t> start;
+  uint64_t end = 0;
+  auto r = scan(start_position(offset), false, [&](const BatchInfo& b) {
+    if (!start) {
+      if (b.last_offset < offset) return true;  // before the wanted offset
+      start = b.position;
+      end = b.size <= max_bytes || min_one_batch ? b.position + b.size : b.position;
+      return end > b.position;
+    }
+    if (b.position + b.size - *start > max_bytes) return false;
+    end = b.position + b.size;
+    return true;
+  });
+  if (!r) return tl::unexpected(r.error());
+  if (!start) return std::optional<FileRange>();
+  return std::optional<FileRange>(FileRange{log_, *start, end - *start});
+}
+
+IoResult<std::optional<BatchInfo>> Segment::find_batch_by_timestamp(int64_t timestamp) const {
+  if (max_timestamp_ < timestamp) return std::optional<BatchInfo>();
+  uint64_t from = 0;
+  if (auto t = time_index_.floor(timestamp)) {
+    // The indexed batch ends at offset t->offset with max timestamp t->timestamp <= timestamp:
+    // the answer is at or after it.
+    from = start_position(t->offset);
+  }
+  std::optional<BatchInfo> found;
+  auto r = scan(from, false, [&](const BatchInfo& b) {
+    if (b.max_timestamp >= timestamp) {
+      found = b;
+      return false;
+    }
+    return true;
+  });
+  if (!r) return tl::unexpected(r.error());
+  return found;
+}
+
+IoResult<uint64_t> Segment::truncate_to(int64_t offset) {
+  uint64_t cut = size_;
+  auto r = scan(start_position(offset - 1), false, [&](const BatchInfo& b) {
+    if (b.base_offset >= offset) {
+      cut = b.position;
+      return false;
+    }
+    return true;
+  });
+  if (!r) return tl::unexpected(r.error());
+  uint64_t removed = size_ - cut;
+  if (removed == 0) return 0;
+  if (auto t = log_->truncate(cut); !t) return tl::unexpected(t.error());
+  size_ = cut;
+  if (auto rb = rebuild_indexes(); !rb) return tl::unexpected(rb.error());
+  return removed;
+}
+
+IoResult<> Segment::sync() {
+  if (auto r = log_->sync(); !r) return r;
+  if (auto r = offset_index_.sync(); !r) return r;
+  return time_index_.sync();
+}
+
+IoResult<> Segment::seal() {
+  if (auto r = log_->sync(); !r) return r;
+  if (auto r = offset_index_.seal(); !r) return r;
+  return time_index_.seal();
+}
+
+void Segment::remove_files() {
+  std::error_code ec;
+  for (const char* suffix : {".log", ".index", ".timeindex"}) fs::remove(dir_ / segment_file_name(base_offset_, suffix), ec);
+}
+
+}  // namespace fjord::storage

@@ -1,0 +1,43 @@
+#include "storage/syncer.h"
+
+namespace fjord::storage {
+
+Syncer::Syncer() : thread_([this] { run(); }) {}
+
+Syncer::~Syncer() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_one();
+  thread_.join();
+}
+
+void Syncer::submit(std::vector<std::shared_ptr<File>> files, asio::any_io_executor reply_to,
+                    std::function<void(IoResult<>)> done) {
+  {
+    std::lock_guard lock(mutex_);
+    jobs_.push_back(Job{std::move(files), std::move(reply_to), std::move(done)});
+  }
+  wake_.notify_one();
+}
+
+void Syncer::run() {
+  for (;;) {
+    Job job;
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
+      if (jobs_.empty()) return;  // stopping, and every job is done
+      job = std::move(jobs_.front());
+      jobs_.pop_front();
+    }
+    IoResult<> result;
+    for (const auto& f : job.files) {
+      if (auto r = f->sync(); !r && result) result = r;
+    }
+    asio::post(job.reply_to, [done = std::move(job.done), result] { done(result); });
+  }
+}
+
+}  // namespace fjord::storage

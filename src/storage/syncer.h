@@ -1,0 +1,47 @@
+// Syncer: a thread that runs fdatasync for the shards, so an fsync never blocks a shard's event
+// loop. Each job syncs a set of files and then posts its completion back to the executor of the
+// shard that asked. The job queue is the only lock, and is off the data path (once per sync).
+#pragma once
+
+#include <asio/any_io_executor.hpp>
+#include <asio/post.hpp>
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "storage/file.h"
+
+namespace fjord::storage {
+
+class Syncer {
+ public:
+  Syncer();
+  ~Syncer();
+  Syncer(const Syncer&) = delete;
+  Syncer& operator=(const Syncer&) = delete;
+
+  // Syncs every file, then runs `done` on `reply_to` with the first error, if any.
+  void submit(std::vector<std::shared_ptr<File>> files, asio::any_io_executor reply_to,
+              std::function<void(IoResult<>)> done);
+
+ private:
+  struct Job {
+    std::vector<std::shared_ptr<File>> files;
+    asio::any_io_executor reply_to;
+    std::function<void(IoResult<>)> done;
+  };
+  void run();
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<Job> jobs_;  // GUARDED_BY(mutex_)
+  bool stopping_ = false;  // GUARDED_BY(mutex_)
+  std::thread thread_;
+};
+
+}  // namespace fjord::storage
