@@ -70,6 +70,7 @@ const ConfigDef kBrokerConfigs[] = {
     {"log.flush.interval.messages", T::Long, kMaxLongText, 1, kMaxLong},
     {"log.flush.interval.ms", T::Long, std::nullopt},
     {"log.flush.scheduler.interval.ms", T::Long, kMaxLongText},
+    {"log.flush.offset.checkpoint.interval.ms", T::Int, "60000", 0, kMaxInt},
     {"log.index.interval.bytes", T::Int, "4096", 0, kMaxInt},
     {"log.index.size.max.bytes", T::Int, "10485760", 4, kMaxInt},
     {"log.message.timestamp.type", T::String, "CreateTime", INT64_MIN, INT64_MAX, kTimestampTypes},

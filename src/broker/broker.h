@@ -10,6 +10,7 @@
 #include "broker/controller.h"
 #include "broker/shards.h"
 #include "metadata/store.h"
+#include "storage/log_manager.h"
 
 namespace fjord::broker {
 
@@ -20,6 +21,8 @@ struct Broker {
   metadata::MetadataStore& store;
   Controller& controller;  // on kControllerShard only: reach it through run_on
   Shards& shards;
+  // One per shard; logs_[i] is used on shard i only.
+  std::vector<std::unique_ptr<storage::LogManager>>& logs;
   int32_t node_id = 1;
   std::string advertised_host;
   int32_t advertised_port = 0;
@@ -27,6 +30,9 @@ struct Broker {
   std::chrono::milliseconds idle_timeout{0};  // 0 or less: never
 
   asio::io_context& controller_context() { return shards.context(kControllerShard); }
+  int shard_of(const std::string& topic, int32_t partition) const {
+    return storage::shard_of(topic, partition, shards.count());
+  }
 };
 
 }  // namespace fjord::broker

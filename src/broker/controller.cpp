@@ -67,6 +67,7 @@ TopicResult Controller::create_topic(const NewTopic& spec, bool validate_only) {
   }
   if (auto r = commit(metadata::TopicRecord{*topic}); !r.ok()) return r;
   spdlog::info("created topic {} (id {}) with {} partition(s)", topic->name, topic->id.to_string(), partitions);
+  if (listener_) listener_(*topic, 0, false);
   return {ErrorCode::NONE, "", topic};
 }
 
@@ -83,6 +84,7 @@ TopicResult Controller::delete_topic(const metadata::TopicInfo& topic_ref) {
   } else {
     storage::remove_in_background(std::move(*marked));
   }
+  if (listener_) listener_(topic, 0, true);
   spdlog::info("deleted topic {} (id {})", topic.name, topic.id.to_string());
   return {ErrorCode::NONE, "", std::make_shared<const metadata::TopicInfo>(topic)};
 }
@@ -108,7 +110,9 @@ TopicResult Controller::create_partitions(const std::string& name, int32_t count
   }
   if (auto r = commit(metadata::PartitionCountRecord{topic.id, count}); !r.ok()) return r;
   spdlog::info("topic {} now has {} partition(s)", name, count);
+  int32_t first_new = topic.partitions;
   topic.partitions = count;
+  if (listener_) listener_(topic, first_new, false);
   return {ErrorCode::NONE, "", std::make_shared<const metadata::TopicInfo>(topic)};
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -38,6 +39,11 @@ class Controller {
   TopicResult delete_topic(const metadata::TopicInfo& topic);
   TopicResult create_partitions(const std::string& name, int32_t count, bool validate_only);
 
+  // Called after a topic is created (first_new_partition 0), grows (its first new partition),
+  // or is deleted (deleted = true), so the owning shards can open or close the logs.
+  using TopicListener = std::function<void(const metadata::TopicInfo&, int32_t first_new_partition, bool deleted)>;
+  void set_topic_listener(TopicListener listener) { listener_ = std::move(listener); }
+
   // Makes sure every topic in the image has its partition directories (after a crash between
   // the metadata commit and the mkdir) and removes leftovers of deleted partitions.
   void reconcile_partition_dirs();
@@ -49,6 +55,7 @@ class Controller {
   const BrokerConfig& config_;
   metadata::MetadataStore& store_;
   std::filesystem::path data_dir_;
+  TopicListener listener_;
 };
 
 }  // namespace fjord::broker

@@ -7,6 +7,7 @@
 #include <asio/ip/tcp.hpp>
 #include <asio/redirect_error.hpp>
 #include <asio/signal_set.hpp>
+#include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
@@ -17,7 +18,9 @@
 #include "broker/broker.h"
 #include "broker/connection.h"
 #include "broker/controller.h"
+#include "broker/log_config.h"
 #include "metadata/store.h"
+#include "storage/log_manager.h"
 
 namespace fjord::broker {
 namespace {
@@ -36,6 +39,58 @@ asio::awaitable<void> accept_loop(Broker& broker, tcp::acceptor& acceptor) {
     }
     auto conn = std::make_shared<Connection>(broker, std::move(socket));
     asio::co_spawn(acceptor.get_executor(), conn->run(), asio::detached);
+  }
+}
+
+int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Every shard's recovery points and log start offsets, gathered on the calling shard.
+asio::awaitable<std::pair<storage::OffsetCheckpoint, storage::OffsetCheckpoint>> gather_checkpoints(Broker& broker,
+                                                                                                     bool close_logs,
+                                                                                                     bool* all_closed) {
+  storage::OffsetCheckpoint recovery_points, log_starts;
+  for (int i = 0; i < broker.shards.count(); ++i) {
+    storage::LogManager* logs = broker.logs[static_cast<size_t>(i)].get();
+    auto collect = [logs, close_logs] {
+      bool ok = close_logs ? logs->close_all() : true;
+      storage::OffsetCheckpoint rp, ls;
+      logs->collect_checkpoints(rp, ls);
+      return std::make_tuple(ok, std::move(rp), std::move(ls));
+    };
+    auto [ok, rp, ls] = co_await run_on(broker.shards.context(i), std::move(collect));
+    if (all_closed && !ok) *all_closed = false;
+    recovery_points.merge(rp);
+    log_starts.merge(ls);
+  }
+  co_return std::make_pair(std::move(recovery_points), std::move(log_starts));
+}
+
+// Retention and flush.ms on every shard; checkpoints from the controller shard.
+asio::awaitable<void> housekeeping(Broker& broker, int shard, std::chrono::milliseconds retention_every,
+                                   std::chrono::milliseconds checkpoint_every, std::string data_dir) {
+  asio::steady_timer timer(broker.shards.context(shard));
+  auto next_retention = std::chrono::steady_clock::now() + retention_every;
+  auto next_checkpoint = std::chrono::steady_clock::now() + checkpoint_every;
+  for (;;) {
+    auto wake = shard == kControllerShard ? std::min(next_retention, next_checkpoint) : next_retention;
+    timer.expires_at(wake);
+    std::error_code ec;
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return;
+    auto now = std::chrono::steady_clock::now();
+    if (now >= next_retention) {
+      broker.logs[static_cast<size_t>(shard)]->tick(wall_ms());
+      next_retention = now + retention_every;
+    }
+    if (shard == kControllerShard && now >= next_checkpoint) {
+      auto [rp, ls] = co_await gather_checkpoints(broker, false, nullptr);
+      if (auto r = storage::write_shutdown_state(storage::Env::posix(), data_dir, rp, ls, false); !r)
+        spdlog::error("writing offset checkpoints: {}", r.error().message());
+      next_checkpoint = now + checkpoint_every;
+    }
   }
 }
 
@@ -67,9 +122,57 @@ int serve(const BrokerConfig& config) {
   Controller controller(config, **store, data_dir);
   controller.reconcile_partition_dirs();
 
+  // Partition logs: each opened by the shard that owns it, after recovery if the last stop was
+  // not clean.
+  storage::Syncer syncer;
+  std::vector<std::unique_ptr<storage::LogManager>> logs;
+  for (int i = 0; i < shard_count; ++i)
+    logs.push_back(std::make_unique<storage::LogManager>(storage::Env::posix(), data_dir, syncer,
+                                                         shards.context(i).get_executor()));
+  auto startup = storage::read_startup_state(storage::Env::posix(), data_dir);
+  if (!startup) {
+    spdlog::error("cannot read the state of {}: {}", data_dir, startup.error());
+    return 1;
+  }
+  {
+    storage::RecoveryReport report;
+    size_t opened = 0;
+    for (const auto& [name, topic] : (*store)->image()->topics()) {
+      storage::LogConfig log_config = log_config_for(config, *topic);
+      for (int32_t p = 0; p < topic->partitions; ++p) {
+        int shard = storage::shard_of(name, p, shard_count);
+        auto log = logs[static_cast<size_t>(shard)]->open(name, p, topic->id, log_config, *startup, wall_ms(), &report);
+        if (!log) {
+          spdlog::error("{}", log.error());
+          continue;
+        }
+        ++opened;
+      }
+    }
+    spdlog::info("loaded {} partition log(s) after a{} shutdown: {} segment(s), {} scanned ({} bytes), {} bytes truncated",
+                 opened, startup->clean_shutdown ? " clean" : "n unclean", report.segments, report.segments_scanned,
+                 report.bytes_scanned, report.bytes_truncated);
+  }
+
   auto listener = parse_listener(config.listeners());
   auto advertised = parse_listener(config.advertised_listeners());
-  Broker broker{config, **store, controller, shards};
+  Broker broker{config, **store, controller, shards, logs};
+  controller.set_topic_listener([&broker](const metadata::TopicInfo& topic, int32_t first_new, bool deleted) {
+    auto shared = std::make_shared<const metadata::TopicInfo>(topic);
+    for (int32_t p = first_new; p < topic.partitions; ++p) {
+      int shard = broker.shard_of(topic.name, p);
+      storage::LogManager* logs = broker.logs[static_cast<size_t>(shard)].get();
+      asio::post(broker.shards.context(shard), [&broker, logs, shared, p, deleted] {
+        if (deleted) {
+          logs->forget(shared->name, p);
+          return;
+        }
+        auto log = logs->open(shared->name, p, shared->id, log_config_for(broker.config, *shared),
+                              storage::StartupState{true, {}, {}}, wall_ms());
+        if (!log) spdlog::error("{}", log.error());
+      });
+    }
+  });
   broker.node_id = config.node_id();
   broker.max_request_bytes = config.get_int("socket.request.max.bytes");
   broker.idle_timeout = std::chrono::milliseconds(config.get_long("connections.max.idle.ms"));
@@ -117,6 +220,12 @@ int serve(const BrokerConfig& config) {
   for (int i = 0; i < shard_count; ++i)
     asio::co_spawn(shards.context(i), accept_loop(broker, *acceptors[static_cast<size_t>(i)]), asio::detached);
 
+  auto retention_every = std::chrono::milliseconds(config.get_long("log.retention.check.interval.ms"));
+  auto checkpoint_every = std::chrono::milliseconds(std::max<int64_t>(1000, config.get_long("log.flush.offset.checkpoint.interval.ms")));
+  for (int i = 0; i < shard_count; ++i)
+    asio::co_spawn(shards.context(i), housekeeping(broker, i, retention_every, checkpoint_every, data_dir),
+                   asio::detached);
+
   asio::signal_set signals(shards.context(kControllerShard), SIGINT, SIGTERM);
   signals.async_wait([&](const std::error_code& error, int signal) {
     if (error) return;
@@ -127,7 +236,15 @@ int serve(const BrokerConfig& config) {
         a->close(ignored);
       });
     }
-    shards.stop();
+    // Flush and close every log on its shard, then checkpoint and mark the stop clean.
+    asio::co_spawn(shards.context(kControllerShard), [&]() -> asio::awaitable<void> {
+      bool all_closed = true;
+      auto [rp, ls] = co_await gather_checkpoints(broker, true, &all_closed);
+      if (auto r = storage::write_shutdown_state(storage::Env::posix(), data_dir, rp, ls, all_closed); !r)
+        spdlog::error("writing the shutdown state: {}", r.error().message());
+      if (!all_closed) spdlog::warn("some logs could not be closed cleanly: the next start recovers them");
+      shards.stop();
+    }, asio::detached);
   });
 
   auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);

@@ -28,7 +28,7 @@ class HandlersTest : public ::testing::Test {
     config_.emplace(*BrokerConfig::create({{"log.dirs", dir_.string()}, {"log.retention.hours", "2"}}, unknown));
     store_ = std::move(*metadata::MetadataStore::open(dir_.string(), 1));
     controller_.emplace(*config_, *store_, dir_);
-    broker_.emplace(Broker{*config_, *store_, *controller_, shards_});
+    broker_.emplace(Broker{*config_, *store_, *controller_, shards_, logs_});
     broker_->node_id = 1;
     broker_->advertised_host = "127.0.0.1";
     broker_->advertised_port = 9092;
@@ -97,6 +97,7 @@ class HandlersTest : public ::testing::Test {
   std::unique_ptr<metadata::MetadataStore> store_;
   std::optional<Controller> controller_;
   Shards shards_{1};
+  std::vector<std::unique_ptr<storage::LogManager>> logs_;
   std::optional<Broker> broker_;
 };
 

@@ -1,0 +1,30 @@
+#include "broker/log_config.h"
+
+#include <charconv>
+
+#include "broker/effective_config.h"
+
+namespace fjord::broker {
+
+storage::LogConfig log_config_for(const BrokerConfig& config, const metadata::TopicInfo& topic) {
+  storage::LogConfig out;
+  for (const EffectiveConfig& c : effective_topic_configs(config, topic)) {
+    if (!c.value) continue;
+    const std::string& v = *c.value;
+    int64_t n = 0;
+    bool numeric = std::from_chars(v.data(), v.data() + v.size(), n).ec == std::errc();
+    if (c.name == "message.timestamp.type") out.log_append_time = v == "LogAppendTime";
+    if (!numeric) continue;
+    if (c.name == "segment.bytes") out.segment_bytes = static_cast<uint64_t>(n);
+    else if (c.name == "segment.ms") out.segment_ms = n;
+    else if (c.name == "segment.index.bytes") out.segment.index_max_bytes = static_cast<uint64_t>(n);
+    else if (c.name == "index.interval.bytes") out.segment.index_interval_bytes = static_cast<uint32_t>(n);
+    else if (c.name == "retention.ms") out.retention_ms = n;
+    else if (c.name == "retention.bytes") out.retention_bytes = n;
+    else if (c.name == "flush.messages") out.flush_messages = n;
+    else if (c.name == "flush.ms") out.flush_ms = n;
+  }
+  return out;
+}
+
+}  // namespace fjord::broker
