@@ -48,10 +48,10 @@ void MappedEntries::unmap() {
   mapped_bytes_ = 0;
 }
 
-IoResult<> MappedEntries::map(uint64_t bytes) {
+IoResult<> MappedEntries::map(File& file, uint64_t bytes) {
   unmap();
   if (bytes == 0) return {};
-  void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, file_->fd(), 0);
+  void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, file.fd(), 0);
   if (p == MAP_FAILED) return tl::unexpected(std::error_code(errno, std::system_category()));
   base_ = static_cast<uint8_t*>(p);
   mapped_bytes_ = bytes;
@@ -60,20 +60,20 @@ IoResult<> MappedEntries::map(uint64_t bytes) {
 
 IoResult<> MappedEntries::open(Env& env, const std::filesystem::path& path, uint64_t max_bytes, bool writable) {
   path_ = path;
+  env_ = &env;
   auto f = env.open(path, true);
   if (!f) return tl::unexpected(f.error());
-  file_ = std::move(*f);
-  auto size = file_->size();
+  auto size = (*f)->size();
   if (!size) return tl::unexpected(size.error());
   entries_ = *size / entry_size_;
   uint64_t bytes = *size - *size % entry_size_;
   if (writable) {
     uint64_t max_rounded = std::max<uint64_t>(max_bytes - max_bytes % entry_size_, bytes);
-    if (auto r = file_->truncate(max_rounded); !r) return r;
+    if (auto r = (*f)->truncate(max_rounded); !r) return r;
     bytes = max_rounded;
   }
   capacity_ = writable ? bytes / entry_size_ : entries_;
-  return map(bytes);
+  return map(**f, bytes);
 }
 
 IoResult<> MappedEntries::sync() {
@@ -86,10 +86,12 @@ IoResult<> MappedEntries::seal() {
   if (auto r = sync(); !r) return r;
   unmap();
   uint64_t bytes = entries_ * entry_size_;
-  if (auto r = file_->truncate(bytes); !r) return r;
-  if (auto r = file_->sync(); !r) return r;
+  auto f = env_->open(path_, true);
+  if (!f) return tl::unexpected(f.error());
+  if (auto r = (*f)->truncate(bytes); !r) return r;
+  if (auto r = (*f)->sync(); !r) return r;
   capacity_ = entries_;
-  return map(bytes);
+  return map(**f, bytes);
 }
 
 bool OffsetIndex::append(int64_t last_offset, uint32_t position) {

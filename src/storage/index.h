@@ -40,11 +40,11 @@ class MappedEntries {
   const std::filesystem::path& path() const { return path_; }
 
  private:
-  IoResult<> map(uint64_t bytes);
+  IoResult<> map(File& file, uint64_t bytes);
   void unmap();
 
   size_t entry_size_;
-  std::unique_ptr<File> file_;
+  Env* env_ = nullptr;  // the file is reopened only to resize it: no descriptor is held
   std::filesystem::path path_;
   uint8_t* base_ = nullptr;
   size_t mapped_bytes_ = 0;
