@@ -96,30 +96,44 @@ int main(int argc, char** argv) {
   fmt::print("| {:<52} | {:>22} | {:>22} | {:>8} |\n", "measure", "Fjord", "raw system calls", "ratio");
   fmt::print("|{:-<54}|{:-<24}|{:-<24}|{:-<10}|\n", "", "", "", "");
 
-  // 1. Append 1 MiB batches (1,000 records of 1 KiB) vs write() of the same bytes.
+  // 1. Append 1 MiB batches (1,000 records of 1 KiB) vs write() of the same bytes. Each side
+  // runs twice, alternating, after a sync() so both start with no dirty pages; best of two.
   const Bytes batch = big_batch(1000, 1000);
-  const int batches = quick ? 256 : 1024;  // 1 GiB: below the writeback threshold here
+  const int batches = quick ? 256 : 512;  // 512 MiB: below the writeback threshold here
   const double mb = batches * static_cast<double>(batch.size()) / 1e6;
   {
     storage::LogConfig config;
-    auto log = open_log(root / "append-0", config, io);
-    Bytes work = batch;
-    auto t = Clock::now();
-    for (int i = 0; i < batches; ++i) log->append(work, 0);
-    double fj = seconds_since(t);
-    int fd = ::open((root / "raw.bin").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    t = Clock::now();
-    for (int i = 0; i < batches; ++i) {
-      if (::write(fd, batch.data(), batch.size()) != static_cast<ssize_t>(batch.size())) std::perror("write");
+    double fj = 1e9, raw = 1e9;
+    std::unique_ptr<storage::PartitionLog> log;
+    for (int round = 0; round < 2; ++round) {
+      fs::remove(root / "raw.bin");
+      ::sync();
+      int fd = ::open((root / "raw.bin").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      auto t = Clock::now();
+      for (int i = 0; i < batches; ++i) {
+        if (::write(fd, batch.data(), batch.size()) != static_cast<ssize_t>(batch.size())) std::perror("write");
+      }
+      raw = std::min(raw, seconds_since(t));
+      ::close(fd);
+
+      log.reset();
+      drop_dir(root / "append-0");
+      ::sync();
+      log = open_log(root / "append-0", config, io);
+      Bytes work = batch;
+      t = Clock::now();
+      for (int i = 0; i < batches; ++i) {
+        std::memcpy(work.data(), batch.data(), 12);  // fresh header bytes, as a new request would bring
+        log->append(work, 0);
+      }
+      fj = std::min(fj, seconds_since(t));
     }
-    double raw = seconds_since(t);
-    ::close(fd);
-    row(fmt::format("append 1 MiB batches, {} MB", static_cast<int>(mb)), fmt::format("{:.0f} MB/s", mb / fj),
+    row(fmt::format("append 1 MiB batches, {} MB (best of 2)", static_cast<int>(mb)), fmt::format("{:.0f} MB/s", mb / fj),
         fmt::format("{:.0f} MB/s", mb / raw), fmt::format("{:.2f}", raw / fj));
 
     // 3. Sequential read by offset vs read() of the same file.
     std::vector<uint8_t> buf(batch.size());
-    t = Clock::now();
+    auto t = Clock::now();
     int64_t offset = 0;
     uint64_t bytes = 0;
     while (offset < log->log_end_offset()) {
@@ -131,7 +145,7 @@ int main(int argc, char** argv) {
       offset += 1000;
     }
     double fj_read = seconds_since(t);
-    fd = ::open((root / "raw.bin").c_str(), O_RDONLY);
+    int fd = ::open((root / "raw.bin").c_str(), O_RDONLY);
     t = Clock::now();
     while (::read(fd, buf.data(), buf.size()) > 0) {
     }

@@ -310,8 +310,8 @@ void PartitionLog::start_sync() {
 }
 
 void PartitionLog::sync_finished(int64_t target, IoResult<> result) {
-  sync_running_ = false;
   if (!result) {
+    sync_running_ = false;
     go_offline("fdatasync", result.error());
     auto waiters = std::move(durable_waiters_);
     durable_waiters_.clear();
@@ -319,11 +319,14 @@ void PartitionLog::sync_finished(int64_t target, IoResult<> result) {
     return;
   }
   durable_offset_ = std::max(durable_offset_, std::min(target, log_end_offset()));
+  // sync_running_ stays set while the callbacks run: what they append and wait for is
+  // gathered into the one sync started below, not a sync each.
   while (!durable_waiters_.empty() && durable_waiters_.begin()->first <= durable_offset_) {
     auto fn = std::move(durable_waiters_.begin()->second);
     durable_waiters_.erase(durable_waiters_.begin());
     fn({});
   }
+  sync_running_ = false;
   if (!durable_waiters_.empty()) start_sync();
 }
 

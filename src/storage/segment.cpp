@@ -14,7 +14,11 @@ namespace batch = protocol::batch;
 
 namespace {
 constexpr size_t kCrcScanChunk = 1 << 20;  // recovery reads everything: big reads
-constexpr size_t kHeaderScanChunk = 64 << 10;  // lookups need headers only
+// Lookups need headers only: start with a read the size of two index intervals, double it each
+// time a scan needs more (long scans amortise), and read just a header after a big batch.
+constexpr size_t kHeaderScanFirst = 8 << 10;
+constexpr size_t kHeaderScanMax = 256 << 10;
+constexpr size_t kBigBatch = 16 << 10;
 constexpr size_t kMinBatchLength = batch::kHeaderSize - batch::kLogOverhead;
 }  // namespace
 
@@ -120,11 +124,15 @@ IoResult<uint64_t> Segment::scan(uint64_t position, bool check_crc, const BatchV
   std::vector<uint8_t> buf;
   uint64_t buf_start = position;  // file position of buf[0]
   int64_t expected_min_offset = base_offset_;
+  size_t header_chunk = kHeaderScanFirst;
+  uint64_t last_size = 0;
   for (;;) {
     if (position + batch::kHeaderSize > size_) return position;
     // Make sure the header is in the buffer.
     if (position < buf_start || position + batch::kHeaderSize > buf_start + buf.size()) {
-      buf.resize(std::min<uint64_t>(check_crc ? kCrcScanChunk : kHeaderScanChunk, size_ - position));
+      size_t want = check_crc ? kCrcScanChunk : last_size >= kBigBatch ? batch::kHeaderSize : header_chunk;
+      if (!check_crc && last_size < kBigBatch) header_chunk = std::min(header_chunk * 2, kHeaderScanMax);
+      buf.resize(std::min<uint64_t>(want, size_ - position));
       auto n = log_->read_at(position, buf);
       if (!n) return tl::unexpected(n.error());
       buf.resize(*n);
@@ -156,6 +164,7 @@ IoResult<uint64_t> Segment::scan(uint64_t position, bool check_crc, const BatchV
     if (!fn(info)) return position;
     expected_min_offset = h->last_offset() + 1;
     position += h->total_size();
+    last_size = h->total_size();
   }
 }
 
