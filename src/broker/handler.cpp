@@ -8,6 +8,10 @@ namespace {
 using namespace protocol;
 
 const HandlerInfo kHandlers[] = {
+    {ProduceRequest::kApiKey, 3, 11, &typed_handler<ProduceRequest, ProduceResponse, handle_produce>},
+    {FetchRequest::kApiKey, 4, 17, &typed_handler<FetchRequest, FetchResponse, handle_fetch>},
+    {ListOffsetsRequest::kApiKey, 1, 8,
+     &typed_handler<ListOffsetsRequest, ListOffsetsResponse, handle_list_offsets>},
     {ApiVersionsRequest::kApiKey, 0, 3, &typed_handler<ApiVersionsRequest, ApiVersionsResponse, handle_api_versions>},
     {MetadataRequest::kApiKey, 0, 12, &typed_handler<MetadataRequest, MetadataResponse, handle_metadata>},
     {CreateTopicsRequest::kApiKey, 0, 7,

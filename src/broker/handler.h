@@ -17,6 +17,7 @@ namespace fjord::broker {
 struct RequestContext {
   Broker& broker;
   const protocol::RequestHeader& header;
+  bool suppress_response = false;  // Produce with acks=0: the client expects no answer
 
   int16_t api_version() const { return header.request_api_version; }
 };
@@ -42,6 +43,7 @@ asio::awaitable<HandlerResult> typed_handler(RequestContext& ctx, protocol::Read
   request.decode(body, ctx.api_version());
   if (!body.ok()) co_return tl::unexpected(std::string(body.error()));
   Resp response = co_await Fn(ctx, request);
+  if (ctx.suppress_response) co_return Bytes{};
   co_return protocol::encode_response(*protocol::find_api_spec(Req::kApiKey), ctx.api_version(),
                                       ctx.header.correlation_id, response);
 }

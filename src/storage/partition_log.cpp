@@ -169,7 +169,19 @@ tl::expected<AppendResult, ErrorCode> PartitionLog::append(std::span<uint8_t> re
     pos += size;
   }
   maybe_flush(now_ms);
+  if (!append_listeners_.empty()) {
+    auto listeners = std::move(append_listeners_);
+    append_listeners_.clear();
+    for (auto& [owner, fn] : listeners)
+      if (!owner.expired()) fn();
+  }
   return result;
+}
+
+void PartitionLog::on_next_append(std::weak_ptr<void> owner, std::function<void()> fn) {
+  if (append_listeners_.size() >= 64)
+    std::erase_if(append_listeners_, [](const auto& l) { return l.first.expired(); });
+  append_listeners_.emplace_back(std::move(owner), std::move(fn));
 }
 
 tl::expected<ReadResult, ErrorCode> PartitionLog::read(int64_t offset, uint64_t max_bytes, bool min_one_batch) const {

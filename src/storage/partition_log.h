@@ -103,6 +103,10 @@ class PartitionLog {
   void when_durable(int64_t offset, std::function<void(IoResult<>)> done);
   // Applies flush.messages / flush.ms: starts a sync when either is due.
   void maybe_flush(int64_t now_ms);
+  // One-shot: `fn` runs (on this shard) after the next append, unless `owner` has expired by
+  // then. Long-polling fetches use it; expired listeners are pruned as new ones arrive.
+  void on_next_append(std::weak_ptr<void> owner, std::function<void()> fn);
+
   // Synchronous flush of everything (shutdown, tests).
   IoResult<> flush();
   // Flushes and trims the active segment's indexes (clean shutdown).
@@ -133,6 +137,7 @@ class PartitionLog {
   int64_t unflushed_messages_ = 0;
   int64_t last_flush_ms_ = 0;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  std::vector<std::pair<std::weak_ptr<void>, std::function<void()>>> append_listeners_;
 };
 
 }  // namespace fjord::storage

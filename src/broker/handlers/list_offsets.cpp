@@ -1,0 +1,109 @@
+// ListOffsets: earliest (-2, and -4 earliest-local), latest (-1), max timestamp (-3, v7+), and
+// the first offset whose timestamp is at or after a given time.
+#include "broker/handlers/handlers.h"
+#include "broker/partitions.h"
+#include "protocol/codec.h"
+#include "protocol/record_batch.h"
+
+namespace fjord::broker {
+using namespace protocol;
+
+namespace {
+constexpr int64_t kLatest = -1;
+constexpr int64_t kEarliest = -2;
+constexpr int64_t kMaxTimestamp = -3;
+constexpr int64_t kEarliestLocal = -4;
+
+struct Found {
+  int64_t offset = -1;
+  int64_t timestamp = -1;
+};
+
+// Within an uncompressed batch, the first record at or after `target` (exact, as Kafka answers);
+// for a compressed batch, the batch's first offset.
+Found refine_in_batch(const storage::FileRange& range, const storage::BatchInfo& b, int64_t target) {
+  Found found{b.base_offset, b.max_timestamp};
+  Bytes bytes(range.length);
+  auto n = range.file->read_at(range.position, bytes);
+  if (!n || *n != range.length) return found;
+  auto h = read_batch_header(bytes);
+  if (!h || h->compression() != 0 || h->log_append_time()) return found;
+  Reader r(ByteView(bytes).subspan(batch::kHeaderSize));
+  for (int32_t i = 0; i < h->records_count && r.ok(); ++i) {
+    int32_t len = r.read_varint();
+    if (!r.ok() || len < 0) break;
+    Reader rec = r.sub_reader(static_cast<size_t>(len));
+    rec.read_int8();
+    int64_t ts = h->base_timestamp + rec.read_varlong();
+    int32_t delta = rec.read_varint();
+    if (rec.ok() && ts >= target) return {h->base_offset + delta, ts};
+  }
+  return found;
+}
+
+Found lookup(storage::PartitionLog& log, int64_t timestamp, ErrorCode* error) {
+  switch (timestamp) {
+    case kLatest:
+      return {log.log_end_offset(), -1};
+    case kEarliest:
+    case kEarliestLocal:
+      return {log.log_start_offset(), -1};
+    case kMaxTimestamp: {
+      auto b = log.find_max_timestamp();
+      if (!b) *error = b.error();
+      if (!b || !*b) return {};
+      return {(*b)->base_offset, (*b)->max_timestamp};
+    }
+    default: {
+      auto b = log.find_by_timestamp(timestamp);
+      if (!b) *error = b.error();
+      if (!b || !*b) return {};  // no record that late: offset -1
+      auto range = log.read((*b)->base_offset < log.log_start_offset() ? log.log_start_offset() : (*b)->base_offset,
+                            (*b)->size, true);
+      if (!range || range->ranges.empty()) return {(*b)->base_offset, (*b)->max_timestamp};
+      return refine_in_batch(range->ranges.front(), **b, timestamp);
+    }
+  }
+}
+}  // namespace
+
+asio::awaitable<ListOffsetsResponse> handle_list_offsets(RequestContext& ctx, ListOffsetsRequest& req) {
+  Broker& broker = ctx.broker;
+  const int16_t version = ctx.api_version();
+  ListOffsetsResponse resp;
+  auto image = broker.store.image();
+  for (const auto& t : req.topics) {
+    auto& tout = resp.topics.emplace_back();
+    tout.name = t.name;
+    const metadata::TopicInfo* topic = image->find(t.name);
+    for (const auto& p : t.partitions) {
+      auto& pout = tout.partitions.emplace_back();
+      pout.partition_index = p.partition_index;
+      if (topic == nullptr || p.partition_index < 0 || p.partition_index >= topic->partitions) {
+        pout.error_code = code(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION);
+        continue;
+      }
+      if (p.timestamp == kMaxTimestamp && version < 7) {
+        pout.error_code = code(ErrorCode::UNSUPPORTED_VERSION);
+        continue;
+      }
+      int32_t partition = p.partition_index;
+      int64_t timestamp = p.timestamp;
+      auto work = [&broker, topic, partition, timestamp] {
+        ErrorCode error = ErrorCode::NONE;
+        storage::PartitionLog* log = partition_log(broker, *topic, partition);
+        if (log == nullptr) return std::make_pair(ErrorCode::KAFKA_STORAGE_ERROR, Found{});
+        Found f = lookup(*log, timestamp, &error);
+        return std::make_pair(error, f);
+      };
+      auto [error, found] = co_await run_on(broker.shards.context(broker.shard_of(t.name, partition)), std::move(work));
+      pout.error_code = code(error);
+      pout.offset = found.offset;
+      pout.timestamp = found.timestamp;
+      pout.leader_epoch = found.offset >= 0 ? 0 : -1;
+    }
+  }
+  co_return resp;
+}
+
+}  // namespace fjord::broker

@@ -1,0 +1,166 @@
+// Produce: validate on the connection's shard, append on the partition's shard, and for acks=all
+// answer only once the append is fdatasync'ed (group commit).
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "broker/effective_config.h"
+#include "broker/gather.h"
+#include "broker/handlers/handlers.h"
+#include "broker/partitions.h"
+#include "protocol/record_batch.h"
+
+namespace fjord::broker {
+using namespace protocol;
+
+namespace {
+
+struct AppendOutcome {
+  ErrorCode error = ErrorCode::NONE;
+  std::string message;
+  int64_t base_offset = -1;
+  int64_t log_append_time = -1;
+  int64_t log_start_offset = -1;
+};
+
+struct TopicLimits {
+  int64_t max_message_bytes = 1048588;
+  bool create_time = true;
+  int64_t before_max_ms = INT64_MAX;
+  int64_t after_max_ms = INT64_MAX;
+};
+
+TopicLimits limits_for(const BrokerConfig& config, const metadata::TopicInfo& topic) {
+  TopicLimits l;
+  for (const EffectiveConfig& c : effective_topic_configs(config, topic)) {
+    if (!c.value) continue;
+    if (c.name == "max.message.bytes") l.max_message_bytes = std::stoll(*c.value);
+    if (c.name == "message.timestamp.type") l.create_time = *c.value == "CreateTime";
+    if (c.name == "message.timestamp.before.max.ms") l.before_max_ms = std::stoll(*c.value);
+    if (c.name == "message.timestamp.after.max.ms") l.after_max_ms = std::stoll(*c.value);
+  }
+  return l;
+}
+
+// Kafka's checks before anything is written; the first failure names the partition's error.
+std::optional<BatchError> check_records(const Bytes& records, const TopicLimits& limits, int64_t now) {
+  std::optional<BatchError> limit_error;
+  auto invalid = for_each_valid_batch(records, [&](ByteView batch, const BatchHeader& h) {
+    if (limit_error) return;
+    if (static_cast<int64_t>(batch.size()) > limits.max_message_bytes) {
+      limit_error = BatchError{ErrorCode::MESSAGE_TOO_LARGE,
+                               fmt::format("batch of {} bytes is larger than max.message.bytes ({})", batch.size(),
+                                           limits.max_message_bytes)};
+      return;
+    }
+    if (limits.create_time) {
+      for (int64_t ts : {h.base_timestamp, h.max_timestamp}) {
+        if ((ts < now && now - ts > limits.before_max_ms) || (ts > now && ts - now > limits.after_max_ms)) {
+          limit_error = BatchError{ErrorCode::INVALID_TIMESTAMP,
+                                   fmt::format("timestamp {} is out of the range message.timestamp.before/after.max.ms "
+                                               "allows around {}",
+                                               ts, now)};
+          return;
+        }
+      }
+    }
+  });
+  return invalid ? invalid : limit_error;
+}
+
+// Runs on the partition's shard.
+asio::awaitable<AppendOutcome> append_on_owner(Broker* broker, std::shared_ptr<const metadata::Image> image,
+                                               const metadata::TopicInfo* topic, int32_t partition, Bytes* records,
+                                               int16_t acks, int64_t now) {
+  AppendOutcome out;
+  storage::PartitionLog* log = partition_log(*broker, *topic, partition);
+  if (log == nullptr) {
+    out.error = ErrorCode::KAFKA_STORAGE_ERROR;
+    co_return out;
+  }
+  auto appended = log->append(*records, now);
+  if (!appended) {
+    out.error = appended.error();
+    co_return out;
+  }
+  out.base_offset = appended->base_offset;
+  out.log_append_time = appended->log_append_time;
+  out.log_start_offset = log->log_start_offset();
+  if (acks == -1) {
+    auto durable = co_await wait_durable(*log, appended->last_offset + 1);
+    if (!durable) {
+      out.error = ErrorCode::KAFKA_STORAGE_ERROR;
+      out.message = durable.error().message();
+    }
+  }
+  (void)image;  // keeps `topic` alive while this runs
+  co_return out;
+}
+
+}  // namespace
+
+asio::awaitable<ProduceResponse> handle_produce(RequestContext& ctx, ProduceRequest& req) {
+  Broker& broker = ctx.broker;
+  ProduceResponse resp;
+  if (req.acks == 0) ctx.suppress_response = true;
+  const bool valid_acks = req.acks == 0 || req.acks == 1 || req.acks == -1;
+  auto image = broker.store.image();
+  const int64_t now = now_ms();
+  auto gather = std::make_shared<Gather<AppendOutcome>>(co_await asio::this_coro::executor);
+  struct Slot {
+    ProduceResponse::PartitionProduceResponse* out;
+    size_t index;
+  };
+  std::vector<Slot> spawned;
+
+  resp.responses.reserve(req.topic_data.size());
+  for (auto& t : req.topic_data) {
+    auto& tout = resp.responses.emplace_back();
+    tout.name = t.name;
+    const metadata::TopicInfo* topic = image->find(t.name);
+    std::optional<TopicLimits> limits;
+    if (topic) limits = limits_for(broker.config, *topic);
+    tout.partition_responses.reserve(t.partition_data.size());
+    for (auto& p : t.partition_data) {
+      auto& pout = tout.partition_responses.emplace_back();
+      pout.index = p.index;
+      pout.base_offset = -1;
+      auto fail = [&](ErrorCode code, std::string message) {
+        pout.error_code = protocol::code(code);
+        if (!message.empty()) pout.error_message = std::move(message);
+      };
+      if (!valid_acks) {
+        fail(ErrorCode::INVALID_REQUIRED_ACKS, "acks must be 0, 1 or -1");
+        continue;
+      }
+      if (topic == nullptr || p.index < 0 || p.index >= topic->partitions) {
+        fail(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, "");
+        continue;
+      }
+      if (!p.records || p.records->empty()) {
+        fail(ErrorCode::CORRUPT_MESSAGE, "no records");
+        continue;
+      }
+      if (auto err = check_records(*p.records, *limits, now)) {
+        spdlog::debug("produce to {}-{} rejected: {}", t.name, p.index, err->message);
+        fail(err->code, err->message);
+        continue;
+      }
+      int shard = broker.shard_of(t.name, p.index);
+      size_t index = gather->spawn(broker.shards.context(shard),
+                                   append_on_owner(&broker, image, topic, p.index, &*p.records, req.acks, now));
+      spawned.push_back({&pout, index});
+    }
+  }
+  co_await gather->wait();
+  for (const Slot& s : spawned) {
+    const AppendOutcome& o = gather->results()[s.index];
+    s.out->error_code = protocol::code(o.error);
+    if (!o.message.empty()) s.out->error_message = o.message;
+    s.out->base_offset = o.base_offset;
+    s.out->log_append_time_ms = o.log_append_time;
+    s.out->log_start_offset = o.log_start_offset;
+  }
+  co_return resp;
+}
+
+}  // namespace fjord::broker

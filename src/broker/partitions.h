@@ -1,0 +1,24 @@
+// Reaching a partition's log from a request handler: the owning shard, the log (opened on first
+// use if the topic's creation has not reached that shard yet), and waiting for durability.
+#pragma once
+
+#include <asio/awaitable.hpp>
+
+#include <memory>
+#include <string>
+
+#include "broker/broker.h"
+#include "metadata/image.h"
+#include "storage/partition_log.h"
+
+namespace fjord::broker {
+
+// REQUIRES: called on the shard that owns (topic, partition). nullptr if it cannot be opened.
+storage::PartitionLog* partition_log(Broker& broker, const metadata::TopicInfo& topic, int32_t partition);
+
+// Completes (on the log's shard) once every offset below `offset` is synced.
+asio::awaitable<storage::IoResult<>> wait_durable(storage::PartitionLog& log, int64_t offset);
+
+int64_t now_ms();
+
+}  // namespace fjord::broker
