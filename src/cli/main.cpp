@@ -7,12 +7,15 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "base/config.h"
 #include "base/properties.h"
 #include "broker/server.h"
+#include "client/client.h"
 
 #ifndef FJORD_VERSION
 #define FJORD_VERSION "0.0.0"
@@ -90,6 +93,61 @@ int main(int argc, char** argv) {
   serve->add_option("--smp", smp, "Number of shards (threads); default one per core (num.shards)");
   serve->add_option("--set", sets, "Override a config key: --set key=value (repeatable)");
 
+  // Client commands, on librdkafka.
+  fjord::client::Common common;
+  auto add_brokers = [&](CLI::App* cmd) {
+    cmd->add_option("--brokers,-b", common.brokers, "Bootstrap brokers (default 127.0.0.1:9092)");
+    cmd->add_option("--timeout-ms", common.timeout_ms, "How long to wait for the cluster (default 10000)");
+  };
+  auto* topic = app.add_subcommand("topic", "Create, list, describe and delete topics");
+  topic->require_subcommand(1);
+  std::string topic_name;
+  int partitions = -1, replication = -1;
+  std::vector<std::string> topic_configs;
+  auto* create = topic->add_subcommand("create", "Create a topic");
+  create->add_option("name", topic_name)->required();
+  create->add_option("--partitions,-p", partitions, "Partitions (default: the broker's num.partitions)");
+  create->add_option("--replication-factor,-r", replication, "Replication factor (default: the broker's)");
+  create->add_option("--config,-c", topic_configs, "Topic config key=value (repeatable)");
+  auto* list = topic->add_subcommand("list", "List topics");
+  auto* describe = topic->add_subcommand("describe", "Partitions, offsets and configs of a topic");
+  describe->add_option("name", topic_name)->required();
+  auto* remove = topic->add_subcommand("delete", "Delete a topic");
+  remove->add_option("name", topic_name)->required();
+  for (auto* cmd : {create, list, describe, remove}) add_brokers(cmd);
+
+  fjord::client::ProduceOptions produce_opts;
+  std::vector<std::string> headers;
+  auto* produce = app.add_subcommand("produce", "Produce lines from standard input, one record each");
+  produce->add_option("topic", produce_opts.topic)->required();
+  produce->add_option("--key-separator,-K", produce_opts.key_separator, "Split each line into key SEP value");
+  produce->add_option("--header,-H", headers, "Header key=value on every record (repeatable)");
+  produce->add_option("--partition,-p", produce_opts.partition, "Partition (default: by key, or spread)");
+  produce->add_option("--compression,-z", produce_opts.compression, "none, gzip, snappy, lz4 or zstd")
+      ->check(CLI::IsMember({"none", "gzip", "snappy", "lz4", "zstd"}));
+  produce->add_option("--acks", produce_opts.acks, "0, 1 or all (default all)")->check(CLI::IsMember({"0", "1", "all", "-1"}));
+  add_brokers(produce);
+
+  fjord::client::ConsumeOptions consume_opts;
+  bool from_beginning = false, from_end = false;
+  std::optional<int64_t> from_offset, from_timestamp;
+  auto* consume = app.add_subcommand("consume", "Print records of a topic");
+  consume->add_option("topic", consume_opts.topic)->required();
+  auto* fb = consume->add_flag("--from-beginning", from_beginning, "Start at the log start (default)");
+  auto* fe = consume->add_flag("--from-end", from_end, "Only records produced from now on");
+  auto* fo = consume->add_option("--offset", from_offset, "Start at this offset");
+  auto* ft = consume->add_option("--timestamp", from_timestamp, "Start at the first record at or after this time (ms)");
+  fb->excludes(fe)->excludes(fo)->excludes(ft);
+  fe->excludes(fo)->excludes(ft);
+  fo->excludes(ft);
+  consume->add_option("--partition,-p", consume_opts.partition, "Only this partition");
+  consume->add_option("--count,-n", consume_opts.count, "Stop after this many records");
+  consume->add_flag("--exit-at-end,-e", consume_opts.exit_at_end, "Stop at the end of every partition");
+  consume->add_option("--format,-f", consume_opts.format,
+                      "Output per record: %k key, %v value, %p partition, %o offset, %t timestamp, %h headers "
+                      "(default '%v\\n')");
+  add_brokers(consume);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -97,5 +155,44 @@ int main(int argc, char** argv) {
     return e.get_exit_code() == 0 ? 0 : (rc == 0 ? 0 : kBadConfig);
   }
   if (serve->parsed()) return run_serve(config_file, data_dir, listeners, smp, sets);
+  if (create->parsed()) {
+    std::map<std::string, std::string> configs;
+    for (const std::string& kv : topic_configs) {
+      size_t eq = kv.find('=');
+      if (eq == std::string::npos || eq == 0) {
+        std::fprintf(stderr, "error: --config '%s': expected key=value\n", kv.c_str());
+        return kBadConfig;
+      }
+      configs[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
+    return fjord::client::topic_create(common, topic_name, partitions, replication, configs);
+  }
+  if (list->parsed()) return fjord::client::topic_list(common);
+  if (describe->parsed()) return fjord::client::topic_describe(common, topic_name);
+  if (remove->parsed()) return fjord::client::topic_delete(common, topic_name);
+  if (produce->parsed()) {
+    for (const std::string& kv : headers) {
+      size_t eq = kv.find('=');
+      if (eq == std::string::npos || eq == 0) {
+        std::fprintf(stderr, "error: --header '%s': expected key=value\n", kv.c_str());
+        return kBadConfig;
+      }
+      produce_opts.headers.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
+    }
+    return fjord::client::produce(common, produce_opts);
+  }
+  if (consume->parsed()) {
+    using From = fjord::client::ConsumeOptions::From;
+    if (from_end) consume_opts.from = From::End;
+    if (from_offset) {
+      consume_opts.from = From::Offset;
+      consume_opts.position = *from_offset;
+    }
+    if (from_timestamp) {
+      consume_opts.from = From::Timestamp;
+      consume_opts.position = *from_timestamp;
+    }
+    return fjord::client::consume(common, consume_opts);
+  }
   return 0;
 }
