@@ -1,0 +1,354 @@
+// produce_consume_bench: a librdkafka producer and consumer against a Fjord broker (a real
+// process writing to disk) and, in the same run, against librdkafka's in-memory mock cluster.
+//   build/release/bench/produce_consume_bench [--fjord PATH] [--dir DIR] [--quick]
+// Prints one table: throughput, delivery latency, end-to-end latency, broker CPU per GB, ratios.
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+int64_t now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now().time_since_epoch()).count();
+}
+
+double cpu_seconds_of(const std::string& stat_path) {
+  std::ifstream in(stat_path);
+  std::string s((std::istreambuf_iterator<char>(in)), {});
+  size_t close = s.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::vector<std::string> f;
+  std::string cur;
+  for (size_t i = close + 2; i < s.size(); ++i) {
+    if (s[i] == ' ') {
+      f.push_back(cur);
+      cur.clear();
+    } else {
+      cur += s[i];
+    }
+  }
+  if (f.size() < 13) return 0;
+  return (std::stod(f[11]) + std::stod(f[12])) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+// CPU of the threads of this process whose name contains `part` (the mock cluster's thread).
+double cpu_of_threads(const std::string& part) {
+  double total = 0;
+  for (const auto& t : fs::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(t.path() / "comm");
+    std::string name;
+    std::getline(comm, name);
+    if (name.find(part) != std::string::npos) total += cpu_seconds_of((t.path() / "stat").string());
+  }
+  return total;
+}
+
+struct Broker {
+  std::string bootstrap;
+  pid_t pid = -1;
+  rd_kafka_t* mock_owner = nullptr;
+  rd_kafka_mock_cluster_t* mock = nullptr;
+  double cpu() const { return pid > 0 ? cpu_seconds_of(fmt::format("/proc/{}/stat", pid)) : cpu_of_threads("mock"); }
+};
+
+Broker start_fjord(const std::string& binary, const fs::path& dir) {
+  int port = 0;
+  {
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(s, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+    socklen_t len = sizeof(a);
+    getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
+    port = ntohs(a.sin_port);
+    close(s);
+  }
+  int pipefd[2];
+  if (pipe(pipefd) != 0) std::exit(1);
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(pipefd[1], 2);
+    close(pipefd[0]);
+    std::string listeners = fmt::format("PLAINTEXT://127.0.0.1:{}", port);
+    execl(binary.c_str(), binary.c_str(), "serve", "--data-dir", dir.c_str(), "--listeners", listeners.c_str(),
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  close(pipefd[1]);
+  std::string log;
+  char buf[512];
+  auto deadline = Clock::now() + std::chrono::seconds(20);
+  while (log.find("ready") == std::string::npos && Clock::now() < deadline) {
+    ssize_t n = read(pipefd[0], buf, sizeof(buf));
+    if (n <= 0) break;
+    log.append(buf, static_cast<size_t>(n));
+  }
+  if (log.find("ready") == std::string::npos) {
+    fmt::print(stderr, "fjord did not start:\n{}\n", log);
+    std::exit(1);
+  }
+  // Keep draining the broker's log so it never blocks on a full pipe.
+  std::thread([fd = pipefd[0]] {
+    char b[4096];
+    while (read(fd, b, sizeof(b)) > 0) {
+    }
+    close(fd);
+  }).detach();
+  return Broker{fmt::format("127.0.0.1:{}", port), pid};
+}
+
+Broker start_mock() {
+  char err[256];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  rd_kafka_conf_set(conf, "log_level", "0", err, sizeof(err));
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+  rd_kafka_mock_cluster_t* mock = rd_kafka_mock_cluster_new(rk, 1);
+  return Broker{rd_kafka_mock_cluster_bootstraps(mock), -1, rk, mock};
+}
+
+void stop(Broker& b) {
+  if (b.pid > 0) {
+    kill(b.pid, SIGTERM);
+    waitpid(b.pid, nullptr, 0);
+  }
+  if (b.mock) {
+    rd_kafka_mock_cluster_destroy(b.mock);
+    rd_kafka_destroy(b.mock_owner);
+  }
+}
+
+rd_kafka_conf_t* base_conf(const Broker& b) {
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  char err[256];
+  rd_kafka_conf_set(conf, "bootstrap.servers", b.bootstrap.c_str(), err, sizeof(err));
+  rd_kafka_conf_set(conf, "log_level", "0", err, sizeof(err));
+  return conf;
+}
+
+void create_topic(const Broker& b, const std::string& topic, int partitions) {
+  if (b.mock) {
+    rd_kafka_mock_topic_create(b.mock, topic.c_str(), partitions, 1);
+    return;
+  }
+  char err[256];
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, base_conf(b), err, sizeof(err));
+  rd_kafka_NewTopic_t* t = rd_kafka_NewTopic_new(topic.c_str(), partitions, 1, err, sizeof(err));
+  rd_kafka_queue_t* q = rd_kafka_queue_new(rk);
+  rd_kafka_CreateTopics(rk, &t, 1, nullptr, q);
+  rd_kafka_event_t* ev = rd_kafka_queue_poll(q, 10000);
+  if (ev) rd_kafka_event_destroy(ev);
+  rd_kafka_NewTopic_destroy(t);
+  rd_kafka_queue_destroy(q);
+  rd_kafka_destroy(rk);
+}
+
+struct ProduceResult {
+  double seconds = 0;
+  std::vector<int64_t> latencies_us;
+  int failed = 0;
+};
+
+void on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
+  auto* r = static_cast<ProduceResult*>(opaque);
+  if (m->err) {
+    ++r->failed;
+    return;
+  }
+  r->latencies_us.push_back(now_us() - reinterpret_cast<int64_t>(m->_private));
+}
+
+ProduceResult produce(const Broker& b, const std::string& topic, int64_t records, size_t size, const char* acks,
+                      int partitions, int rate_per_s = 0) {
+  ProduceResult result;
+  result.latencies_us.reserve(static_cast<size_t>(records));
+  rd_kafka_conf_t* conf = base_conf(b);
+  char err[256];
+  rd_kafka_conf_set(conf, "acks", acks, err, sizeof(err));
+  rd_kafka_conf_set(conf, "linger.ms", "5", err, sizeof(err));
+  rd_kafka_conf_set(conf, "batch.size", "1000000", err, sizeof(err));
+  rd_kafka_conf_set(conf, "queue.buffering.max.messages", "1000000", err, sizeof(err));
+  rd_kafka_conf_set(conf, "queue.buffering.max.kbytes", "1048576", err, sizeof(err));
+  rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+  rd_kafka_conf_set_opaque(conf, &result);
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+  std::string value(size, 'x');
+  auto start = Clock::now();
+  for (int64_t i = 0; i < records; ++i) {
+    if (rate_per_s > 0) {
+      auto due = start + std::chrono::microseconds(i * 1'000'000 / rate_per_s);
+      while (Clock::now() < due) rd_kafka_poll(rk, 0);
+    }
+    int64_t t = now_us();
+    std::memcpy(value.data(), &t, sizeof(t));
+    while (rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(static_cast<int32_t>(i % partitions)),
+                             RD_KAFKA_V_VALUE(value.data(), value.size()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                             RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(t)), RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+      rd_kafka_poll(rk, 1);
+    rd_kafka_poll(rk, 0);
+  }
+  rd_kafka_flush(rk, 60000);
+  result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  rd_kafka_destroy(rk);
+  return result;
+}
+
+struct ConsumeResult {
+  double seconds = 0;
+  int64_t records = 0;
+  std::vector<int64_t> e2e_us;
+};
+
+// Reads `records` records from the start of every partition (or from the end when `from_end`),
+// recording end-to-end latency from the timestamp in the value.
+ConsumeResult consume(const Broker& b, const std::string& topic, int partitions, int64_t records, bool from_end,
+                      std::function<void()> while_waiting = nullptr) {
+  ConsumeResult result;
+  rd_kafka_conf_t* conf = base_conf(b);
+  char err[256];
+  rd_kafka_conf_set(conf, "group.id", "bench", err, sizeof(err));
+  rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof(err));
+  rd_kafka_conf_set(conf, "fetch.wait.max.ms", "100", err, sizeof(err));
+  rd_kafka_conf_set(conf, "fetch.max.bytes", "52428800", err, sizeof(err));
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+  rd_kafka_topic_partition_list_t* parts = rd_kafka_topic_partition_list_new(partitions);
+  for (int p = 0; p < partitions; ++p)
+    rd_kafka_topic_partition_list_add(parts, topic.c_str(), p)->offset =
+        from_end ? RD_KAFKA_OFFSET_END : RD_KAFKA_OFFSET_BEGINNING;
+  rd_kafka_assign(rk, parts);
+  rd_kafka_topic_partition_list_destroy(parts);
+  std::thread side;
+  if (while_waiting) side = std::thread(while_waiting);
+  // Timed from the first record: connecting and assigning are not consume throughput.
+  auto start = Clock::now();
+  auto deadline = start + std::chrono::seconds(120);
+  while (result.records < records && Clock::now() < deadline) {
+    rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 100);
+    if (!m) continue;
+    if (!m->err) {
+      if (result.records == 0) start = Clock::now();
+      ++result.records;
+      if (from_end && m->len >= 8) {
+        int64_t t;
+        std::memcpy(&t, m->payload, sizeof(t));
+        result.e2e_us.push_back(now_us() - t);
+      }
+    }
+    rd_kafka_message_destroy(m);
+  }
+  result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  if (side.joinable()) side.join();
+  rd_kafka_consumer_close(rk);
+  rd_kafka_destroy(rk);
+  return result;
+}
+
+double pct(std::vector<int64_t> v, double q) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return static_cast<double>(v[std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())))]) / 1000.0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string binary = (fs::path(argv[0]).parent_path().parent_path() / "fjord").string();
+  fs::path dir = fs::current_path() / "produce-consume-bench-data";
+  bool quick = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--fjord" && i + 1 < argc) binary = argv[++i];
+    if (a == "--dir" && i + 1 < argc) dir = argv[++i];
+    if (a == "--quick") quick = true;
+  }
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  fmt::print("produce_consume_bench: Fjord {} (data in {}) vs librdkafka {} mock cluster{}\n", binary, dir.string(),
+             rd_kafka_version_str(), quick ? " (quick)" : "");
+  fmt::print("librdkafka producer: linger.ms=5 batch.size=1000000; one producer, one consumer; same settings both\n\n");
+  fmt::print("| {:<28} | {:>22} | {:>22} | {:>26} | {:>22} | {:>13} |\n", "case", "Fjord produce", "mock produce",
+             "Fjord p50/p99/p99.9 ms", "consume Fjord / mock", "Fjord CPU s/GB");
+  fmt::print("|{:-<30}|{:-<24}|{:-<24}|{:-<28}|{:-<24}|{:-<15}|\n", "", "", "", "", "", "");
+
+  struct Case {
+    size_t size;
+    const char* acks;
+    int partitions;
+  };
+  std::vector<Case> cases = {{100, "1", 1}, {1024, "1", 1}, {1024, "all", 1}, {1024, "1", 8}, {1024, "all", 8}, {100, "all", 8}};
+  int case_no = 0;
+  for (const Case& c : cases) {
+    // Both produce the same records. The mock keeps only about 5 MiB per partition, so both
+    // consume the same 4 MiB per partition from the start of what they hold.
+    int64_t consume_records = static_cast<int64_t>(4 * 1024 * 1024 / (c.size + 70)) * c.partitions;
+    int64_t records = quick ? consume_records : std::max<int64_t>(consume_records, (c.size < 500 ? 2'000'000 : 300'000));
+    double mb = static_cast<double>(records) * static_cast<double>(c.size) / 1e6;
+    std::string topic = fmt::format("bench-{}", case_no++);
+
+    Broker fj = start_fjord(binary, dir / topic);
+    create_topic(fj, topic, c.partitions);
+    double cpu0 = fj.cpu();
+    ProduceResult fp = produce(fj, topic, records, c.size, c.acks, c.partitions);
+    ConsumeResult fc = consume(fj, topic, c.partitions, consume_records, false);
+    double fj_cpu = fj.cpu() - cpu0;
+    stop(fj);
+
+    Broker mock = start_mock();
+    create_topic(mock, topic, c.partitions);
+    ProduceResult mp = produce(mock, topic, records, c.size, c.acks, c.partitions);
+    ConsumeResult mc = consume(mock, topic, c.partitions, consume_records, false);
+    stop(mock);
+    double consume_mb = static_cast<double>(consume_records) * static_cast<double>(c.size) / 1e6;
+    double fj_consume_mb = static_cast<double>(fc.records) * static_cast<double>(c.size) / 1e6;
+    double mock_consume_mb = static_cast<double>(mc.records) * static_cast<double>(c.size) / 1e6;
+
+    fmt::print("| {:<28} | {:>22} | {:>22} | {:>26} | {:>22} | {:>13.2f} |\n",
+               fmt::format("{} B acks={} {}p", c.size, c.acks, c.partitions),
+               fmt::format("{:.0f} MB/s {:.2f}M/s", mb / fp.seconds, records / fp.seconds / 1e6),
+               fmt::format("{:.0f} MB/s ({:.2f}x)", mb / mp.seconds, mp.seconds / fp.seconds),
+               fmt::format("{:.1f}/{:.1f}/{:.1f}", pct(fp.latencies_us, 0.5), pct(fp.latencies_us, 0.99),
+                           pct(fp.latencies_us, 0.999)),
+               fmt::format("{:.0f}/{:.0f} MB/s ({:.2f}x)", fj_consume_mb / fc.seconds, mock_consume_mb / mc.seconds,
+                           (fj_consume_mb / fc.seconds) / (mock_consume_mb / mc.seconds)),
+               fj_cpu / ((mb + fj_consume_mb) / 1000.0));
+    (void)consume_mb;
+    if (fp.failed || mp.failed) fmt::print("  (failed deliveries: Fjord {}, mock {})\n", fp.failed, mp.failed);
+  }
+
+  // End-to-end latency at a moderate fixed rate: 2,000 records/s of 1 KiB, acks=all.
+  for (int which = 0; which < 2; ++which) {
+    Broker b = which == 0 ? start_fjord(binary, dir / "e2e") : start_mock();
+    create_topic(b, "e2e", 1);
+    const int64_t n = quick ? 2000 : 6000;
+    ConsumeResult r = consume(b, "e2e", 1, n, true, [&] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));  // let the consumer reach the end
+      produce(b, "e2e", n, 1024, "all", 1, 2000);
+    });
+    fmt::print("end-to-end latency at 2,000 records/s, 1 KiB, acks=all, {}: p50 {:.2f} ms, p99 {:.2f} ms ({} records)\n",
+               which == 0 ? "Fjord" : "mock", pct(r.e2e_us, 0.5), pct(r.e2e_us, 0.99), r.records);
+    stop(b);
+  }
+  fs::remove_all(dir);
+  return 0;
+}
