@@ -1,5 +1,9 @@
 #include "broker/connection.h"
 
+#include <sys/sendfile.h>
+
+#include <cerrno>
+
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/read.hpp>
@@ -23,6 +27,7 @@ Connection::Connection(Broker& broker, asio::ip::tcp::socket socket)
   auto ep = socket_.remote_endpoint(ec);
   peer_ = ec ? "unknown peer" : ep.address().to_string() + ":" + std::to_string(ep.port());
   socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+  socket_.native_non_blocking(true, ec);  // sendfile must never block the shard
 }
 
 void Connection::close(const std::string& why) {
@@ -89,7 +94,7 @@ asio::awaitable<void> Connection::run() {
       if (header.request_api_key == 18) {
         spdlog::info("client at {} asked for ApiVersions v{}; answering UNSUPPORTED_VERSION", peer_,
                      header.request_api_version);
-        slot->response = unsupported_api_versions_response(header.correlation_id);
+        slot->response = protocol::Frame{unsupported_api_versions_response(header.correlation_id), {}};
         asio::co_spawn(socket_.get_executor(), write_ready_responses(), asio::detached);
         continue;
       }
@@ -129,6 +134,41 @@ asio::awaitable<void> Connection::handle(std::shared_ptr<Pending> slot, Bytes fr
   co_await write_ready_responses();
 }
 
+asio::awaitable<std::error_code> Connection::write_frame(const protocol::Frame& frame) {
+  std::error_code ec;
+  size_t from = 0;
+  for (const protocol::Splice& splice : frame.splices) {
+    if (splice.at > from) {
+      co_await asio::async_write(socket_, asio::buffer(frame.head.data() + from, splice.at - from),
+                                 asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) co_return ec;
+    }
+    from = splice.at;
+    off_t offset = static_cast<off_t>(splice.slice.offset);
+    uint64_t left = splice.slice.length;
+    while (left > 0) {
+      ssize_t n = ::sendfile(socket_.native_handle(), splice.slice.fd, &offset, left);
+      if (n > 0) {
+        left -= static_cast<uint64_t>(n);
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        co_await socket_.async_wait(asio::ip::tcp::socket::wait_write, asio::redirect_error(asio::use_awaitable, ec));
+        if (ec) co_return ec;
+        continue;
+      }
+      // The file is shorter than promised (or another error): the frame cannot be completed.
+      co_return n < 0 ? std::error_code(errno, std::system_category()) : std::make_error_code(std::errc::io_error);
+    }
+  }
+  if (from < frame.head.size()) {
+    co_await asio::async_write(socket_, asio::buffer(frame.head.data() + from, frame.head.size() - from),
+                               asio::redirect_error(asio::use_awaitable, ec));
+  }
+  co_return ec;
+}
+
 asio::awaitable<void> Connection::write_ready_responses() {
   if (writing_) co_return;  // the running writer will pick this response up
   auto self = shared_from_this();
@@ -138,8 +178,7 @@ asio::awaitable<void> Connection::write_ready_responses() {
     pending_.pop_front();
     slot_freed_.cancel();
     if (slot->response->empty()) continue;
-    std::error_code ec;
-    co_await asio::async_write(socket_, asio::buffer(*slot->response), asio::redirect_error(asio::use_awaitable, ec));
+    std::error_code ec = co_await write_frame(*slot->response);
     if (ec) {
       close("");
       break;

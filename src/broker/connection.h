@@ -26,12 +26,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
  private:
   struct Pending {
-    std::optional<Bytes> response;  // set when done; empty bytes mean "no response" (acks=0)
+    std::optional<protocol::Frame> response;  // set when done; an empty frame: no response (acks=0)
   };
 
   // `request` reads from `frame`'s heap buffer, which moving the vector keeps in place.
   asio::awaitable<void> handle(std::shared_ptr<Pending> slot, Bytes frame, protocol::ParsedRequest request);
   asio::awaitable<void> write_ready_responses();
+  // Writes the frame's buffer with its file slices sent by sendfile in between.
+  asio::awaitable<std::error_code> write_frame(const protocol::Frame& frame);
   void close(const std::string& why);
 
   Broker& broker_;

@@ -8,12 +8,16 @@ namespace {
 using namespace protocol;
 
 const HandlerInfo kHandlers[] = {
-    {ProduceRequest::kApiKey, 3, 11, &typed_handler<ProduceRequest, ProduceResponse, handle_produce>},
+    // Produce v0-2 are served so that clients like librdkafka 2.0 see the broker as able to take
+    // compressed batches; they carry message formats 0/1, which are refused per partition.
+    {ProduceRequest::kApiKey, 0, 11, &typed_handler<ProduceRequest, ProduceResponse, handle_produce>},
     {FetchRequest::kApiKey, 4, 17, &typed_handler<FetchRequest, FetchResponse, handle_fetch>},
     {ListOffsetsRequest::kApiKey, 1, 8,
      &typed_handler<ListOffsetsRequest, ListOffsetsResponse, handle_list_offsets>},
     {ApiVersionsRequest::kApiKey, 0, 3, &typed_handler<ApiVersionsRequest, ApiVersionsResponse, handle_api_versions>},
     {MetadataRequest::kApiKey, 0, 12, &typed_handler<MetadataRequest, MetadataResponse, handle_metadata>},
+    {FindCoordinatorRequest::kApiKey, 0, 4,
+     &typed_handler<FindCoordinatorRequest, FindCoordinatorResponse, handle_find_coordinator>},
     {CreateTopicsRequest::kApiKey, 0, 7,
      &typed_handler<CreateTopicsRequest, CreateTopicsResponse, handle_create_topics>},
     {DeleteTopicsRequest::kApiKey, 0, 6,

@@ -22,8 +22,9 @@ struct RequestContext {
   int16_t api_version() const { return header.request_api_version; }
 };
 
-// A whole response frame, or why the request is malformed (the connection is then closed).
-using HandlerResult = tl::expected<Bytes, std::string>;
+// A whole response frame, or why the request is malformed (the connection is then closed). An
+// empty frame means no response (Produce with acks=0).
+using HandlerResult = tl::expected<protocol::Frame, std::string>;
 using HandlerFn = asio::awaitable<HandlerResult> (*)(RequestContext&, protocol::Reader&);
 
 struct HandlerInfo {
@@ -43,9 +44,9 @@ asio::awaitable<HandlerResult> typed_handler(RequestContext& ctx, protocol::Read
   request.decode(body, ctx.api_version());
   if (!body.ok()) co_return tl::unexpected(std::string(body.error()));
   Resp response = co_await Fn(ctx, request);
-  if (ctx.suppress_response) co_return Bytes{};
-  co_return protocol::encode_response(*protocol::find_api_spec(Req::kApiKey), ctx.api_version(),
-                                      ctx.header.correlation_id, response);
+  if (ctx.suppress_response) co_return protocol::Frame{};
+  co_return protocol::encode_response_frame(*protocol::find_api_spec(Req::kApiKey), ctx.api_version(),
+                                            ctx.header.correlation_id, response);
 }
 
 // The ApiVersions answer to a version this broker does not serve: v0 body, UNSUPPORTED_VERSION,

@@ -1,5 +1,8 @@
 #include "protocol/codec.h"
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <bit>
 #include <limits>
 
@@ -196,6 +199,45 @@ void Writer::write_nullable_bytes(const std::optional<Bytes>& b, bool flexible) 
   } else {
     write_int32(-1);
   }
+}
+
+void Writer::write_records(const Records& r, bool flexible) {
+  if (r.is_null()) {
+    write_nullable_bytes(std::nullopt, flexible);
+    return;
+  }
+  uint64_t size = r.size();
+  if (flexible) {
+    write_uvarlong(size + 1);
+  } else {
+    write_int32(static_cast<int32_t>(size));
+  }
+  if (r.bytes()) write_raw(r.bytes()->data(), r.bytes()->size());
+  for (const FileSlice& s : r.slices()) {
+    if (splices_ != nullptr) {
+      splices_->push_back({out_->size(), s});
+      continue;
+    }
+    size_t at = out_->size();
+    out_->resize(at + s.length);
+    ssize_t n = ::pread(s.fd, out_->data() + at, s.length, static_cast<off_t>(s.offset));
+    if (n != static_cast<ssize_t>(s.length)) std::fill(out_->begin() + static_cast<ptrdiff_t>(at), out_->end(), 0);
+  }
+}
+
+Bytes Frame::materialize() const {
+  Bytes out;
+  size_t from = 0;
+  for (const Splice& s : splices) {
+    out.insert(out.end(), head.begin() + static_cast<ptrdiff_t>(from), head.begin() + static_cast<ptrdiff_t>(s.at));
+    size_t at = out.size();
+    out.resize(at + s.slice.length);
+    ssize_t n = ::pread(s.slice.fd, out.data() + at, s.slice.length, static_cast<off_t>(s.slice.offset));
+    if (n != static_cast<ssize_t>(s.slice.length)) std::fill(out.begin() + static_cast<ptrdiff_t>(at), out.end(), 0);
+    from = s.at;
+  }
+  out.insert(out.end(), head.begin() + static_cast<ptrdiff_t>(from), head.end());
+  return out;
 }
 
 void Writer::write_array_length(int32_t n, bool flexible) {

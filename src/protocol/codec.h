@@ -14,6 +14,7 @@
 
 #include "base/bytes.h"
 #include "base/uuid.h"
+#include "protocol/records.h"
 
 namespace fjord::protocol {
 
@@ -81,6 +82,8 @@ class Reader {
 class Writer {
  public:
   explicit Writer(Bytes& out) : out_(&out) {}
+  // File slices of records fields are noted in `splices` instead of being copied.
+  Writer(Bytes& out, std::vector<Splice>* splices) : out_(&out), splices_(splices) {}
 
   Bytes& buffer() { return *out_; }
   size_t size() const { return out_->size(); }
@@ -104,6 +107,9 @@ class Writer {
   void write_nullable_string(const std::optional<std::string>& s, bool flexible);
   void write_bytes(ByteView b, bool flexible);
   void write_nullable_bytes(const std::optional<Bytes>& b, bool flexible);
+  // Length prefix, the in-memory part, then the file slices: spliced when this writer collects
+  // splices, else read into the buffer.
+  void write_records(const Records& r, bool flexible);
   // -1 for null.
   void write_array_length(int32_t n, bool flexible);
   void write_raw(const void* data, size_t n);
@@ -119,6 +125,7 @@ class Writer {
   }
 
   Bytes* out_;
+  std::vector<Splice>* splices_ = nullptr;
 };
 
 }  // namespace fjord::protocol

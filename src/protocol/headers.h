@@ -29,18 +29,27 @@ struct ParsedRequest {
 // even that is truncated or the header is malformed.
 std::optional<ParsedRequest> parse_request(ByteView frame, std::string& error);
 
-// A whole response frame: int32 size, header, body encoded at `api_version`.
+// A whole response frame: int32 size, header, body encoded at `api_version`; file slices of
+// records stay slices (zero copy).
 template <typename Body>
-Bytes encode_response(const ApiSpec& api, int16_t api_version, int32_t correlation_id, const Body& body) {
-  Bytes out;
-  Writer w(out);
+Frame encode_response_frame(const ApiSpec& api, int16_t api_version, int32_t correlation_id, const Body& body) {
+  Frame frame;
+  Writer w(frame.head, &frame.splices);
   w.write_int32(0);
   ResponseHeader header;
   header.correlation_id = correlation_id;
   header.encode(w, response_header_version(api, api_version));
   body.encode(w, api_version);
-  w.patch_int32(0, static_cast<int32_t>(out.size() - 4));
-  return out;
+  uint64_t size = frame.head.size() - 4;
+  for (const Splice& s : frame.splices) size += s.slice.length;
+  w.patch_int32(0, static_cast<int32_t>(size));
+  return frame;
+}
+
+// The same in one buffer.
+template <typename Body>
+Bytes encode_response(const ApiSpec& api, int16_t api_version, int32_t correlation_id, const Body& body) {
+  return encode_response_frame(api, api_version, correlation_id, body).materialize();
 }
 
 // A whole request frame, for tests and tools.

@@ -16,9 +16,10 @@ EXPECTED_VERSIONS = {
     kr.API_DELETE_TOPICS: (0, 6),
     kr.API_DESCRIBE_CONFIGS: (0, 4),
     kr.API_CREATE_PARTITIONS: (0, 3),
-    0: (3, 11),  # Produce
+    0: (0, 11),  # Produce (v0-2 refuse message formats 0/1 per partition)
     1: (4, 17),  # Fetch
     2: (1, 8),  # ListOffsets
+    10: (0, 4),  # FindCoordinator
 }
 
 

@@ -138,9 +138,10 @@ class Field:
 
     @property
     def optional(self):
-        """Whether the C++ member is std::optional (can hold null in some version)."""
+        """Whether the C++ member is std::optional (can hold null in some version). Records carry
+        their own null state."""
         if self.type == "records":
-            return True
+            return False
         return not self.nullable.empty()
 
     def elem_cpp(self):
@@ -148,8 +149,10 @@ class Field:
             return PRIMITIVES[self.elem][0]
         if self.elem == "string":
             return "std::string"
-        if self.elem in ("bytes", "records"):
+        if self.elem == "bytes":
             return "Bytes"
+        if self.elem == "records":
+            return "Records"
         return self.elem
 
     def cpp_type(self):
@@ -167,7 +170,9 @@ class Field:
     def default_value(self):
         """The default as a C++ expression of value_type(), or None when the default is null."""
         d = self.default
-        if self.type == "records" or d == "null":
+        if self.type == "records":
+            return "Records{}"
+        if d == "null":
             return None
         if self.is_array or self.is_struct:
             if d is not None:
@@ -289,7 +294,9 @@ class Emitter:
                 out.append(f"{pad}{writer}.write_nullable_string({expr}, {flex});")
             else:
                 out.append(f"{pad}{writer}.write_string({expr}, {flex});")
-        elif t in ("bytes", "records"):
+        elif t == "records":
+            out.append(f"{pad}{writer}.write_records({expr}, {flex});")
+        elif t == "bytes":
             if field.optional and not elem:
                 out.append(f"{pad}{writer}.write_nullable_bytes({expr}, {flex});")
             else:
@@ -343,10 +350,12 @@ class Emitter:
             return
         if t in PRIMITIVES:
             out.append(f"{pad}{target} = {reader}.read_{PRIMITIVES[t][1]}();")
-        elif t in ("string", "bytes", "records"):
+        elif t == "records":
+            out.append(f"{pad}{target} = Records({reader}.read_nullable_bytes({flex}));")
+        elif t in ("string", "bytes"):
             kind = "string" if t == "string" else "bytes"
             if field.optional and not elem:
-                if nullable == "true" or t == "records":
+                if nullable == "true":
                     out.append(f"{pad}{target} = {reader}.read_nullable_{kind}({flex});")
                 else:
                     out.append(f"{pad}if ({nullable}) {{")

@@ -3,6 +3,7 @@
 #include "broker/handlers/handlers.h"
 #include "broker/partitions.h"
 #include "protocol/codec.h"
+#include "protocol/compression.h"
 #include "protocol/record_batch.h"
 
 namespace fjord::broker {
@@ -19,16 +20,26 @@ struct Found {
   int64_t timestamp = -1;
 };
 
-// Within an uncompressed batch, the first record at or after `target` (exact, as Kafka answers);
-// for a compressed batch, the batch's first offset.
+constexpr size_t kMaxInflated = 64 << 20;
+
+// The first record of the batch at or after `target`, exact as Kafka answers (compressed batches
+// are inflated to find it). With LogAppendTime every record has the batch's time.
 Found refine_in_batch(const storage::FileRange& range, const storage::BatchInfo& b, int64_t target) {
   Found found{b.base_offset, b.max_timestamp};
   Bytes bytes(range.length);
   auto n = range.file->read_at(range.position, bytes);
   if (!n || *n != range.length) return found;
   auto h = read_batch_header(bytes);
-  if (!h || h->compression() != 0 || h->log_append_time()) return found;
-  Reader r(ByteView(bytes).subspan(batch::kHeaderSize));
+  if (!h || h->log_append_time() || h->total_size() > bytes.size()) return found;
+  ByteView body = ByteView(bytes).subspan(batch::kHeaderSize, h->total_size() - batch::kHeaderSize);
+  Bytes inflated;
+  if (h->compression() != 0) {
+    auto d = decompress(static_cast<Codec>(h->compression()), body, kMaxInflated);
+    if (!d) return found;
+    inflated = std::move(*d);
+    body = inflated;
+  }
+  Reader r(body);
   for (int32_t i = 0; i < h->records_count && r.ok(); ++i) {
     int32_t len = r.read_varint();
     if (!r.ok() || len < 0) break;
@@ -52,7 +63,9 @@ Found lookup(storage::PartitionLog& log, int64_t timestamp, ErrorCode* error) {
       auto b = log.find_max_timestamp();
       if (!b) *error = b.error();
       if (!b || !*b) return {};
-      return {(*b)->base_offset, (*b)->max_timestamp};
+      auto range = log.read(std::max((*b)->base_offset, log.log_start_offset()), (*b)->size, true);
+      if (!range || range->ranges.empty()) return {(*b)->base_offset, (*b)->max_timestamp};
+      return refine_in_batch(range->ranges.front(), **b, (*b)->max_timestamp);
     }
     default: {
       auto b = log.find_by_timestamp(timestamp);

@@ -136,18 +136,28 @@ asio::awaitable<ProduceResponse> handle_produce(RequestContext& ctx, ProduceRequ
         fail(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, "");
         continue;
       }
-      if (!p.records || p.records->empty()) {
+      if (!p.records.bytes() || p.records.bytes()->empty()) {
         fail(ErrorCode::CORRUPT_MESSAGE, "no records");
         continue;
       }
-      if (auto err = check_records(*p.records, *limits, now)) {
+      if (ctx.api_version() < 3) {
+        // Produce v0-2 carry message formats 0 and 1 (Kafka refuses magic 2 in them); Fjord
+        // stores only magic 2.
+        const Bytes& b = *p.records.bytes();
+        bool magic2 = b.size() > protocol::batch::kMagic && b[protocol::batch::kMagic] == 2;
+        fail(magic2 ? ErrorCode::INVALID_RECORD : ErrorCode::UNSUPPORTED_FOR_MESSAGE_FORMAT,
+             magic2 ? "Produce v0-2 may only carry message format 0 or 1"
+                    : "message formats 0 and 1 are not supported: use Produce v3 or later");
+        continue;
+      }
+      if (auto err = check_records(*p.records.bytes(), *limits, now)) {
         spdlog::debug("produce to {}-{} rejected: {}", t.name, p.index, err->message);
         fail(err->code, err->message);
         continue;
       }
       int shard = broker.shard_of(t.name, p.index);
       size_t index = gather->spawn(broker.shards.context(shard),
-                                   append_on_owner(&broker, image, topic, p.index, &*p.records, req.acks, now));
+                                   append_on_owner(&broker, image, topic, p.index, &*p.records.bytes(), req.acks, now));
       spawned.push_back({&pout, index});
     }
   }

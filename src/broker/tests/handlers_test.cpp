@@ -74,8 +74,9 @@ class HandlersTest : public ::testing::Test {
     while (!done) io.run_one();
     if (ctx.suppress_response) return Resp{};
     EXPECT_TRUE(result.has_value());
-    Reader r(*result);
-    EXPECT_EQ(r.read_int32(), static_cast<int32_t>(result->size() - 4));
+    Bytes bytes = result->materialize();
+    Reader r(bytes);
+    EXPECT_EQ(r.read_int32(), static_cast<int32_t>(bytes.size() - 4));
     ResponseHeader rh;
     rh.decode(r, response_header_version(*find_api_spec(Req::kApiKey), version));
     EXPECT_EQ(rh.correlation_id, 1234);
@@ -346,7 +347,7 @@ TEST_F(HandlersTest, ProduceFetchListOffsetsAtEveryVersion) {
     t.name = "data";
     auto& p = t.partition_data.emplace_back();
     p.index = 1;
-    p.records = batch_of(3, now_ms + v, "v" + std::to_string(v) + "-");
+    p.records = Records(batch_of(3, now_ms + v, "v" + std::to_string(v) + "-"));
     auto resp = call<ProduceResponse>(req, v);
     ASSERT_EQ(resp.responses.size(), 1u);
     auto& pr = resp.responses[0].partition_responses[0];
@@ -374,13 +375,14 @@ TEST_F(HandlersTest, ProduceFetchListOffsetsAtEveryVersion) {
     auto& pd = resp.responses[0].partitions[0];
     EXPECT_EQ(pd.error_code, 0) << v;
     EXPECT_EQ(pd.high_watermark, next);
-    ASSERT_TRUE(pd.records.has_value());
+    ASSERT_TRUE(pd.records.bytes().has_value());
+    const Bytes& fetched = *pd.records.bytes();
     // Starts at the batch holding offset 4 (offsets 3-5), then every later batch.
-    auto first = read_batch_header(*pd.records);
+    auto first = read_batch_header(fetched);
     ASSERT_TRUE(first.has_value());
     EXPECT_EQ(first->base_offset, 3);
     size_t batches = 0;
-    EXPECT_FALSE(for_each_valid_batch(*pd.records, [&](ByteView, const BatchHeader&) { ++batches; }).has_value());
+    EXPECT_FALSE(for_each_valid_batch(fetched, [&](ByteView, const BatchHeader&) { ++batches; }).has_value());
     EXPECT_EQ(batches, 8u);
     // Past the end: OFFSET_OUT_OF_RANGE.
     req.topics[0].partitions[0].fetch_offset = next + 1;
@@ -416,7 +418,7 @@ TEST_F(HandlersTest, ProduceErrors) {
     t.name = topic;
     auto& p = t.partition_data.emplace_back();
     p.index = partition;
-    p.records = std::move(records);
+    p.records = Records(std::move(records));
     return call<ProduceResponse>(req, 9).responses[0].partition_responses[0];
   };
   auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -436,6 +438,48 @@ TEST_F(HandlersTest, ProduceErrors) {
   auto log = logs_[0]->find("small", 0, store_->image()->find("small")->id);
   ASSERT_NE(log, nullptr);
   EXPECT_EQ(log->log_end_offset(), 1);
+}
+
+TEST_F(HandlersTest, OldProduceVersionsRefuseOldAndNewFormats) {
+  create("old", 1, 5);
+  for (int16_t v = 0; v <= 2; ++v) {
+    ProduceRequest req;
+    req.acks = 1;
+    auto& t = req.topic_data.emplace_back();
+    t.name = "old";
+    auto& p = t.partition_data.emplace_back();
+    p.index = 0;
+    p.records = Records(batch_of(1, 1000, "x"));
+    EXPECT_EQ(call<ProduceResponse>(req, v).responses[0].partition_responses[0].error_code,
+              code(ErrorCode::INVALID_RECORD));
+    (*p.records.bytes())[16] = 1;  // a magic-1 message set
+    EXPECT_EQ(call<ProduceResponse>(req, v).responses[0].partition_responses[0].error_code,
+              code(ErrorCode::UNSUPPORTED_FOR_MESSAGE_FORMAT));
+  }
+}
+
+TEST_F(HandlersTest, FindCoordinatorAtEveryVersion) {
+  for (int16_t v = 0; v <= 4; ++v) {
+    FindCoordinatorRequest req;
+    req.key = "group-a";
+    req.coordinator_keys = {"group-a", "group-b"};
+    auto resp = call<FindCoordinatorResponse>(req, v);
+    if (v >= 4) {
+      ASSERT_EQ(resp.coordinators.size(), 2u);
+      EXPECT_EQ(resp.coordinators[1].key, "group-b");
+      EXPECT_EQ(resp.coordinators[1].node_id, 1);
+      EXPECT_EQ(resp.coordinators[1].port, 9092);
+    } else {
+      EXPECT_EQ(resp.error_code, 0);
+      EXPECT_EQ(resp.node_id, 1);
+      EXPECT_EQ(resp.host, "127.0.0.1");
+    }
+    if (v >= 1) {
+      req.key_type = 1;  // transaction coordinator
+      auto tx = call<FindCoordinatorResponse>(req, v);
+      EXPECT_EQ(v >= 4 ? tx.coordinators[0].error_code : tx.error_code, code(ErrorCode::INVALID_REQUEST));
+    }
+  }
 }
 
 TEST(Shards, RunOnExecutesOnTheTargetAndResumesOnTheCaller) {

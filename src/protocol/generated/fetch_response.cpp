@@ -139,7 +139,7 @@ void FetchResponse::PartitionData::encode(Writer& w, int16_t ver) const {
   if (ver >= 11) {
     w.write_int32(preferred_read_replica);
   }
-  w.write_nullable_bytes(records, ver >= 12);
+  w.write_records(records, ver >= 12);
   if (ver >= 12) {
     uint32_t tagged_count = 0;
     if ((ver >= 12) && !(diverging_epoch == EpochEndOffset{})) ++tagged_count;
@@ -201,7 +201,7 @@ void FetchResponse::PartitionData::decode(Reader& r, int16_t ver) {
   if (ver >= 11) {
     preferred_read_replica = r.read_int32();
   }
-  records = r.read_nullable_bytes(ver >= 12);
+  records = Records(r.read_nullable_bytes(ver >= 12));
   if (ver >= 12) {
     const uint32_t tagged_count = r.read_uvarint();
     for (uint32_t i = 0; i < tagged_count && r.ok(); ++i) {

@@ -59,7 +59,7 @@ struct FetchResponse {
     SnapshotId snapshot_id = SnapshotId{};
     std::optional<std::vector<AbortedTransaction>> aborted_transactions = std::vector<AbortedTransaction>{};
     int32_t preferred_read_replica = static_cast<int32_t>(-1LL);
-    std::optional<Bytes> records = std::nullopt;
+    Records records = Records{};
 
     void encode(Writer& w, int16_t ver) const;
     void decode(Reader& r, int16_t ver);

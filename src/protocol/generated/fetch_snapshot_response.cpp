@@ -58,7 +58,7 @@ void FetchSnapshotResponse::PartitionSnapshot::encode(Writer& w, int16_t ver) co
   snapshot_id.encode(w, ver);
   w.write_int64(size);
   w.write_int64(position);
-  w.write_nullable_bytes(unaligned_records, true);
+  w.write_records(unaligned_records, true);
   if (true) {
     uint32_t tagged_count = 0;
     if ((true) && !(current_leader == LeaderIdAndEpoch{})) ++tagged_count;
@@ -80,7 +80,7 @@ void FetchSnapshotResponse::PartitionSnapshot::decode(Reader& r, int16_t ver) {
   snapshot_id.decode(r, ver);
   size = r.read_int64();
   position = r.read_int64();
-  unaligned_records = r.read_nullable_bytes(true);
+  unaligned_records = Records(r.read_nullable_bytes(true));
   if (true) {
     const uint32_t tagged_count = r.read_uvarint();
     for (uint32_t i = 0; i < tagged_count && r.ok(); ++i) {

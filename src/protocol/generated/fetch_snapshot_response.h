@@ -37,7 +37,7 @@ struct FetchSnapshotResponse {
     LeaderIdAndEpoch current_leader = LeaderIdAndEpoch{};
     int64_t size = static_cast<int64_t>(0LL);
     int64_t position = static_cast<int64_t>(0LL);
-    std::optional<Bytes> unaligned_records = std::nullopt;
+    Records unaligned_records = Records{};
 
     void encode(Writer& w, int16_t ver) const;
     void decode(Reader& r, int16_t ver);

@@ -6,7 +6,7 @@ namespace fjord::protocol {
 
 void ProduceRequest::PartitionProduceData::encode(Writer& w, int16_t ver) const {
   w.write_int32(index);
-  w.write_nullable_bytes(records, ver >= 9);
+  w.write_records(records, ver >= 9);
   if (ver >= 9) {
     w.write_uvarint(0);
   }
@@ -14,7 +14,7 @@ void ProduceRequest::PartitionProduceData::encode(Writer& w, int16_t ver) const 
 
 void ProduceRequest::PartitionProduceData::decode(Reader& r, int16_t ver) {
   index = r.read_int32();
-  records = r.read_nullable_bytes(ver >= 9);
+  records = Records(r.read_nullable_bytes(ver >= 9));
   if (ver >= 9) {
     const uint32_t tagged_count = r.read_uvarint();
     for (uint32_t i = 0; i < tagged_count && r.ok(); ++i) {

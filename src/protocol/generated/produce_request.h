@@ -14,7 +14,7 @@ namespace fjord::protocol {
 struct ProduceRequest {
   struct PartitionProduceData {
     int32_t index = static_cast<int32_t>(0LL);
-    std::optional<Bytes> records = std::nullopt;
+    Records records = Records{};
 
     void encode(Writer& w, int16_t ver) const;
     void decode(Reader& r, int16_t ver);

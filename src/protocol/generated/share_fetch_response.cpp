@@ -61,7 +61,7 @@ void ShareFetchResponse::PartitionData::encode(Writer& w, int16_t ver) const {
   w.write_int16(acknowledge_error_code);
   w.write_nullable_string(acknowledge_error_message, true);
   current_leader.encode(w, ver);
-  w.write_nullable_bytes(records, true);
+  w.write_records(records, true);
   w.write_array_length(static_cast<int32_t>(acquired_records.size()), true);
   for (const auto& element : acquired_records) {
     element.encode(w, ver);
@@ -78,7 +78,7 @@ void ShareFetchResponse::PartitionData::decode(Reader& r, int16_t ver) {
   acknowledge_error_code = r.read_int16();
   acknowledge_error_message = r.read_nullable_string(true);
   current_leader.decode(r, ver);
-  records = r.read_nullable_bytes(true);
+  records = Records(r.read_nullable_bytes(true));
   {
     const int32_t count = r.read_array_length(true);
     if (count < 0) {

@@ -38,7 +38,7 @@ struct ShareFetchResponse {
     int16_t acknowledge_error_code = static_cast<int16_t>(0LL);
     std::optional<std::string> acknowledge_error_message = std::nullopt;
     LeaderIdAndEpoch current_leader = LeaderIdAndEpoch{};
-    std::optional<Bytes> records = std::nullopt;
+    Records records = Records{};
     std::vector<AcquiredRecords> acquired_records = std::vector<AcquiredRecords>{};
 
     void encode(Writer& w, int16_t ver) const;

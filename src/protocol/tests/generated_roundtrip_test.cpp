@@ -1681,7 +1681,7 @@ void fill(Sample& g, FetchResponse::PartitionData& x) {
   g.value(x.snapshot_id);
   { auto& v = x.aborted_transactions.emplace(); v.resize(2); for (auto& e : v) g.value(e); }
   g.value(x.preferred_read_replica);
-  g.value(x.records.emplace());
+  g.value(x.records);
 }
 void fill(Sample& g, FetchResponse::FetchableTopicResponse& x) {
   g.value(x.topic);
@@ -1751,7 +1751,7 @@ void fill(Sample& g, FetchSnapshotResponse::PartitionSnapshot& x) {
   g.value(x.current_leader);
   g.value(x.size);
   g.value(x.position);
-  g.value(x.unaligned_records.emplace());
+  g.value(x.unaligned_records);
 }
 void fill(Sample& g, FetchSnapshotResponse::TopicSnapshot& x) {
   g.value(x.name);
@@ -2440,7 +2440,7 @@ void fill(Sample& g, ProduceRequest::TopicProduceData& x);
 void fill(Sample& g, ProduceRequest& x);
 void fill(Sample& g, ProduceRequest::PartitionProduceData& x) {
   g.value(x.index);
-  g.value(x.records.emplace());
+  g.value(x.records);
 }
 void fill(Sample& g, ProduceRequest::TopicProduceData& x) {
   g.value(x.name);
@@ -2782,7 +2782,7 @@ void fill(Sample& g, ShareFetchResponse::PartitionData& x) {
   g.value(x.acknowledge_error_code);
   g.value(x.acknowledge_error_message.emplace());
   g.value(x.current_leader);
-  g.value(x.records.emplace());
+  g.value(x.records);
   { auto& v = x.acquired_records; v.resize(2); for (auto& e : v) g.value(e); }
 }
 void fill(Sample& g, ShareFetchResponse::ShareFetchableTopicResponse& x) {

@@ -23,6 +23,7 @@ class Sample {
   void value(double& x) { x = static_cast<double>(next()) + 0.5; }
   void value(std::string& x) { x = "s" + std::to_string(next()); }
   void value(Bytes& x) { x = Bytes{1, 2, static_cast<uint8_t>(next())}; }
+  void value(Records& x) { x = Records(Bytes{3, 4, static_cast<uint8_t>(next())}); }
   void value(Uuid& x) {
     x = Uuid{};
     x.bytes[0] = static_cast<uint8_t>(next());

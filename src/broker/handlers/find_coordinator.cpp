@@ -1,0 +1,42 @@
+// FindCoordinator: on one node, this broker coordinates every consumer group. Transaction
+// coordinators do not exist yet: such keys get INVALID_REQUEST with a message saying so.
+#include "broker/handlers/handlers.h"
+
+namespace fjord::broker {
+using namespace protocol;
+
+namespace {
+constexpr int8_t kGroupKey = 0;
+}  // namespace
+
+asio::awaitable<FindCoordinatorResponse> handle_find_coordinator(RequestContext& ctx, FindCoordinatorRequest& req) {
+  Broker& broker = ctx.broker;
+  FindCoordinatorResponse resp;
+  auto answer = [&](int16_t& error, std::optional<std::string>& message, int32_t& node, std::string& host,
+                    int32_t& port) {
+    if (req.key_type != kGroupKey) {
+      error = code(ErrorCode::INVALID_REQUEST);
+      message = "only consumer group coordinators exist (no transactions yet)";
+      node = -1;
+      port = -1;
+      return;
+    }
+    error = 0;
+    message = std::nullopt;
+    node = broker.node_id;
+    host = broker.advertised_host;
+    port = broker.advertised_port;
+  };
+  if (ctx.api_version() >= 4) {
+    for (const std::string& key : req.coordinator_keys) {
+      auto& c = resp.coordinators.emplace_back();
+      c.key = key;
+      answer(c.error_code, c.error_message, c.node_id, c.host, c.port);
+    }
+  } else {
+    answer(resp.error_code, resp.error_message, resp.node_id, resp.host, resp.port);
+  }
+  co_return resp;
+}
+
+}  // namespace fjord::broker

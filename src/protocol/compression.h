@@ -1,0 +1,19 @@
+// Kafka's record compression codecs, decompression side: gzip (zlib), snappy (raw or the xerial
+// framing the Java client writes), lz4 (frame format), zstd. Output is bounded by `max_output`
+// so a small hostile batch cannot inflate into unbounded memory.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "base/bytes.h"
+#include "tl/expected.hpp"
+
+namespace fjord::protocol {
+
+enum class Codec : int { None = 0, Gzip = 1, Snappy = 2, Lz4 = 3, Zstd = 4 };
+
+tl::expected<Bytes, std::string> decompress(Codec codec, ByteView input, size_t max_output);
+
+}  // namespace fjord::protocol
