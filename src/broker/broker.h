@@ -8,6 +8,7 @@
 
 #include "base/config.h"
 #include "broker/controller.h"
+#include "broker/fetch_sessions.h"
 #include "broker/shards.h"
 #include "metadata/store.h"
 #include "storage/log_manager.h"
@@ -23,6 +24,8 @@ struct Broker {
   Shards& shards;
   // One per shard; logs_[i] is used on shard i only.
   std::vector<std::unique_ptr<storage::LogManager>>& logs;
+  // One per shard; fetch_sessions[i] is used on shard i only.
+  std::vector<std::unique_ptr<FetchSessionCache>>& fetch_sessions;
   int32_t node_id = 1;
   std::string advertised_host;
   int32_t advertised_port = 0;

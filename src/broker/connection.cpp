@@ -21,8 +21,8 @@ namespace {
 constexpr size_t kMaxInFlight = 64;
 }  // namespace
 
-Connection::Connection(Broker& broker, asio::ip::tcp::socket socket)
-    : broker_(broker), socket_(std::move(socket)), slot_freed_(socket_.get_executor()), idle_(socket_.get_executor()) {
+Connection::Connection(Broker& broker, int shard, asio::ip::tcp::socket socket)
+    : broker_(broker), shard_(shard), socket_(std::move(socket)), slot_freed_(socket_.get_executor()), idle_(socket_.get_executor()) {
   std::error_code ec;
   auto ep = socket_.remote_endpoint(ec);
   peer_ = ec ? "unknown peer" : ep.address().to_string() + ":" + std::to_string(ep.port());
@@ -115,7 +115,7 @@ asio::awaitable<void> Connection::handle(std::shared_ptr<Pending> slot, Bytes fr
   auto self = shared_from_this();
   const protocol::ParsedRequest* parsed = &request;
   const HandlerInfo* handler = find_handler(parsed->header.request_api_key);
-  RequestContext ctx{broker_, parsed->header};
+  RequestContext ctx{broker_, parsed->header, shard_};
   HandlerResult result;
   try {
     result = co_await handler->invoke(ctx, request.body);

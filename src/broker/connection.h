@@ -19,7 +19,7 @@ namespace fjord::broker {
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(Broker& broker, asio::ip::tcp::socket socket);
+  Connection(Broker& broker, int shard, asio::ip::tcp::socket socket);
 
   // Runs until the peer goes away or sends something this broker closes connections for.
   asio::awaitable<void> run();
@@ -37,6 +37,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void close(const std::string& why);
 
   Broker& broker_;
+  int shard_;
   asio::ip::tcp::socket socket_;
   std::string peer_;
   std::deque<std::shared_ptr<Pending>> pending_;

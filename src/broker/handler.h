@@ -17,6 +17,7 @@ namespace fjord::broker {
 struct RequestContext {
   Broker& broker;
   const protocol::RequestHeader& header;
+  int shard = 0;  // the shard this request runs on
   bool suppress_response = false;  // Produce with acks=0: the client expects no answer
 
   int16_t api_version() const { return header.request_api_version; }

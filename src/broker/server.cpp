@@ -28,7 +28,7 @@ namespace {
 using asio::ip::tcp;
 using ReusePort = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
 
-asio::awaitable<void> accept_loop(Broker& broker, tcp::acceptor& acceptor) {
+asio::awaitable<void> accept_loop(Broker& broker, int shard, tcp::acceptor& acceptor) {
   for (;;) {
     std::error_code ec;
     tcp::socket socket = co_await acceptor.async_accept(asio::redirect_error(asio::use_awaitable, ec));
@@ -37,7 +37,7 @@ asio::awaitable<void> accept_loop(Broker& broker, tcp::acceptor& acceptor) {
       spdlog::warn("accept failed: {}", ec.message());
       continue;
     }
-    auto conn = std::make_shared<Connection>(broker, std::move(socket));
+    auto conn = std::make_shared<Connection>(broker, shard, std::move(socket));
     asio::co_spawn(acceptor.get_executor(), conn->run(), asio::detached);
   }
 }
@@ -156,7 +156,11 @@ int serve(const BrokerConfig& config) {
 
   auto listener = parse_listener(config.listeners());
   auto advertised = parse_listener(config.advertised_listeners());
-  Broker broker{config, **store, controller, shards, logs};
+  std::vector<std::unique_ptr<FetchSessionCache>> fetch_sessions;
+  int slots = config.get_int("max.incremental.fetch.session.cache.slots");
+  for (int i = 0; i < shard_count; ++i)
+    fetch_sessions.push_back(std::make_unique<FetchSessionCache>((slots + shard_count - 1) / shard_count, i, shard_count));
+  Broker broker{config, **store, controller, shards, logs, fetch_sessions};
   controller.set_topic_listener([&broker](const metadata::TopicInfo& topic, int32_t first_new, bool deleted) {
     auto shared = std::make_shared<const metadata::TopicInfo>(topic);
     for (int32_t p = first_new; p < topic.partitions; ++p) {
@@ -218,7 +222,7 @@ int serve(const BrokerConfig& config) {
   if (!config.is_set("advertised.listeners") || broker.advertised_port == 0) broker.advertised_port = endpoint.port();
 
   for (int i = 0; i < shard_count; ++i)
-    asio::co_spawn(shards.context(i), accept_loop(broker, *acceptors[static_cast<size_t>(i)]), asio::detached);
+    asio::co_spawn(shards.context(i), accept_loop(broker, i, *acceptors[static_cast<size_t>(i)]), asio::detached);
 
   auto retention_every = std::chrono::milliseconds(config.get_long("log.retention.check.interval.ms"));
   auto checkpoint_every = std::chrono::milliseconds(std::max<int64_t>(1000, config.get_long("log.flush.offset.checkpoint.interval.ms")));

@@ -1,7 +1,6 @@
-// Fetch: finds the data on each partition's shard (one hop per shard), long-polls on appends when fewer
-// than min_bytes are ready, and answers sessionless fetches. A request to create an incremental
-// fetch session (KIP-227) is answered with session id 0, which tells the client no session was
-// made, so it keeps sending full fetches.
+// Fetch: finds the data on each partition's shard (one hop per shard) and sends it with
+// sendfile, long-polls on appends when fewer than min_bytes are ready, and keeps incremental
+// fetch sessions (KIP-227).
 #include <asio/steady_timer.hpp>
 #include <spdlog/spdlog.h>
 
@@ -76,48 +75,106 @@ bool listen_on_owner(Broker& broker, const std::vector<PartitionRead*>& reads, s
 
 }  // namespace
 
+namespace {
+
+// What one fetch reads: from the request (full fetches) or from the session (incremental).
+struct Target {
+  std::string topic;
+  Uuid topic_id;
+  int32_t partition;
+  int64_t offset;
+  int32_t max_bytes;
+  SessionPartition* session = nullptr;  // set for session partitions
+};
+
+}  // namespace
+
 asio::awaitable<FetchResponse> handle_fetch(RequestContext& ctx, FetchRequest& req) {
   Broker& broker = ctx.broker;
   const int16_t version = ctx.api_version();
   FetchResponse resp;
   resp.session_id = 0;
-  if (req.session_id != 0) {
-    resp.error_code = code(ErrorCode::FETCH_SESSION_ID_NOT_FOUND);
-    co_return resp;
-  }
-  if (req.session_epoch > 0) {
-    resp.error_code = code(ErrorCode::INVALID_FETCH_SESSION_EPOCH);
-    co_return resp;
-  }
   auto image = broker.store.image();
-  std::vector<PartitionRead> reads;
-  size_t total = 0;
-  for (const auto& t : req.topics) total += t.partitions.size();
-  reads.reserve(total);
-  resp.responses.reserve(req.topics.size());
-  for (const auto& t : req.topics) {
-    auto& tout = resp.responses.emplace_back();
-    const metadata::TopicInfo* topic = nullptr;
-    if (version >= 13) {
-      tout.topic_id = t.topic_id;
-      topic = image->find(t.topic_id);
+  auto name_of = [&](const FetchRequest::FetchTopic& t) -> std::string {
+    if (version < 13) return t.topic;
+    const metadata::TopicInfo* info = image->find(t.topic_id);
+    return info ? info->name : std::string();
+  };
+
+  // KIP-227. epoch -1: no session (closing session_id if set); epoch 0: a new session (closing
+  // session_id if set); epoch > 0: the next request of session_id, naming only what changed.
+  FetchSessionCache& cache = *broker.fetch_sessions[static_cast<size_t>(ctx.shard)];
+  FetchSession* session = nullptr;
+  bool incremental = false;
+  if (version >= 7) {
+    if (req.session_epoch == -1 || req.session_epoch == 0) {
+      if (req.session_id != 0) cache.erase(req.session_id);
+      if (req.session_epoch == 0) session = cache.create(now_ms());
     } else {
-      tout.topic = t.topic;
-      topic = image->find(t.topic);
-    }
-    tout.partitions.reserve(t.partitions.size());
-    for (const auto& p : t.partitions) {
-      auto& pout = tout.partitions.emplace_back();
-      pout.partition_index = p.partition;
-      pout.high_watermark = -1;
-      pout.records = Records(Bytes{});
-      if (topic == nullptr || p.partition < 0 || p.partition >= topic->partitions) {
-        pout.error_code = code(version >= 13 && topic == nullptr ? ErrorCode::UNKNOWN_TOPIC_ID
-                                                                 : ErrorCode::UNKNOWN_TOPIC_OR_PARTITION);
-        continue;
+      session = cache.find(req.session_id);
+      if (session == nullptr) {
+        resp.error_code = code(ErrorCode::FETCH_SESSION_ID_NOT_FOUND);
+        co_return resp;
       }
-      reads.push_back({&pout, topic, p.partition, p.fetch_offset, p.partition_max_bytes});
+      if (session->next_epoch != req.session_epoch) {
+        resp.error_code = code(ErrorCode::INVALID_FETCH_SESSION_EPOCH);
+        co_return resp;
+      }
+      incremental = true;
     }
+  }
+  std::vector<Target> targets;
+  if (session != nullptr) {
+    // Apply the request to the session, then fetch everything the session holds.
+    for (const auto& t : req.topics) {
+      std::string name = name_of(t);
+      for (const auto& p : t.partitions) {
+        auto& sp = session->partitions[{name.empty() ? t.topic_id.to_string() : name, p.partition}];
+        sp.topic = name;
+        sp.topic_id = t.topic_id;
+        sp.partition = p.partition;
+        sp.fetch_offset = p.fetch_offset;
+        sp.max_bytes = p.partition_max_bytes;
+      }
+    }
+    for (const auto& f : req.forgotten_topics_data) {
+      std::string name = f.topic;
+      if (version >= 13) {
+        const metadata::TopicInfo* info = image->find(f.topic_id);
+        name = info ? info->name : f.topic_id.to_string();
+      }
+      for (int32_t p : f.partitions) session->partitions.erase({name, p});
+    }
+    if (incremental) session->next_epoch = session->next_epoch == INT32_MAX ? 1 : session->next_epoch + 1;
+    session->last_used_ms = now_ms();
+    resp.session_id = session->id;
+    for (auto& [key, sp] : session->partitions)
+      targets.push_back({sp.topic, sp.topic_id, sp.partition, sp.fetch_offset, sp.max_bytes, &sp});
+  } else {
+    for (const auto& t : req.topics) {
+      std::string name = name_of(t);
+      for (const auto& p : t.partitions)
+        targets.push_back({name, t.topic_id, p.partition, p.fetch_offset, p.partition_max_bytes, nullptr});
+    }
+  }
+
+  // One response entry per target; reads fill them in.
+  std::vector<FetchResponse::PartitionData> outs(targets.size());
+  std::vector<PartitionRead> reads;
+  reads.reserve(targets.size());
+  for (size_t i = 0; i < targets.size(); ++i) {
+    const Target& t = targets[i];
+    auto& pout = outs[i];
+    pout.partition_index = t.partition;
+    pout.high_watermark = -1;
+    pout.records = Records(Bytes{});
+    const metadata::TopicInfo* topic = version >= 13 ? image->find(t.topic_id) : image->find(t.topic);
+    if (topic == nullptr || t.partition < 0 || t.partition >= topic->partitions) {
+      pout.error_code = code(version >= 13 && topic == nullptr ? ErrorCode::UNKNOWN_TOPIC_ID
+                                                               : ErrorCode::UNKNOWN_TOPIC_OR_PARTITION);
+      continue;
+    }
+    reads.push_back({&pout, topic, t.partition, t.offset, t.max_bytes});
   }
   // One hop per shard, in shard order.
   std::map<int, std::vector<PartitionRead*>> by_shard;
@@ -134,7 +191,7 @@ asio::awaitable<FetchResponse> handle_fetch(RequestContext& ctx, FetchRequest& r
     }
     int64_t bytes = req.max_bytes - budget;
     bool errors = false;
-    for (const PartitionRead& r : reads) errors = errors || r.out->error_code != 0;
+    for (const auto& o : outs) errors = errors || o.error_code != 0;
     if (bytes >= req.min_bytes || errors || reads.empty() || std::chrono::steady_clock::now() >= deadline) break;
 
     // Long poll: sleep until an append to one of these partitions, or the deadline.
@@ -150,6 +207,29 @@ asio::awaitable<FetchResponse> handle_fetch(RequestContext& ctx, FetchRequest& r
       std::error_code ec;
       co_await timer->async_wait(asio::redirect_error(asio::use_awaitable, ec));
     }
+  }
+
+  // Group by topic, in target order. An incremental response carries only partitions with
+  // records, an error, or a changed high watermark or log start offset.
+  std::map<std::string, size_t> topic_index;
+  for (size_t i = 0; i < targets.size(); ++i) {
+    const Target& t = targets[i];
+    auto& o = outs[i];
+    if (t.session != nullptr) {
+      bool changed = o.records.size() > 0 || o.error_code != 0 || o.high_watermark != t.session->sent_high_watermark ||
+                     o.log_start_offset != t.session->sent_log_start;
+      t.session->sent_high_watermark = o.high_watermark;
+      t.session->sent_log_start = o.log_start_offset;
+      if (incremental && !changed) continue;
+    }
+    std::string key = version >= 13 ? t.topic_id.to_string() : t.topic;
+    auto [it, inserted] = topic_index.emplace(key, resp.responses.size());
+    if (inserted) {
+      auto& tr = resp.responses.emplace_back();
+      tr.topic = t.topic;
+      tr.topic_id = t.topic_id;
+    }
+    resp.responses[it->second].partitions.push_back(std::move(o));
   }
   co_return resp;
 }

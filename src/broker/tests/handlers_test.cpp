@@ -33,7 +33,8 @@ class HandlersTest : public ::testing::Test {
     controller_.emplace(*config_, *store_, dir_);
     logs_.push_back(std::make_unique<storage::LogManager>(storage::Env::posix(), dir_, syncer_,
                                                           shards_.context(0).get_executor()));
-    broker_.emplace(Broker{*config_, *store_, *controller_, shards_, logs_});
+    fetch_sessions_.push_back(std::make_unique<FetchSessionCache>(2, 0, 1));
+    broker_.emplace(Broker{*config_, *store_, *controller_, shards_, logs_, fetch_sessions_});
     broker_->node_id = 1;
     broker_->advertised_host = "127.0.0.1";
     broker_->advertised_port = 9092;
@@ -110,6 +111,7 @@ class HandlersTest : public ::testing::Test {
   Shards shards_{1};
   storage::Syncer syncer_;
   std::vector<std::unique_ptr<storage::LogManager>> logs_;
+  std::vector<std::unique_ptr<FetchSessionCache>> fetch_sessions_;
   std::optional<Broker> broker_;
 };
 
@@ -480,6 +482,81 @@ TEST_F(HandlersTest, FindCoordinatorAtEveryVersion) {
       EXPECT_EQ(v >= 4 ? tx.coordinators[0].error_code : tx.error_code, code(ErrorCode::INVALID_REQUEST));
     }
   }
+}
+
+TEST_F(HandlersTest, IncrementalFetchSessions) {
+  create("s", 2, 5);
+  auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::system_clock::now().time_since_epoch()).count();
+  auto produce = [&](int32_t partition) {
+    ProduceRequest req;
+    req.acks = 1;
+    auto& t = req.topic_data.emplace_back();
+    t.name = "s";
+    auto& p = t.partition_data.emplace_back();
+    p.index = partition;
+    p.records = Records(batch_of(2, now_ms, "x"));
+    call<ProduceResponse>(req, 9);
+  };
+  produce(0);
+  produce(1);
+  auto fetch = [&](int32_t session, int32_t epoch, std::vector<std::pair<int32_t, int64_t>> parts,
+                   std::vector<int32_t> forget = {}) {
+    FetchRequest req;
+    req.max_wait_ms = 0;
+    req.session_id = session;
+    req.session_epoch = epoch;
+    if (!parts.empty()) {
+      auto& t = req.topics.emplace_back();
+      t.topic = "s";
+      for (auto [p, o] : parts) {
+        auto& fp = t.partitions.emplace_back();
+        fp.partition = p;
+        fp.fetch_offset = o;
+        fp.partition_max_bytes = 1 << 20;
+      }
+    }
+    if (!forget.empty()) {
+      auto& f = req.forgotten_topics_data.emplace_back();
+      f.topic = "s";
+      f.partitions = forget;
+    }
+    return call<FetchResponse>(req, 12);
+  };
+  auto count = [](const FetchResponse& r) {
+    size_t n = 0;
+    for (auto& t : r.responses) n += t.partitions.size();
+    return n;
+  };
+  // A new session: full response, a session id.
+  auto full = fetch(0, 0, {{0, 0}, {1, 0}});
+  ASSERT_EQ(full.error_code, 0);
+  ASSERT_NE(full.session_id, 0);
+  EXPECT_EQ(count(full), 2u);
+  int32_t id = full.session_id;
+  // Epoch 1: the client moves partition 0 to its end; nothing changed anywhere: empty response.
+  auto inc = fetch(id, 1, {{0, 2}, {1, 2}});
+  EXPECT_EQ(inc.error_code, 0);
+  EXPECT_EQ(inc.session_id, id);
+  EXPECT_EQ(count(inc), 0u) << "nothing new: no partitions";
+  // New data in partition 1 only: only it comes back, with its records, though the request
+  // names no partitions.
+  produce(1);
+  auto inc2 = fetch(id, 2, {});
+  ASSERT_EQ(count(inc2), 1u);
+  EXPECT_EQ(inc2.responses[0].partitions[0].partition_index, 1);
+  EXPECT_GT(inc2.responses[0].partitions[0].records.size(), 0u);
+  // Wrong epoch, unknown session.
+  EXPECT_EQ(fetch(id, 7, {}).error_code, code(ErrorCode::INVALID_FETCH_SESSION_EPOCH));
+  EXPECT_EQ(fetch(id + 1000, 1, {}).error_code, code(ErrorCode::FETCH_SESSION_ID_NOT_FOUND));
+  // Forgetting partition 1, then data there is not reported.
+  fetch(id, 3, {{1, 4}}, {1});
+  produce(1);
+  EXPECT_EQ(count(fetch(id, 4, {})), 0u);
+  // Closing (epoch -1) ends the session.
+  auto closed = fetch(id, -1, {{0, 0}});
+  EXPECT_EQ(closed.session_id, 0);
+  EXPECT_EQ(fetch(id, 5, {}).error_code, code(ErrorCode::FETCH_SESSION_ID_NOT_FOUND));
 }
 
 TEST(Shards, RunOnExecutesOnTheTargetAndResumesOnTheCaller) {
