@@ -1,8 +1,9 @@
 """A tiny raw Kafka-protocol client for the integration tests.
 
 Only what the tests need: framing, request headers v1/v2, response headers v0/v1, and
-encoders/decoders for ApiVersions (v0-v3), Metadata (v0-v12), CreateTopics v7 and
-DeleteTopics v6. Everything is struct-packed by hand so that the tests can also send
+encoders/decoders for ApiVersions (v0-v3), Metadata (v0-v12), CreateTopics v7,
+DeleteTopics v6, Produce v3-v8, Fetch v4, ListOffsets v1, and uncompressed v2 record batches
+(with CRC-32C). Everything is struct-packed by hand so that the tests can also send
 deliberately broken frames (see test_bad_input.py).
 
 Field layouts follow Kafka's JSON message schemas (../shared/kafka-protocol/messages/).
@@ -321,6 +322,22 @@ class Conn:
         body = build_delete_topics_v6(names, ids, timeout_ms)
         return parse_delete_topics_v6(self.request(API_DELETE_TOPICS, 6, body, True))
 
+    def produce(self, topic, partition_records, acks=-1, timeout_ms=10000, version=3):
+        """Produce v3..v8; partition_records {partition: records bytes}. With acks=0 nothing is
+        read back (Kafka sends no response): returns the correlation id sent."""
+        body = build_produce(topic, partition_records, acks, timeout_ms, version)
+        if acks == 0:
+            return self.send(API_PRODUCE, version, body)
+        return parse_produce(self.request(API_PRODUCE, version, body, False), version)
+
+    def fetch_v4(self, topic, partition_offsets, **kw):
+        body = build_fetch_v4(topic, partition_offsets, **kw)
+        return parse_fetch_v4(self.request(API_FETCH, 4, body, False))
+
+    def list_offsets_v1(self, topic, partition_timestamps):
+        body = build_list_offsets_v1(topic, partition_timestamps)
+        return parse_list_offsets_v1(self.request(API_LIST_OFFSETS, 1, body, False))
+
 
 # --------------------------------------------------------------------------- ApiVersions
 
@@ -515,3 +532,284 @@ def topic_ids(bootstrap, names=None, timeout=5.0):
         md = c.metadata(names, version=12, allow_auto_topic_creation=False)
     return {t["name"]: (t["topic_id"], len(t["partitions"]))
             for t in md["topics"] if t["error_code"] == NONE}
+
+
+# --------------------------------------------------------------------------- records (magic 2)
+#
+# For the produce/consume tests: hand-built record batches (so a test can corrupt one byte of
+# them), Produce v3-v8, Fetch v4 and ListOffsets v1 (Conn.produce/fetch_v4/list_offsets_v1).
+
+API_FETCH = 1
+API_LIST_OFFSETS = 2
+
+CORRUPT_MESSAGE = 2
+MESSAGE_TOO_LARGE = 10
+INVALID_REQUIRED_ACKS = 21
+UNSUPPORTED_FOR_MESSAGE_FORMAT = 43
+INVALID_RECORD = 87
+
+EARLIEST_TIMESTAMP = -2
+LATEST_TIMESTAMP = -1
+
+
+def _crc32c_table():
+    table = []
+    for n in range(256):
+        c = n
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        table.append(c)
+    return table
+
+
+_CRC32C_TABLE = _crc32c_table()
+
+
+def crc32c(data):
+    """CRC-32C (Castagnoli), the checksum of a v2 record batch."""
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc = _CRC32C_TABLE[(crc ^ b) & 0xFF] ^ (crc >> 8)
+    return crc ^ 0xFFFFFFFF
+
+
+def zigzag_varint(v):
+    """Kafka's signed varint/varlong (zigzag) encoding."""
+    z = (v << 1) ^ (v >> 63)
+    return Writer().uvarint(z & 0xFFFFFFFFFFFFFFFF).bytes()
+
+
+def read_zigzag(r):
+    shift = 0
+    out = 0
+    while True:
+        b = r._take(1)[0]
+        out |= (b & 0x7F) << shift
+        if not b & 0x80:
+            break
+        shift += 7
+        if shift > 63:
+            raise ValueError("varlong too long")
+    return (out >> 1) ^ -(out & 1)
+
+
+def _bytes_field(b):
+    if b is None:
+        return zigzag_varint(-1)
+    b = b.encode() if isinstance(b, str) else bytes(b)
+    return zigzag_varint(len(b)) + b
+
+
+def encode_record(offset_delta, timestamp_delta, key, value, headers=()):
+    body = bytearray(b"\x00")  # attributes
+    body += zigzag_varint(timestamp_delta)
+    body += zigzag_varint(offset_delta)
+    body += _bytes_field(key)
+    body += _bytes_field(value)
+    body += zigzag_varint(len(headers))
+    for hk, hv in headers:
+        body += _bytes_field(hk)
+        body += _bytes_field(hv)
+    return zigzag_varint(len(body)) + bytes(body)
+
+
+def record_batch(records, base_timestamp=None, base_offset=0, magic=2, attributes=0, gzip=False):
+    """A v2 record batch, uncompressed or (gzip=True) gzip-compressed. records: list of
+    (key, value) or (key, value, headers) or (key, value, headers, timestamp_ms); keys/values
+    may be None. Timestamps default to base_timestamp + index (base_timestamp: now)."""
+    if base_timestamp is None:
+        base_timestamp = int(time.time() * 1000)
+    encoded = bytearray()
+    timestamps = []
+    for i, rec in enumerate(records):
+        key, value = rec[0], rec[1]
+        headers = rec[2] if len(rec) > 2 else ()
+        ts = rec[3] if len(rec) > 3 else base_timestamp + i
+        timestamps.append(ts)
+        encoded += encode_record(i, ts - base_timestamp, key, value, headers)
+    if gzip:
+        import gzip as gzip_module
+
+        encoded = gzip_module.compress(bytes(encoded))
+        attributes |= 1
+    after_crc = (struct.pack(">hiqqqhi", attributes, len(records) - 1, base_timestamp,
+                             max(timestamps) if timestamps else base_timestamp, -1, -1, -1)
+                 + struct.pack(">i", len(records)) + bytes(encoded))
+    crc = crc32c(after_crc)
+    # batch length counts from partition_leader_epoch to the end
+    rest = struct.pack(">ibI", 0, magic, crc) + after_crc
+    return struct.pack(">qi", base_offset, len(rest)) + rest
+
+
+def parse_record_batches(data):
+    """Decodes uncompressed or gzip v2 batches: list of dicts {offset, timestamp, key, value, headers}.
+    A partial trailing batch (fetch responses may end with one) is ignored."""
+    out = []
+    pos = 0
+    while pos + 12 <= len(data):
+        base_offset, length = struct.unpack_from(">qi", data, pos)
+        end = pos + 12 + length
+        if end > len(data):
+            break
+        r = Reader(data[pos + 12:end])
+        r.int32()  # partition leader epoch
+        magic = r.int8()
+        if magic != 2:
+            raise ValueError("magic %d batch at offset %d" % (magic, base_offset))
+        r.int32()  # crc
+        attributes = r.int16()
+        if attributes & 0x07 not in (0, 1):
+            raise ValueError("batch compressed with codec %d: parse_record_batches reads only "
+                             "uncompressed and gzip batches" % (attributes & 0x07))
+        r.int32()  # last offset delta
+        base_ts = r.int64()
+        r.int64()  # max timestamp
+        r.int64(), r.int16(), r.int32()  # producer id, epoch, base sequence
+        count = r.int32()
+        if attributes & 0x07 == 1:
+            import gzip as gzip_module
+
+            r = Reader(gzip_module.decompress(r._take(r.remaining())))
+        for _ in range(count):
+            read_zigzag(r)  # length
+            r.int8()  # attributes
+            ts = base_ts + read_zigzag(r)
+            off = base_offset + read_zigzag(r)
+
+            def field():
+                n = read_zigzag(r)
+                return None if n < 0 else r._take(n)
+
+            key = field()
+            value = field()
+            headers = []
+            for _ in range(read_zigzag(r)):
+                hk = field()
+                headers.append((hk.decode() if hk is not None else None, field()))
+            out.append({"offset": off, "timestamp": ts, "key": key, "value": value, "headers": headers})
+        pos = end
+    return out
+
+
+# --------------------------------------------------------------------------- Produce v3-v8
+
+
+def build_produce(topic, partition_records, acks=-1, timeout_ms=10000, version=3, transactional_id=None):
+    """Produce v3..v8 (non-flexible). partition_records: {partition: records bytes or None}."""
+    assert 3 <= version <= 8
+
+    def part(w, item):
+        p, recs = item
+        w.int32(p)
+        if recs is None:
+            w.int32(-1)
+        else:
+            w.int32(len(recs)).raw(recs)
+
+    def topic_data(w, t):
+        w.string(t[0]).array(sorted(t[1].items()), part)
+
+    return Writer().string(transactional_id).int16(acks).int32(timeout_ms) \
+        .array([(topic, partition_records)], topic_data).bytes()
+
+
+def parse_produce(r, version=3):
+    """{(topic, partition): {error_code, base_offset, log_append_time, log_start_offset,
+    error_message}} plus key 'throttle_time_ms'."""
+    out = {}
+
+    def record_error(r):
+        return (r.int32(), r.string())
+
+    def part(r):
+        p = {"index": r.int32(), "error_code": r.int16(), "base_offset": r.int64()}
+        if version >= 2:
+            p["log_append_time"] = r.int64()
+        if version >= 5:
+            p["log_start_offset"] = r.int64()
+        if version >= 8:
+            p["record_errors"] = r.array(record_error)
+            p["error_message"] = r.string()
+        return p
+
+    def topic(r):
+        name = r.string()
+        for p in r.array(part):
+            out[(name, p["index"])] = p
+
+    r.array(topic)
+    out["throttle_time_ms"] = r.int32()
+    return out
+
+
+# --------------------------------------------------------------------------- Fetch v4
+
+
+def build_fetch_v4(topic, partition_offsets, max_wait_ms=500, min_bytes=1, max_bytes=1 << 20,
+                   partition_max_bytes=1 << 20):
+    """partition_offsets: {partition: fetch offset}."""
+
+    def part(w, item):
+        w.int32(item[0]).int64(item[1]).int32(partition_max_bytes)
+
+    def t(w, name):
+        w.string(name).array(sorted(partition_offsets.items()), part)
+
+    return Writer().int32(-1).int32(max_wait_ms).int32(min_bytes).int32(max_bytes).int8(0) \
+        .array([topic], t).bytes()
+
+
+def parse_fetch_v4(r):
+    """{(topic, partition): {error_code, high_watermark, last_stable_offset, records: bytes}}."""
+    out = {"throttle_time_ms": r.int32()}
+
+    def aborted(r):
+        return (r.int64(), r.int64())
+
+    def topic(r):
+        name = r.string()
+
+        def part(r):
+            p = {"partition": r.int32(), "error_code": r.int16(), "high_watermark": r.int64(),
+                 "last_stable_offset": r.int64(), "aborted": r.array(aborted)}
+            n = r.int32()
+            p["records"] = b"" if n < 0 else r._take(n)
+            out[(name, p["partition"])] = p
+
+        r.array(part)
+
+    r.array(topic)
+    return out
+
+
+# --------------------------------------------------------------------------- ListOffsets v1
+
+
+def build_list_offsets_v1(topic, partition_timestamps):
+    """partition_timestamps: {partition: timestamp or EARLIEST_TIMESTAMP/LATEST_TIMESTAMP}."""
+
+    def part(w, item):
+        w.int32(item[0]).int64(item[1])
+
+    def t(w, name):
+        w.string(name).array(sorted(partition_timestamps.items()), part)
+
+    return Writer().int32(-1).array([topic], t).bytes()
+
+
+def parse_list_offsets_v1(r):
+    """{(topic, partition): {error_code, timestamp, offset}}."""
+    out = {}
+
+    def topic(r):
+        name = r.string()
+
+        def part(r):
+            p = {"partition": r.int32(), "error_code": r.int16(), "timestamp": r.int64(), "offset": r.int64()}
+            out[(name, p["partition"])] = p
+
+        r.array(part)
+
+    r.array(topic)
+    return out
+
