@@ -125,8 +125,10 @@ asio::awaitable<void> Connection::handle(std::shared_ptr<Pending> slot, Bytes fr
     co_return;
   }
   if (!result) {
-    close(fmt::format("malformed {} v{} request: {}", parsed->api->name, parsed->header.request_api_version,
-                      result.error()));
+    close(ctx.close_reason.empty()
+              ? fmt::format("malformed {} v{} request: {}", parsed->api->name, parsed->header.request_api_version,
+                            result.error())
+              : ctx.close_reason);
     co_return;
   }
   slot->response = std::move(*result);

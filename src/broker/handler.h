@@ -19,6 +19,7 @@ struct RequestContext {
   const protocol::RequestHeader& header;
   int shard = 0;  // the shard this request runs on
   bool suppress_response = false;  // Produce with acks=0: the client expects no answer
+  std::string close_reason;        // set: close the connection after this request (logged)
 
   int16_t api_version() const { return header.request_api_version; }
 };
@@ -45,6 +46,7 @@ asio::awaitable<HandlerResult> typed_handler(RequestContext& ctx, protocol::Read
   request.decode(body, ctx.api_version());
   if (!body.ok()) co_return tl::unexpected(std::string(body.error()));
   Resp response = co_await Fn(ctx, request);
+  if (!ctx.close_reason.empty()) co_return tl::unexpected(ctx.close_reason);
   if (ctx.suppress_response) co_return protocol::Frame{};
   co_return protocol::encode_response_frame(*protocol::find_api_spec(Req::kApiKey), ctx.api_version(),
                                             ctx.header.correlation_id, response);

@@ -22,7 +22,7 @@ void put_be64(uint8_t* p, uint64_t v) {
 
 // Walks the records of an uncompressed batch: each is a varint length then that many bytes,
 // holding attributes, timestamp delta, offset delta, key, value and headers.
-std::optional<BatchError> check_records(ByteView records, const BatchHeader& h) {
+std::optional<BatchError> check_record_framing(ByteView records, const BatchHeader& h) {
   Reader r(records);
   for (int32_t i = 0; i < h.records_count; ++i) {
     int32_t len = r.read_varint();
@@ -102,8 +102,12 @@ std::optional<BatchError> validate_batch(ByteView bytes) {
                                                              h->records_count, h->last_offset_delta)};
   if (h->compression() > 4)
     return BatchError{ErrorCode::UNSUPPORTED_COMPRESSION_TYPE, fmt::format("compression codec {}", h->compression())};
-  if (h->compression() == 0) return check_records(bytes.subspan(batch::kHeaderSize), *h);
+  if (h->compression() == 0) return check_record_framing(bytes.subspan(batch::kHeaderSize), *h);
   return std::nullopt;
+}
+
+std::optional<BatchError> validate_records(ByteView records, const BatchHeader& header) {
+  return check_record_framing(records, header);
 }
 
 void assign_offsets(uint8_t* batch_start, int64_t base_offset, int32_t leader_epoch) {

@@ -78,6 +78,10 @@ std::optional<BatchError> validate_batch(ByteView bytes);
 template <typename Fn>
 std::optional<BatchError> for_each_valid_batch(ByteView records, Fn&& fn);
 
+// Checks the framing of a batch's records (uncompressed bytes: for compressed batches, after
+// inflating them).
+std::optional<BatchError> validate_records(ByteView records, const BatchHeader& header);
+
 // Checks the CRC only (for recovery, where sizes were checked while scanning).
 bool batch_crc_ok(ByteView bytes);
 

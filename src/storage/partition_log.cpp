@@ -268,16 +268,26 @@ void PartitionLog::delete_segment(std::map<int64_t, std::shared_ptr<Segment>>::i
 }
 
 int PartitionLog::enforce_retention(int64_t now_ms) {
+  if (offline_) return 0;
   int deleted = 0;
   uint64_t total = size_bytes();
-  while (segments_.size() > 1) {
+  for (;;) {
     auto oldest = segments_.begin();
     const Segment& seg = *oldest->second;
+    if (seg.empty()) break;
     bool expired = config_.retention_ms >= 0 && seg.max_timestamp() >= 0 &&
                    now_ms - seg.max_timestamp() > config_.retention_ms;
     bool over_size = config_.retention_bytes >= 0 &&
                      total - seg.size() >= static_cast<uint64_t>(config_.retention_bytes);
     if (!expired && !over_size) break;
+    if (segments_.size() == 1) {
+      // The active segment itself is due (Kafka's rule): roll an empty one after it first.
+      if (auto r = roll(now_ms); !r) {
+        go_offline("rolling a segment for retention", r.error());
+        break;
+      }
+      oldest = segments_.begin();
+    }
     total -= seg.size();
     int64_t next_base = std::next(oldest)->first;
     spdlog::info("{}: retention deletes segment {} ({} bytes, {})", dir_.string(), oldest->first, seg.size(),

@@ -7,6 +7,7 @@
 #include "broker/gather.h"
 #include "broker/handlers/handlers.h"
 #include "broker/partitions.h"
+#include "protocol/compression.h"
 #include "protocol/record_batch.h"
 
 namespace fjord::broker {
@@ -41,11 +42,35 @@ TopicLimits limits_for(const BrokerConfig& config, const metadata::TopicInfo& to
   return l;
 }
 
+constexpr size_t kMaxInflatedBatch = 128 << 20;
+
 // Kafka's checks before anything is written; the first failure names the partition's error.
-std::optional<BatchError> check_records(const Bytes& records, const TopicLimits& limits, int64_t now) {
+// Produce v3+ carries exactly one magic-2 batch per partition; compressed batches are inflated
+// and their records checked, so no batch a consumer cannot read is ever stored.
+std::optional<BatchError> check_records(const Bytes& records, const TopicLimits& limits, int64_t now, int16_t version) {
+  auto first = read_batch_header(records);
+  if (records.empty()) return BatchError{ErrorCode::INVALID_RECORD, "no record batch"};
+  if (first && first->magic != 2)
+    return BatchError{ErrorCode::INVALID_RECORD,
+                      fmt::format("Produce v{} may only carry record batches with magic 2", version)};
+  if (first && first->batch_length >= 0 && first->total_size() < records.size())
+    return BatchError{ErrorCode::INVALID_RECORD, "exactly one record batch per partition is allowed"};
+  if (first && first->compression() == 4 && version < 7)
+    return BatchError{ErrorCode::UNSUPPORTED_COMPRESSION_TYPE, "zstd needs Produce v7 or later"};
   std::optional<BatchError> limit_error;
   auto invalid = for_each_valid_batch(records, [&](ByteView batch, const BatchHeader& h) {
     if (limit_error) return;
+    if (h.compression() != 0) {
+      auto inflated = decompress(static_cast<Codec>(h.compression()), batch.subspan(batch::kHeaderSize), kMaxInflatedBatch);
+      if (!inflated) {
+        limit_error = BatchError{ErrorCode::CORRUPT_MESSAGE, "cannot decompress the batch: " + inflated.error()};
+        return;
+      }
+      if (auto bad = validate_records(*inflated, h)) {
+        limit_error = bad;
+        return;
+      }
+    }
     if (static_cast<int64_t>(batch.size()) > limits.max_message_bytes) {
       limit_error = BatchError{ErrorCode::MESSAGE_TOO_LARGE,
                                fmt::format("batch of {} bytes is larger than max.message.bytes ({})", batch.size(),
@@ -137,7 +162,7 @@ asio::awaitable<ProduceResponse> handle_produce(RequestContext& ctx, ProduceRequ
         continue;
       }
       if (!p.records.bytes() || p.records.bytes()->empty()) {
-        fail(ErrorCode::CORRUPT_MESSAGE, "no records");
+        fail(ErrorCode::INVALID_RECORD, "no record batch");
         continue;
       }
       if (ctx.api_version() < 3) {
@@ -150,7 +175,7 @@ asio::awaitable<ProduceResponse> handle_produce(RequestContext& ctx, ProduceRequ
                     : "message formats 0 and 1 are not supported: use Produce v3 or later");
         continue;
       }
-      if (auto err = check_records(*p.records.bytes(), *limits, now)) {
+      if (auto err = check_records(*p.records.bytes(), *limits, now, ctx.api_version())) {
         spdlog::debug("produce to {}-{} rejected: {}", t.name, p.index, err->message);
         fail(err->code, err->message);
         continue;
@@ -162,6 +187,12 @@ asio::awaitable<ProduceResponse> handle_produce(RequestContext& ctx, ProduceRequ
     }
   }
   co_await gather->wait();
+  // With acks=0 the client reads no answer: Kafka closes the connection so it notices.
+  if (req.acks == 0) {
+    for (const auto& t : resp.responses)
+      for (const auto& p : t.partition_responses)
+        if (p.error_code != 0) ctx.close_reason = fmt::format("acks=0 produce to {}-{} failed with error {}", t.name, p.index, p.error_code);
+  }
   for (const Slot& s : spawned) {
     const AppendOutcome& o = gather->results()[s.index];
     s.out->error_code = protocol::code(o.error);
@@ -169,6 +200,8 @@ asio::awaitable<ProduceResponse> handle_produce(RequestContext& ctx, ProduceRequ
     s.out->base_offset = o.base_offset;
     s.out->log_append_time_ms = o.log_append_time;
     s.out->log_start_offset = o.log_start_offset;
+    if (req.acks == 0 && o.error != ErrorCode::NONE)
+      ctx.close_reason = fmt::format("acks=0 produce failed with error {}", protocol::code(o.error));
   }
   co_return resp;
 }

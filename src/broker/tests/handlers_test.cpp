@@ -434,7 +434,7 @@ TEST_F(HandlersTest, ProduceErrors) {
   EXPECT_EQ(produce("small", 0, corrupt).error_code, code(ErrorCode::CORRUPT_MESSAGE));
   Bytes magic1 = batch_of(1, now_ms, "x");
   magic1[16] = 1;
-  EXPECT_EQ(produce("small", 0, magic1).error_code, code(ErrorCode::UNSUPPORTED_FOR_MESSAGE_FORMAT));
+  EXPECT_EQ(produce("small", 0, magic1).error_code, code(ErrorCode::INVALID_RECORD));
   EXPECT_EQ(produce("small", 0, batch_of(1, now_ms, "x"), 5).error_code, code(ErrorCode::INVALID_REQUIRED_ACKS));
   // Nothing rejected was written: only the first record is there.
   auto log = logs_[0]->find("small", 0, store_->image()->find("small")->id);
