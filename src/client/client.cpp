@@ -8,6 +8,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -32,8 +33,9 @@ using Kafka = std::unique_ptr<rd_kafka_t, KafkaDeleter>;
 
 // A producer or consumer handle; nullptr (and `error` set) when the configuration is refused.
 Kafka make_client(const Common& c, rd_kafka_type_t type, const std::map<std::string, std::string>& extra,
-                  std::string& error) {
+                  std::string& error, const std::function<void(rd_kafka_conf_t*)>& configure = nullptr) {
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  if (configure) configure(conf);
   char err[512];
   std::map<std::string, std::string> settings = {{"bootstrap.servers", c.brokers}, {"log_level", "0"}};
   for (const auto& [k, v] : extra) settings[k] = v;
@@ -65,6 +67,33 @@ const rd_kafka_metadata_t* fetch_metadata(rd_kafka_t* rk, const Common& c, rd_ka
 // Runs an admin operation and waits for its result event.
 rd_kafka_event_t* wait_admin_result(rd_kafka_queue_t* q, int timeout_ms) {
   return rd_kafka_queue_poll(q, timeout_ms + 1000);
+}
+
+// Prints each topic's outcome of a CreateTopics/DeleteTopics event; returns the exit code.
+using TopicResultsFn = const rd_kafka_topic_result_t** (*)(const rd_kafka_event_t*, size_t*);
+int report_topic_results(const Common& c, rd_kafka_event_t* ev, TopicResultsFn results_of, const char* done) {
+  if (ev == nullptr) return fail(fmt::format("no answer from {} within {} ms", c.brokers, c.timeout_ms));
+  if (rd_kafka_event_error(ev)) return fail(rd_kafka_event_error_string(ev));
+  int rc = 0;
+  size_t n = 0;
+  const rd_kafka_topic_result_t** results = results_of(ev, &n);
+  for (size_t i = 0; i < n; ++i) {
+    const char* name = rd_kafka_topic_result_name(results[i]);
+    if (rd_kafka_topic_result_error(results[i])) {
+      rc = fail(fmt::format("{}: {}", name, rd_kafka_topic_result_error_string(results[i])));
+    } else {
+      fmt::print("{} topic {}\n", done, name);
+    }
+  }
+  return rc;
+}
+
+const rd_kafka_topic_result_t** created_topics(const rd_kafka_event_t* ev, size_t* n) {
+  return rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(const_cast<rd_kafka_event_t*>(ev)), n);
+}
+
+const rd_kafka_topic_result_t** deleted_topics(const rd_kafka_event_t* ev, size_t* n) {
+  return rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(const_cast<rd_kafka_event_t*>(ev)), n);
 }
 
 std::string format_record(const std::string& fmt_str, const rd_kafka_message_t* m) {
@@ -140,22 +169,7 @@ int topic_create(const Common& c, const std::string& name, int partitions, int r
   rd_kafka_AdminOptions_set_request_timeout(opts, c.timeout_ms, err, sizeof(err));
   rd_kafka_CreateTopics(rk.get(), &topic, 1, opts, q);
   rd_kafka_event_t* ev = wait_admin_result(q, c.timeout_ms);
-  int rc = 0;
-  if (ev == nullptr) {
-    rc = fail(fmt::format("no answer from {} within {} ms", c.brokers, c.timeout_ms));
-  } else if (rd_kafka_event_error(ev)) {
-    rc = fail(rd_kafka_event_error_string(ev));
-  } else {
-    size_t n = 0;
-    const rd_kafka_topic_result_t** results = rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
-    for (size_t i = 0; i < n; ++i) {
-      if (rd_kafka_topic_result_error(results[i])) {
-        rc = fail(fmt::format("{}: {}", rd_kafka_topic_result_name(results[i]), rd_kafka_topic_result_error_string(results[i])));
-      } else {
-        fmt::print("created topic {}\n", rd_kafka_topic_result_name(results[i]));
-      }
-    }
-  }
+  int rc = report_topic_results(c, ev, created_topics, "created");
   if (ev) rd_kafka_event_destroy(ev);
   rd_kafka_AdminOptions_destroy(opts);
   rd_kafka_NewTopic_destroy(topic);
@@ -171,22 +185,7 @@ int topic_delete(const Common& c, const std::string& name) {
   rd_kafka_queue_t* q = rd_kafka_queue_new(rk.get());
   rd_kafka_DeleteTopics(rk.get(), &topic, 1, nullptr, q);
   rd_kafka_event_t* ev = wait_admin_result(q, c.timeout_ms);
-  int rc = 0;
-  if (ev == nullptr) {
-    rc = fail(fmt::format("no answer from {} within {} ms", c.brokers, c.timeout_ms));
-  } else if (rd_kafka_event_error(ev)) {
-    rc = fail(rd_kafka_event_error_string(ev));
-  } else {
-    size_t n = 0;
-    const rd_kafka_topic_result_t** results = rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(ev), &n);
-    for (size_t i = 0; i < n; ++i) {
-      if (rd_kafka_topic_result_error(results[i])) {
-        rc = fail(fmt::format("{}: {}", rd_kafka_topic_result_name(results[i]), rd_kafka_topic_result_error_string(results[i])));
-      } else {
-        fmt::print("deleted topic {}\n", rd_kafka_topic_result_name(results[i]));
-      }
-    }
-  }
+  int rc = report_topic_results(c, ev, deleted_topics, "deleted");
   if (ev) rd_kafka_event_destroy(ev);
   rd_kafka_DeleteTopic_destroy(topic);
   rd_kafka_queue_destroy(q);
@@ -256,14 +255,27 @@ int topic_describe(const Common& c, const std::string& name) {
   return rc;
 }
 
+struct DeliveryErrors {
+  int64_t count = 0;
+  std::string first;
+};
+
+void on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
+  if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) return;
+  auto* errors = static_cast<DeliveryErrors*>(opaque);
+  if (errors->count++ == 0) errors->first = rd_kafka_err2str(m->err);
+}
+
 int produce(const Common& c, const ProduceOptions& o) {
   std::string error;
-  std::atomic<int> failed{0};
-  std::string first_error;
+  DeliveryErrors delivery;
   Kafka rk = make_client(c, RD_KAFKA_PRODUCER,
                          {{"compression.type", o.compression}, {"acks", o.acks}, {"linger.ms", "5"},
                           {"message.timeout.ms", std::to_string(c.timeout_ms)}},
-                         error);
+                         error, [&delivery](rd_kafka_conf_t* conf) {
+                           rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+                           rd_kafka_conf_set_opaque(conf, &delivery);
+                         });
   if (!rk) return fail(error);
   // Fail fast, with a clear line, when no broker answers.
   rd_kafka_topic_t* t = rd_kafka_topic_new(rk.get(), o.topic.c_str(), nullptr);
@@ -311,8 +323,8 @@ int produce(const Common& c, const ProduceOptions& o) {
   }
   rd_kafka_flush(rk.get(), c.timeout_ms);
   if (rd_kafka_outq_len(rk.get()) > 0) return fail(fmt::format("{} record(s) not delivered in time", rd_kafka_outq_len(rk.get())));
-  (void)failed;
-  (void)first_error;
+  if (delivery.count > 0)
+    return fail(fmt::format("{} of {} record(s) not delivered: {}", delivery.count, sent, delivery.first));
   return 0;
 }
 

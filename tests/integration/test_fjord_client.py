@@ -96,6 +96,14 @@ def test_unreachable_broker_is_one_clear_error():
         assert lines[0].startswith("error:") and f"127.0.0.1:{port}" in lines[0]
 
 
+def test_rejected_records_are_an_error(broker):
+    assert fjord(broker, "topic", "create", "tiny", "-p", "1", "-c", "max.message.bytes=200").returncode == 0
+    r = fjord(broker, "produce", "tiny", input_text="x" * 1000 + "\n")
+    assert r.returncode != 0
+    lines = [l for l in r.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and "not delivered" in lines[0], r.stderr
+
+
 def test_client_usage_errors():
     r = run_fjord("produce")
     assert r.returncode != 0
