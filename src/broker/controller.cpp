@@ -116,6 +116,31 @@ TopicResult Controller::create_partitions(const std::string& name, int32_t count
   return {ErrorCode::NONE, "", std::make_shared<const metadata::TopicInfo>(topic)};
 }
 
+TopicResult Controller::set_topic_configs(const std::string& name, const std::map<std::string, std::string>& configs,
+                                          bool validate_only) {
+  const metadata::TopicInfo* found = store_.image()->find(name);
+  if (found == nullptr)
+    return fail(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, fmt::format("The topic '{}' does not exist.", name));
+  if (auto why = metadata::invalid_topic_configs(configs)) return fail(ErrorCode::INVALID_CONFIG, *why);
+  metadata::TopicInfo topic = *found;
+  std::vector<metadata::Record> records;
+  for (const auto& [key, value] : topic.configs)
+    if (!configs.contains(key)) records.push_back(metadata::TopicConfigRecord{topic.id, key, std::nullopt});
+  for (const auto& [key, value] : configs) {
+    auto it = topic.configs.find(key);
+    if (it == topic.configs.end() || it->second != value) records.push_back(metadata::TopicConfigRecord{topic.id, key, value});
+  }
+  topic.configs = configs;
+  if (validate_only || records.empty()) return {ErrorCode::NONE, "", std::make_shared<const metadata::TopicInfo>(topic)};
+  if (auto r = store_.commit(records); !r) {
+    spdlog::error("metadata commit failed: {}", r.error());
+    return fail(ErrorCode::KAFKA_STORAGE_ERROR, r.error());
+  }
+  spdlog::info("topic {}: {} config change(s)", name, records.size());
+  if (listener_) listener_(topic, -1, false);
+  return {ErrorCode::NONE, "", std::make_shared<const metadata::TopicInfo>(topic)};
+}
+
 void Controller::reconcile_partition_dirs() {
   auto image = store_.image();
   for (const auto& [name, topic] : image->topics()) {

@@ -38,9 +38,13 @@ class Controller {
   TopicResult create_topic(const NewTopic& spec, bool validate_only);
   TopicResult delete_topic(const metadata::TopicInfo& topic);
   TopicResult create_partitions(const std::string& name, int32_t count, bool validate_only);
+  // Replaces the topic's config overrides with `configs` (validated first).
+  TopicResult set_topic_configs(const std::string& name, const std::map<std::string, std::string>& configs,
+                                bool validate_only);
 
   // Called after a topic is created (first_new_partition 0), grows (its first new partition),
-  // or is deleted (deleted = true), so the owning shards can open or close the logs.
+  // changes its configs (first_new_partition -1), or is deleted (deleted = true), so the owning
+  // shards can open, reconfigure or close the logs.
   using TopicListener = std::function<void(const metadata::TopicInfo&, int32_t first_new_partition, bool deleted)>;
   void set_topic_listener(TopicListener listener) { listener_ = std::move(listener); }
 

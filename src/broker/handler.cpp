@@ -24,6 +24,10 @@ const HandlerInfo kHandlers[] = {
      &typed_handler<DeleteTopicsRequest, DeleteTopicsResponse, handle_delete_topics>},
     {DescribeConfigsRequest::kApiKey, 0, 4,
      &typed_handler<DescribeConfigsRequest, DescribeConfigsResponse, handle_describe_configs>},
+    {AlterConfigsRequest::kApiKey, 0, 2,
+     &typed_handler<AlterConfigsRequest, AlterConfigsResponse, handle_alter_configs>},
+    {IncrementalAlterConfigsRequest::kApiKey, 0, 1,
+     &typed_handler<IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse, handle_incremental_alter_configs>},
     {CreatePartitionsRequest::kApiKey, 0, 3,
      &typed_handler<CreatePartitionsRequest, CreatePartitionsResponse, handle_create_partitions>},
 };

@@ -163,12 +163,18 @@ int serve(const BrokerConfig& config) {
   Broker broker{config, **store, controller, shards, logs, fetch_sessions};
   controller.set_topic_listener([&broker](const metadata::TopicInfo& topic, int32_t first_new, bool deleted) {
     auto shared = std::make_shared<const metadata::TopicInfo>(topic);
-    for (int32_t p = first_new; p < topic.partitions; ++p) {
+    const bool reconfigure = first_new < 0;
+    for (int32_t p = reconfigure ? 0 : first_new; p < topic.partitions; ++p) {
       int shard = broker.shard_of(topic.name, p);
       storage::LogManager* logs = broker.logs[static_cast<size_t>(shard)].get();
-      asio::post(broker.shards.context(shard), [&broker, logs, shared, p, deleted] {
+      asio::post(broker.shards.context(shard), [&broker, logs, shared, p, deleted, reconfigure] {
         if (deleted) {
           logs->forget(shared->name, p);
+          return;
+        }
+        if (reconfigure) {
+          if (storage::PartitionLog* log = logs->find(shared->name, p, shared->id))
+            log->set_config(log_config_for(broker.config, *shared));
           return;
         }
         auto log = logs->open(shared->name, p, shared->id, log_config_for(broker.config, *shared),

@@ -114,7 +114,12 @@ int main(int argc, char** argv) {
   describe->add_option("name", topic_name)->required();
   auto* remove = topic->add_subcommand("delete", "Delete a topic");
   remove->add_option("name", topic_name)->required();
-  for (auto* cmd : {create, list, describe, remove}) add_brokers(cmd);
+  std::vector<std::string> alter_set, alter_delete;
+  auto* alter = topic->add_subcommand("alter-config", "Set or remove topic config overrides");
+  alter->add_option("name", topic_name)->required();
+  alter->add_option("--set", alter_set, "key=value to set (repeatable)");
+  alter->add_option("--delete", alter_delete, "key to remove, back to the default (repeatable)");
+  for (auto* cmd : {create, list, describe, remove, alter}) add_brokers(cmd);
 
   fjord::client::ProduceOptions produce_opts;
   std::vector<std::string> headers;
@@ -170,6 +175,22 @@ int main(int argc, char** argv) {
   if (list->parsed()) return fjord::client::topic_list(common);
   if (describe->parsed()) return fjord::client::topic_describe(common, topic_name);
   if (remove->parsed()) return fjord::client::topic_delete(common, topic_name);
+  if (alter->parsed()) {
+    std::map<std::string, std::string> set;
+    for (const std::string& kv : alter_set) {
+      size_t eq = kv.find('=');
+      if (eq == std::string::npos || eq == 0) {
+        std::fprintf(stderr, "error: --set '%s': expected key=value\n", kv.c_str());
+        return kBadConfig;
+      }
+      set[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
+    if (set.empty() && alter_delete.empty()) {
+      std::fprintf(stderr, "error: nothing to change: give --set key=value or --delete key\n");
+      return kBadConfig;
+    }
+    return fjord::client::topic_alter_config(common, topic_name, set, alter_delete);
+  }
   if (produce->parsed()) {
     for (const std::string& kv : headers) {
       size_t eq = kv.find('=');

@@ -192,6 +192,67 @@ int topic_delete(const Common& c, const std::string& name) {
   return rc;
 }
 
+int topic_alter_config(const Common& c, const std::string& name, const std::map<std::string, std::string>& set,
+                       const std::vector<std::string>& remove) {
+  std::string error;
+  Kafka rk = make_client(c, RD_KAFKA_PRODUCER, {}, error);
+  if (!rk) return fail(error);
+  // AlterConfigs replaces every override: start from the current ones.
+  std::map<std::string, std::string> overrides;
+  {
+    rd_kafka_ConfigResource_t* res = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, name.c_str());
+    rd_kafka_queue_t* q = rd_kafka_queue_new(rk.get());
+    rd_kafka_DescribeConfigs(rk.get(), &res, 1, nullptr, q);
+    rd_kafka_event_t* ev = wait_admin_result(q, c.timeout_ms);
+    int rc = 0;
+    if (ev == nullptr || rd_kafka_event_error(ev)) {
+      rc = fail(ev ? rd_kafka_event_error_string(ev) : fmt::format("no answer from {} within {} ms", c.brokers, c.timeout_ms));
+    } else {
+      size_t n = 0;
+      const rd_kafka_ConfigResource_t** rs = rd_kafka_DescribeConfigs_result_resources(rd_kafka_event_DescribeConfigs_result(ev), &n);
+      if (n == 1 && rd_kafka_ConfigResource_error(rs[0])) {
+        rc = fail(fmt::format("{}: {}", name, rd_kafka_ConfigResource_error_string(rs[0])));
+      } else if (n == 1) {
+        size_t cnt = 0;
+        const rd_kafka_ConfigEntry_t** entries = rd_kafka_ConfigResource_configs(rs[0], &cnt);
+        for (size_t k = 0; k < cnt; ++k) {
+          if (rd_kafka_ConfigEntry_source(entries[k]) != RD_KAFKA_CONFIG_SOURCE_DYNAMIC_TOPIC_CONFIG) continue;
+          const char* v = rd_kafka_ConfigEntry_value(entries[k]);
+          overrides[rd_kafka_ConfigEntry_name(entries[k])] = v ? v : "";
+        }
+      }
+    }
+    if (ev) rd_kafka_event_destroy(ev);
+    rd_kafka_ConfigResource_destroy(res);
+    rd_kafka_queue_destroy(q);
+    if (rc != 0) return rc;
+  }
+  for (const auto& k : remove) overrides.erase(k);
+  for (const auto& [k, v] : set) overrides[k] = v;
+
+  rd_kafka_ConfigResource_t* res = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, name.c_str());
+  for (const auto& [k, v] : overrides) rd_kafka_ConfigResource_set_config(res, k.c_str(), v.c_str());
+  rd_kafka_queue_t* q = rd_kafka_queue_new(rk.get());
+  rd_kafka_AlterConfigs(rk.get(), &res, 1, nullptr, q);
+  rd_kafka_event_t* ev = wait_admin_result(q, c.timeout_ms);
+  int rc = 0;
+  if (ev == nullptr || rd_kafka_event_error(ev)) {
+    rc = fail(ev ? rd_kafka_event_error_string(ev) : fmt::format("no answer from {} within {} ms", c.brokers, c.timeout_ms));
+  } else {
+    size_t n = 0;
+    const rd_kafka_ConfigResource_t** rs = rd_kafka_AlterConfigs_result_resources(rd_kafka_event_AlterConfigs_result(ev), &n);
+    if (n == 1 && rd_kafka_ConfigResource_error(rs[0])) {
+      rc = fail(fmt::format("{}: {}", name, rd_kafka_ConfigResource_error_string(rs[0])));
+    } else {
+      fmt::print("altered configs of topic {}\n", name);
+    }
+  }
+  if (ev) rd_kafka_event_destroy(ev);
+  rd_kafka_ConfigResource_destroy(res);
+  rd_kafka_queue_destroy(q);
+  return rc;
+}
+
 int topic_list(const Common& c) {
   std::string error;
   Kafka rk = make_client(c, RD_KAFKA_PRODUCER, {}, error);

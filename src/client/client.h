@@ -20,6 +20,9 @@ int topic_create(const Common& c, const std::string& name, int partitions, int r
 int topic_list(const Common& c);
 int topic_describe(const Common& c, const std::string& name);
 int topic_delete(const Common& c, const std::string& name);
+// Sets and removes topic config overrides, keeping the others.
+int topic_alter_config(const Common& c, const std::string& name, const std::map<std::string, std::string>& set,
+                       const std::vector<std::string>& remove);
 
 struct ProduceOptions {
   std::string topic;

@@ -274,3 +274,19 @@ def test_delete_topics(broker, admin):
 def test_delete_unknown_topic(broker, admin):
     fs = admin.delete_topics(["ghost"], operation_timeout=10, request_timeout=TIMEOUT)
     assert code(result_of(fs)["ghost"]) == kr.UNKNOWN_TOPIC_OR_PARTITION
+
+
+def test_alter_configs_replaces_overrides_and_takes_effect(broker, admin):
+    from confluent_kafka.admin import ConfigResource, NewTopic
+    admin.create_topics([NewTopic("altered", 1, 1, config={"retention.ms": "1000"})])["altered"].result(10)
+    res = ConfigResource("topic", "altered", set_config={"segment.bytes": "1048576"})
+    admin.alter_configs([res])[res].result(10)
+    cfg = list(admin.describe_configs([ConfigResource("topic", "altered")]).values())[0].result(10)
+    assert cfg["segment.bytes"].value == "1048576"
+    assert cfg["retention.ms"].value == "604800000"  # AlterConfigs replaced the override set
+    bad = ConfigResource("topic", "altered", set_config={"segment.bytes": "tiny"})
+    try:
+        admin.alter_configs([bad])[bad].result(10)
+        raise AssertionError("a bad value was accepted")
+    except Exception as e:  # noqa: BLE001 - the client wraps the broker's error
+        assert "INVALID_CONFIG" in str(e) or "Invalid" in str(e), e

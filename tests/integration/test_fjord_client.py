@@ -32,6 +32,13 @@ def test_topic_commands(broker):
     assert r.returncode == 0, r.stderr
     assert "partitions 3" in r.stdout
     assert "retention.ms=3600000  (set)" in r.stdout
+    r = fjord(broker, "topic", "alter-config", "cli-topic", "--set", "segment.bytes=1048576", "--delete", "retention.ms")
+    assert r.returncode == 0, r.stderr
+    r = fjord(broker, "topic", "describe", "cli-topic")
+    assert "segment.bytes=1048576  (set)" in r.stdout
+    assert "retention.ms=604800000\n" in r.stdout  # back to the default
+    r = fjord(broker, "topic", "alter-config", "cli-topic", "--set", "retention.ms=soon")
+    assert r.returncode != 0 and r.stderr.startswith("error:")
     r = fjord(broker, "topic", "delete", "cli-topic")
     assert r.returncode == 0 and "deleted topic cli-topic" in r.stdout
     r = fjord(broker, "topic", "describe", "cli-topic")

@@ -20,6 +20,8 @@ EXPECTED_VERSIONS = {
     1: (4, 17),  # Fetch
     2: (1, 8),  # ListOffsets
     10: (0, 4),  # FindCoordinator
+    33: (0, 2),  # AlterConfigs
+    44: (0, 1),  # IncrementalAlterConfigs
 }
 
 

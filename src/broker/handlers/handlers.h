@@ -5,6 +5,8 @@
 #include <asio/use_awaitable.hpp>
 
 #include "broker/handler.h"
+#include "protocol/generated/alter_configs_request.h"
+#include "protocol/generated/alter_configs_response.h"
 #include "protocol/generated/api_versions_request.h"
 #include "protocol/generated/api_versions_response.h"
 #include "protocol/generated/create_partitions_request.h"
@@ -17,6 +19,8 @@
 #include "protocol/generated/describe_configs_response.h"
 #include "protocol/generated/metadata_request.h"
 #include "protocol/generated/fetch_request.h"
+#include "protocol/generated/incremental_alter_configs_request.h"
+#include "protocol/generated/incremental_alter_configs_response.h"
 #include "protocol/generated/fetch_response.h"
 #include "protocol/generated/find_coordinator_request.h"
 #include "protocol/generated/find_coordinator_response.h"
@@ -34,6 +38,9 @@ asio::awaitable<protocol::FetchResponse> handle_fetch(RequestContext&, protocol:
 asio::awaitable<protocol::ListOffsetsResponse> handle_list_offsets(RequestContext&, protocol::ListOffsetsRequest&);
 asio::awaitable<protocol::FindCoordinatorResponse> handle_find_coordinator(RequestContext&,
                                                                            protocol::FindCoordinatorRequest&);
+asio::awaitable<protocol::AlterConfigsResponse> handle_alter_configs(RequestContext&, protocol::AlterConfigsRequest&);
+asio::awaitable<protocol::IncrementalAlterConfigsResponse> handle_incremental_alter_configs(
+    RequestContext&, protocol::IncrementalAlterConfigsRequest&);
 asio::awaitable<protocol::MetadataResponse> handle_metadata(RequestContext&, protocol::MetadataRequest&);
 asio::awaitable<protocol::CreateTopicsResponse> handle_create_topics(RequestContext&, protocol::CreateTopicsRequest&);
 asio::awaitable<protocol::DeleteTopicsResponse> handle_delete_topics(RequestContext&, protocol::DeleteTopicsRequest&);

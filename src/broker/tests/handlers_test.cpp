@@ -559,6 +559,57 @@ TEST_F(HandlersTest, IncrementalFetchSessions) {
   EXPECT_EQ(fetch(id, 5, {}).error_code, code(ErrorCode::FETCH_SESSION_ID_NOT_FOUND));
 }
 
+TEST_F(HandlersTest, AlterConfigsAndIncrementalAlterConfigs) {
+  create("cfg", 1, 5, {{"retention.ms", "1000"}, {"segment.bytes", "1048576"}});
+  auto overrides = [&] { return store_->image()->find("cfg")->configs; };
+  for (int16_t v = 0; v <= 1; ++v) {
+    IncrementalAlterConfigsRequest req;
+    auto& r = req.resources.emplace_back();
+    r.resource_type = 2;
+    r.resource_name = "cfg";
+    auto& set = r.configs.emplace_back();
+    set.name = "retention.ms";
+    set.config_operation = 0;
+    set.value = std::to_string(5000 + v);
+    auto& del = r.configs.emplace_back();
+    del.name = "segment.bytes";
+    del.config_operation = 1;
+    del.value = std::nullopt;
+    auto& app = r.configs.emplace_back();
+    app.name = "cleanup.policy";
+    app.config_operation = 2;
+    app.value = "compact";
+    auto resp = call<IncrementalAlterConfigsResponse>(req, v);
+    ASSERT_EQ(resp.responses.size(), 1u);
+    EXPECT_EQ(resp.responses[0].error_code, 0) << v;
+    auto now = overrides();
+    EXPECT_EQ(now.at("retention.ms"), std::to_string(5000 + v));
+    EXPECT_FALSE(now.contains("segment.bytes"));
+    EXPECT_EQ(now.at("cleanup.policy"), "delete,compact");
+  }
+  for (int16_t v = 0; v <= 2; ++v) {
+    AlterConfigsRequest req;
+    auto& r = req.resources.emplace_back();
+    r.resource_type = 2;
+    r.resource_name = "cfg";
+    auto& c = r.configs.emplace_back();
+    c.name = "retention.bytes";
+    c.value = "12345";
+    auto resp = call<AlterConfigsResponse>(req, v);
+    EXPECT_EQ(resp.responses[0].error_code, 0) << v;
+    EXPECT_EQ(overrides(), (std::map<std::string, std::string>{{"retention.bytes", "12345"}})) << "replaced, not merged";
+    // Bad values, unknown topics and broker resources are refused; nothing changes.
+    c.value = "lots";
+    EXPECT_EQ(call<AlterConfigsResponse>(req, v).responses[0].error_code, code(ErrorCode::INVALID_CONFIG));
+    r.resource_name = "missing";
+    EXPECT_EQ(call<AlterConfigsResponse>(req, v).responses[0].error_code, code(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION));
+    r.resource_type = 4;
+    r.resource_name = "1";
+    EXPECT_EQ(call<AlterConfigsResponse>(req, v).responses[0].error_code, code(ErrorCode::INVALID_REQUEST));
+    EXPECT_EQ(overrides().at("retention.bytes"), "12345");
+  }
+}
+
 TEST(Shards, RunOnExecutesOnTheTargetAndResumesOnTheCaller) {
   Shards shards(2);
   std::thread::id target_thread, after_thread, caller_thread;
