@@ -2,6 +2,14 @@
 
 namespace fjord::broker {
 
+std::optional<std::string> topic_config_value(const BrokerConfig& config, const metadata::TopicInfo& topic,
+                                              std::string_view name) {
+  if (auto it = topic.configs.find(std::string(name)); it != topic.configs.end()) return it->second;
+  const TopicConfigDef* def = find_topic_config(name);
+  if (def == nullptr) return std::nullopt;
+  return config.topic_default(*def).value;
+}
+
 std::vector<EffectiveConfig> effective_topic_configs(const BrokerConfig& config, const metadata::TopicInfo& topic) {
   std::vector<EffectiveConfig> out;
   for (const TopicConfigDef& def : topic_config_defs()) {

@@ -37,6 +37,10 @@ struct EffectiveConfig {
   std::vector<ConfigSynonym> synonyms;  // highest precedence first
 };
 
+// One topic config's value: the topic's override, else the broker's synonym, else the default.
+std::optional<std::string> topic_config_value(const BrokerConfig& config, const metadata::TopicInfo& topic,
+                                              std::string_view name);
+
 std::vector<EffectiveConfig> effective_topic_configs(const BrokerConfig& config, const metadata::TopicInfo& topic);
 std::vector<EffectiveConfig> effective_broker_configs(const BrokerConfig& config);
 

@@ -69,11 +69,17 @@ rd_kafka_event_t* wait_admin_result(rd_kafka_queue_t* q, int timeout_ms) {
   return rd_kafka_queue_poll(q, timeout_ms + 1000);
 }
 
+// Why an admin result event failed (or never came), or nullopt.
+std::optional<std::string> admin_error(const Common& c, rd_kafka_event_t* ev) {
+  if (ev == nullptr) return fmt::format("no answer from {} within {} ms", c.brokers, c.timeout_ms);
+  if (rd_kafka_event_error(ev)) return std::string(rd_kafka_event_error_string(ev));
+  return std::nullopt;
+}
+
 // Prints each topic's outcome of a CreateTopics/DeleteTopics event; returns the exit code.
 using TopicResultsFn = const rd_kafka_topic_result_t** (*)(const rd_kafka_event_t*, size_t*);
 int report_topic_results(const Common& c, rd_kafka_event_t* ev, TopicResultsFn results_of, const char* done) {
-  if (ev == nullptr) return fail(fmt::format("no answer from {} within {} ms", c.brokers, c.timeout_ms));
-  if (rd_kafka_event_error(ev)) return fail(rd_kafka_event_error_string(ev));
+  if (auto err = admin_error(c, ev)) return fail(*err);
   int rc = 0;
   size_t n = 0;
   const rd_kafka_topic_result_t** results = results_of(ev, &n);
@@ -205,8 +211,8 @@ int topic_alter_config(const Common& c, const std::string& name, const std::map<
     rd_kafka_DescribeConfigs(rk.get(), &res, 1, nullptr, q);
     rd_kafka_event_t* ev = wait_admin_result(q, c.timeout_ms);
     int rc = 0;
-    if (ev == nullptr || rd_kafka_event_error(ev)) {
-      rc = fail(ev ? rd_kafka_event_error_string(ev) : fmt::format("no answer from {} within {} ms", c.brokers, c.timeout_ms));
+    if (auto err = admin_error(c, ev)) {
+      rc = fail(*err);
     } else {
       size_t n = 0;
       const rd_kafka_ConfigResource_t** rs = rd_kafka_DescribeConfigs_result_resources(rd_kafka_event_DescribeConfigs_result(ev), &n);
@@ -236,8 +242,8 @@ int topic_alter_config(const Common& c, const std::string& name, const std::map<
   rd_kafka_AlterConfigs(rk.get(), &res, 1, nullptr, q);
   rd_kafka_event_t* ev = wait_admin_result(q, c.timeout_ms);
   int rc = 0;
-  if (ev == nullptr || rd_kafka_event_error(ev)) {
-    rc = fail(ev ? rd_kafka_event_error_string(ev) : fmt::format("no answer from {} within {} ms", c.brokers, c.timeout_ms));
+  if (auto err = admin_error(c, ev)) {
+    rc = fail(*err);
   } else {
     size_t n = 0;
     const rd_kafka_ConfigResource_t** rs = rd_kafka_AlterConfigs_result_resources(rd_kafka_event_AlterConfigs_result(ev), &n);
@@ -294,7 +300,9 @@ int topic_describe(const Common& c, const std::string& name) {
   rd_kafka_queue_t* q = rd_kafka_queue_new(rk.get());
   rd_kafka_DescribeConfigs(rk.get(), &res, 1, nullptr, q);
   rd_kafka_event_t* ev = wait_admin_result(q, c.timeout_ms);
-  if (ev && !rd_kafka_event_error(ev)) {
+  if (auto err = admin_error(c, ev)) {
+    rc = fail(*err);
+  } else {
     size_t n = 0;
     const rd_kafka_ConfigResource_t** rs = rd_kafka_DescribeConfigs_result_resources(rd_kafka_event_DescribeConfigs_result(ev), &n);
     for (size_t i = 0; i < n; ++i) {
@@ -307,8 +315,6 @@ int topic_describe(const Common& c, const std::string& name) {
         fmt::print("  {}={}{}\n", rd_kafka_ConfigEntry_name(entries[k]), v ? v : "", is_default ? "" : "  (set)");
       }
     }
-  } else {
-    rc = fail(ev ? rd_kafka_event_error_string(ev) : "no answer to DescribeConfigs");
   }
   if (ev) rd_kafka_event_destroy(ev);
   rd_kafka_ConfigResource_destroy(res);

@@ -30,15 +30,14 @@ struct TopicLimits {
   int64_t after_max_ms = INT64_MAX;
 };
 
+// Four lookups per topic and request (validated values: they parse).
 TopicLimits limits_for(const BrokerConfig& config, const metadata::TopicInfo& topic) {
   TopicLimits l;
-  for (const EffectiveConfig& c : effective_topic_configs(config, topic)) {
-    if (!c.value) continue;
-    if (c.name == "max.message.bytes") l.max_message_bytes = std::stoll(*c.value);
-    if (c.name == "message.timestamp.type") l.create_time = *c.value == "CreateTime";
-    if (c.name == "message.timestamp.before.max.ms") l.before_max_ms = std::stoll(*c.value);
-    if (c.name == "message.timestamp.after.max.ms") l.after_max_ms = std::stoll(*c.value);
-  }
+  auto value = [&](std::string_view name) { return topic_config_value(config, topic, name); };
+  if (auto v = value("max.message.bytes")) l.max_message_bytes = std::stoll(*v);
+  if (auto v = value("message.timestamp.type")) l.create_time = *v == "CreateTime";
+  if (auto v = value("message.timestamp.before.max.ms")) l.before_max_ms = std::stoll(*v);
+  if (auto v = value("message.timestamp.after.max.ms")) l.after_max_ms = std::stoll(*v);
   return l;
 }
 
