@@ -2,6 +2,8 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "tl/expected.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -100,6 +102,45 @@ const rd_kafka_topic_result_t** created_topics(const rd_kafka_event_t* ev, size_
 
 const rd_kafka_topic_result_t** deleted_topics(const rd_kafka_event_t* ev, size_t* n) {
   return rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(const_cast<rd_kafka_event_t*>(ev)), n);
+}
+
+struct ConfigValue {
+  std::string name;
+  std::string value;
+  bool is_default;
+  rd_kafka_ConfigSource_t source;
+};
+
+// Every config of a topic as DescribeConfigs reports it.
+tl::expected<std::vector<ConfigValue>, std::string> describe_topic_configs(rd_kafka_t* rk, const Common& c,
+                                                                          const std::string& name) {
+  rd_kafka_ConfigResource_t* res = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, name.c_str());
+  rd_kafka_queue_t* q = rd_kafka_queue_new(rk);
+  rd_kafka_DescribeConfigs(rk, &res, 1, nullptr, q);
+  rd_kafka_event_t* ev = wait_admin_result(q, c.timeout_ms);
+  tl::expected<std::vector<ConfigValue>, std::string> out;
+  if (auto err = admin_error(c, ev)) {
+    out = tl::unexpected(*err);
+  } else {
+    size_t n = 0;
+    const rd_kafka_ConfigResource_t** rs =
+        rd_kafka_DescribeConfigs_result_resources(rd_kafka_event_DescribeConfigs_result(ev), &n);
+    if (n == 1 && rd_kafka_ConfigResource_error(rs[0])) {
+      out = tl::unexpected(fmt::format("{}: {}", name, rd_kafka_ConfigResource_error_string(rs[0])));
+    } else if (n == 1) {
+      size_t cnt = 0;
+      const rd_kafka_ConfigEntry_t** entries = rd_kafka_ConfigResource_configs(rs[0], &cnt);
+      for (size_t k = 0; k < cnt; ++k) {
+        const char* v = rd_kafka_ConfigEntry_value(entries[k]);
+        out->push_back({rd_kafka_ConfigEntry_name(entries[k]), v ? v : "",
+                        rd_kafka_ConfigEntry_is_default(entries[k]) != 0, rd_kafka_ConfigEntry_source(entries[k])});
+      }
+    }
+  }
+  if (ev) rd_kafka_event_destroy(ev);
+  rd_kafka_ConfigResource_destroy(res);
+  rd_kafka_queue_destroy(q);
+  return out;
 }
 
 std::string format_record(const std::string& fmt_str, const rd_kafka_message_t* m) {
@@ -204,35 +245,11 @@ int topic_alter_config(const Common& c, const std::string& name, const std::map<
   Kafka rk = make_client(c, RD_KAFKA_PRODUCER, {}, error);
   if (!rk) return fail(error);
   // AlterConfigs replaces every override: start from the current ones.
+  auto current = describe_topic_configs(rk.get(), c, name);
+  if (!current) return fail(current.error());
   std::map<std::string, std::string> overrides;
-  {
-    rd_kafka_ConfigResource_t* res = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, name.c_str());
-    rd_kafka_queue_t* q = rd_kafka_queue_new(rk.get());
-    rd_kafka_DescribeConfigs(rk.get(), &res, 1, nullptr, q);
-    rd_kafka_event_t* ev = wait_admin_result(q, c.timeout_ms);
-    int rc = 0;
-    if (auto err = admin_error(c, ev)) {
-      rc = fail(*err);
-    } else {
-      size_t n = 0;
-      const rd_kafka_ConfigResource_t** rs = rd_kafka_DescribeConfigs_result_resources(rd_kafka_event_DescribeConfigs_result(ev), &n);
-      if (n == 1 && rd_kafka_ConfigResource_error(rs[0])) {
-        rc = fail(fmt::format("{}: {}", name, rd_kafka_ConfigResource_error_string(rs[0])));
-      } else if (n == 1) {
-        size_t cnt = 0;
-        const rd_kafka_ConfigEntry_t** entries = rd_kafka_ConfigResource_configs(rs[0], &cnt);
-        for (size_t k = 0; k < cnt; ++k) {
-          if (rd_kafka_ConfigEntry_source(entries[k]) != RD_KAFKA_CONFIG_SOURCE_DYNAMIC_TOPIC_CONFIG) continue;
-          const char* v = rd_kafka_ConfigEntry_value(entries[k]);
-          overrides[rd_kafka_ConfigEntry_name(entries[k])] = v ? v : "";
-        }
-      }
-    }
-    if (ev) rd_kafka_event_destroy(ev);
-    rd_kafka_ConfigResource_destroy(res);
-    rd_kafka_queue_destroy(q);
-    if (rc != 0) return rc;
-  }
+  for (const ConfigValue& v : *current)
+    if (v.source == RD_KAFKA_CONFIG_SOURCE_DYNAMIC_TOPIC_CONFIG) overrides[v.name] = v.value;
   for (const auto& k : remove) overrides.erase(k);
   for (const auto& [k, v] : set) overrides[k] = v;
 
@@ -281,11 +298,10 @@ int topic_describe(const Common& c, const std::string& name) {
   const rd_kafka_metadata_t* md = fetch_metadata(rk.get(), c, t, error);
   rd_kafka_topic_destroy(t);
   if (!md) return fail(error);
-  int rc = 0;
   if (md->topic_cnt != 1 || md->topics[0].err) {
-    rc = fail(fmt::format("{}: {}", name, md->topic_cnt ? rd_kafka_err2str(md->topics[0].err) : "not found"));
+    std::string why = md->topic_cnt ? rd_kafka_err2str(md->topics[0].err) : "not found";
     rd_kafka_metadata_destroy(md);
-    return rc;
+    return fail(fmt::format("{}: {}", name, why));
   }
   const auto& tm = md->topics[0];
   fmt::print("topic {}  partitions {}\n", tm.topic, tm.partition_cnt);
@@ -296,30 +312,11 @@ int topic_describe(const Common& c, const std::string& name) {
   }
   rd_kafka_metadata_destroy(md);
 
-  rd_kafka_ConfigResource_t* res = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, name.c_str());
-  rd_kafka_queue_t* q = rd_kafka_queue_new(rk.get());
-  rd_kafka_DescribeConfigs(rk.get(), &res, 1, nullptr, q);
-  rd_kafka_event_t* ev = wait_admin_result(q, c.timeout_ms);
-  if (auto err = admin_error(c, ev)) {
-    rc = fail(*err);
-  } else {
-    size_t n = 0;
-    const rd_kafka_ConfigResource_t** rs = rd_kafka_DescribeConfigs_result_resources(rd_kafka_event_DescribeConfigs_result(ev), &n);
-    for (size_t i = 0; i < n; ++i) {
-      size_t cnt = 0;
-      const rd_kafka_ConfigEntry_t** entries = rd_kafka_ConfigResource_configs(rs[i], &cnt);
-      fmt::print("configs:\n");
-      for (size_t k = 0; k < cnt; ++k) {
-        const char* v = rd_kafka_ConfigEntry_value(entries[k]);
-        bool is_default = rd_kafka_ConfigEntry_is_default(entries[k]);
-        fmt::print("  {}={}{}\n", rd_kafka_ConfigEntry_name(entries[k]), v ? v : "", is_default ? "" : "  (set)");
-      }
-    }
-  }
-  if (ev) rd_kafka_event_destroy(ev);
-  rd_kafka_ConfigResource_destroy(res);
-  rd_kafka_queue_destroy(q);
-  return rc;
+  auto configs = describe_topic_configs(rk.get(), c, name);
+  if (!configs) return fail(configs.error());
+  fmt::print("configs:\n");
+  for (const ConfigValue& v : *configs) fmt::print("  {}={}{}\n", v.name, v.value, v.is_default ? "" : "  (set)");
+  return 0;
 }
 
 struct DeliveryErrors {
