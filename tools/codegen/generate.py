@@ -678,11 +678,13 @@ def main():
     ap.add_argument("--test-out", help="where to write the generated round-trip test")
     args = ap.parse_args()
 
-    msg_dir = os.path.join(args.spec, "messages")
     messages = []
-    for fn in sorted(os.listdir(msg_dir)):
-        if fn.endswith(".json"):
-            messages.append(Message(load_schema(os.path.join(msg_dir, fn)), fn))
+    # messages/: the API schemas; coordinator-records/: the key/value schemas of internal topics.
+    for sub in ("messages", "coordinator-records"):
+        schema_dir = os.path.join(args.spec, sub)
+        for fn in sorted(os.listdir(schema_dir)):
+            if fn.endswith(".json"):
+                messages.append(Message(load_schema(os.path.join(schema_dir, fn)), fn))
     os.makedirs(args.out, exist_ok=True)
     expected = set()
     for m in messages:

@@ -30,10 +30,22 @@ set(FJORD_GENERATED_SOURCES
   generated/broker_heartbeat_response.cpp
   generated/broker_registration_request.cpp
   generated/broker_registration_response.cpp
+  generated/consumer_group_current_member_assignment_key.cpp
+  generated/consumer_group_current_member_assignment_value.cpp
   generated/consumer_group_describe_request.cpp
   generated/consumer_group_describe_response.cpp
   generated/consumer_group_heartbeat_request.cpp
   generated/consumer_group_heartbeat_response.cpp
+  generated/consumer_group_member_metadata_key.cpp
+  generated/consumer_group_member_metadata_value.cpp
+  generated/consumer_group_metadata_key.cpp
+  generated/consumer_group_metadata_value.cpp
+  generated/consumer_group_partition_metadata_key.cpp
+  generated/consumer_group_partition_metadata_value.cpp
+  generated/consumer_group_target_assignment_member_key.cpp
+  generated/consumer_group_target_assignment_member_value.cpp
+  generated/consumer_group_target_assignment_metadata_key.cpp
+  generated/consumer_group_target_assignment_metadata_value.cpp
   generated/consumer_protocol_assignment.cpp
   generated/consumer_protocol_subscription.cpp
   generated/controlled_shutdown_request.cpp
@@ -101,6 +113,8 @@ set(FJORD_GENERATED_SOURCES
   generated/find_coordinator_response.cpp
   generated/get_telemetry_subscriptions_request.cpp
   generated/get_telemetry_subscriptions_response.cpp
+  generated/group_metadata_key.cpp
+  generated/group_metadata_value.cpp
   generated/heartbeat_request.cpp
   generated/heartbeat_response.cpp
   generated/incremental_alter_configs_request.cpp
@@ -129,8 +143,10 @@ set(FJORD_GENERATED_SOURCES
   generated/list_transactions_response.cpp
   generated/metadata_request.cpp
   generated/metadata_response.cpp
+  generated/offset_commit_key.cpp
   generated/offset_commit_request.cpp
   generated/offset_commit_response.cpp
+  generated/offset_commit_value.cpp
   generated/offset_delete_request.cpp
   generated/offset_delete_response.cpp
   generated/offset_fetch_request.cpp
@@ -163,12 +179,20 @@ set(FJORD_GENERATED_SOURCES
   generated/share_group_describe_response.cpp
   generated/share_group_heartbeat_request.cpp
   generated/share_group_heartbeat_response.cpp
+  generated/share_group_member_metadata_key.cpp
+  generated/share_group_member_metadata_value.cpp
+  generated/share_group_metadata_key.cpp
+  generated/share_group_metadata_value.cpp
+  generated/share_group_partition_metadata_key.cpp
+  generated/share_group_partition_metadata_value.cpp
   generated/snapshot_footer_record.cpp
   generated/snapshot_header_record.cpp
   generated/stop_replica_request.cpp
   generated/stop_replica_response.cpp
   generated/sync_group_request.cpp
   generated/sync_group_response.cpp
+  generated/transaction_log_key.cpp
+  generated/transaction_log_value.cpp
   generated/txn_offset_commit_request.cpp
   generated/txn_offset_commit_response.cpp
   generated/unregister_broker_request.cpp

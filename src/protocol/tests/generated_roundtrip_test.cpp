@@ -3301,6 +3301,246 @@ void fill(Sample& g, WriteTxnMarkersResponse& x) {
   { auto& v = x.markers; v.resize(2); for (auto& e : v) g.value(e); }
 }
 
+// ConsumerGroupCurrentMemberAssignmentKey
+void fill(Sample& g, ConsumerGroupCurrentMemberAssignmentKey& x);
+void fill(Sample& g, ConsumerGroupCurrentMemberAssignmentKey& x) {
+  g.value(x.group_id);
+  g.value(x.member_id);
+}
+
+// ConsumerGroupCurrentMemberAssignmentValue
+void fill(Sample& g, ConsumerGroupCurrentMemberAssignmentValue::TopicPartitions& x);
+void fill(Sample& g, ConsumerGroupCurrentMemberAssignmentValue& x);
+void fill(Sample& g, ConsumerGroupCurrentMemberAssignmentValue::TopicPartitions& x) {
+  g.value(x.topic_id);
+  { auto& v = x.partitions; v.resize(2); for (auto& e : v) g.value(e); }
+}
+void fill(Sample& g, ConsumerGroupCurrentMemberAssignmentValue& x) {
+  g.value(x.member_epoch);
+  g.value(x.previous_member_epoch);
+  g.value(x.state);
+  { auto& v = x.assigned_partitions; v.resize(2); for (auto& e : v) g.value(e); }
+  { auto& v = x.partitions_pending_revocation; v.resize(2); for (auto& e : v) g.value(e); }
+}
+
+// ConsumerGroupMemberMetadataKey
+void fill(Sample& g, ConsumerGroupMemberMetadataKey& x);
+void fill(Sample& g, ConsumerGroupMemberMetadataKey& x) {
+  g.value(x.group_id);
+  g.value(x.member_id);
+}
+
+// ConsumerGroupMemberMetadataValue
+void fill(Sample& g, ConsumerGroupMemberMetadataValue::ClassicProtocol& x);
+void fill(Sample& g, ConsumerGroupMemberMetadataValue::ClassicMemberMetadata& x);
+void fill(Sample& g, ConsumerGroupMemberMetadataValue& x);
+void fill(Sample& g, ConsumerGroupMemberMetadataValue::ClassicProtocol& x) {
+  g.value(x.name);
+  g.value(x.metadata);
+}
+void fill(Sample& g, ConsumerGroupMemberMetadataValue::ClassicMemberMetadata& x) {
+  g.value(x.session_timeout_ms);
+  { auto& v = x.supported_protocols; v.resize(2); for (auto& e : v) g.value(e); }
+}
+void fill(Sample& g, ConsumerGroupMemberMetadataValue& x) {
+  g.value(x.instance_id.emplace());
+  g.value(x.rack_id.emplace());
+  g.value(x.client_id);
+  g.value(x.client_host);
+  { auto& v = x.subscribed_topic_names; v.resize(2); for (auto& e : v) g.value(e); }
+  g.value(x.subscribed_topic_regex.emplace());
+  g.value(x.rebalance_timeout_ms);
+  g.value(x.server_assignor.emplace());
+  g.value(x.classic_member_metadata.emplace());
+}
+
+// ConsumerGroupMetadataKey
+void fill(Sample& g, ConsumerGroupMetadataKey& x);
+void fill(Sample& g, ConsumerGroupMetadataKey& x) {
+  g.value(x.group_id);
+}
+
+// ConsumerGroupMetadataValue
+void fill(Sample& g, ConsumerGroupMetadataValue& x);
+void fill(Sample& g, ConsumerGroupMetadataValue& x) {
+  g.value(x.epoch);
+}
+
+// ConsumerGroupPartitionMetadataKey
+void fill(Sample& g, ConsumerGroupPartitionMetadataKey& x);
+void fill(Sample& g, ConsumerGroupPartitionMetadataKey& x) {
+  g.value(x.group_id);
+}
+
+// ConsumerGroupPartitionMetadataValue
+void fill(Sample& g, ConsumerGroupPartitionMetadataValue::PartitionMetadata& x);
+void fill(Sample& g, ConsumerGroupPartitionMetadataValue::TopicMetadata& x);
+void fill(Sample& g, ConsumerGroupPartitionMetadataValue& x);
+void fill(Sample& g, ConsumerGroupPartitionMetadataValue::PartitionMetadata& x) {
+  g.value(x.partition);
+  { auto& v = x.racks; v.resize(2); for (auto& e : v) g.value(e); }
+}
+void fill(Sample& g, ConsumerGroupPartitionMetadataValue::TopicMetadata& x) {
+  g.value(x.topic_id);
+  g.value(x.topic_name);
+  g.value(x.num_partitions);
+  { auto& v = x.partition_metadata; v.resize(2); for (auto& e : v) g.value(e); }
+}
+void fill(Sample& g, ConsumerGroupPartitionMetadataValue& x) {
+  { auto& v = x.topics; v.resize(2); for (auto& e : v) g.value(e); }
+}
+
+// ConsumerGroupTargetAssignmentMemberKey
+void fill(Sample& g, ConsumerGroupTargetAssignmentMemberKey& x);
+void fill(Sample& g, ConsumerGroupTargetAssignmentMemberKey& x) {
+  g.value(x.group_id);
+  g.value(x.member_id);
+}
+
+// ConsumerGroupTargetAssignmentMemberValue
+void fill(Sample& g, ConsumerGroupTargetAssignmentMemberValue::TopicPartition& x);
+void fill(Sample& g, ConsumerGroupTargetAssignmentMemberValue& x);
+void fill(Sample& g, ConsumerGroupTargetAssignmentMemberValue::TopicPartition& x) {
+  g.value(x.topic_id);
+  { auto& v = x.partitions; v.resize(2); for (auto& e : v) g.value(e); }
+}
+void fill(Sample& g, ConsumerGroupTargetAssignmentMemberValue& x) {
+  { auto& v = x.topic_partitions; v.resize(2); for (auto& e : v) g.value(e); }
+}
+
+// ConsumerGroupTargetAssignmentMetadataKey
+void fill(Sample& g, ConsumerGroupTargetAssignmentMetadataKey& x);
+void fill(Sample& g, ConsumerGroupTargetAssignmentMetadataKey& x) {
+  g.value(x.group_id);
+}
+
+// ConsumerGroupTargetAssignmentMetadataValue
+void fill(Sample& g, ConsumerGroupTargetAssignmentMetadataValue& x);
+void fill(Sample& g, ConsumerGroupTargetAssignmentMetadataValue& x) {
+  g.value(x.assignment_epoch);
+}
+
+// GroupMetadataKey
+void fill(Sample& g, GroupMetadataKey& x);
+void fill(Sample& g, GroupMetadataKey& x) {
+  g.value(x.group);
+}
+
+// GroupMetadataValue
+void fill(Sample& g, GroupMetadataValue::MemberMetadata& x);
+void fill(Sample& g, GroupMetadataValue& x);
+void fill(Sample& g, GroupMetadataValue::MemberMetadata& x) {
+  g.value(x.member_id);
+  g.value(x.group_instance_id.emplace());
+  g.value(x.client_id);
+  g.value(x.client_host);
+  g.value(x.rebalance_timeout);
+  g.value(x.session_timeout);
+  g.value(x.subscription);
+  g.value(x.assignment);
+}
+void fill(Sample& g, GroupMetadataValue& x) {
+  g.value(x.protocol_type);
+  g.value(x.generation);
+  g.value(x.protocol.emplace());
+  g.value(x.leader.emplace());
+  g.value(x.current_state_timestamp);
+  { auto& v = x.members; v.resize(2); for (auto& e : v) g.value(e); }
+}
+
+// OffsetCommitKey
+void fill(Sample& g, OffsetCommitKey& x);
+void fill(Sample& g, OffsetCommitKey& x) {
+  g.value(x.group);
+  g.value(x.topic);
+  g.value(x.partition);
+}
+
+// OffsetCommitValue
+void fill(Sample& g, OffsetCommitValue& x);
+void fill(Sample& g, OffsetCommitValue& x) {
+  g.value(x.offset);
+  g.value(x.leader_epoch);
+  g.value(x.metadata);
+  g.value(x.commit_timestamp);
+  g.value(x.expire_timestamp);
+}
+
+// ShareGroupMemberMetadataKey
+void fill(Sample& g, ShareGroupMemberMetadataKey& x);
+void fill(Sample& g, ShareGroupMemberMetadataKey& x) {
+  g.value(x.group_id);
+  g.value(x.member_id);
+}
+
+// ShareGroupMemberMetadataValue
+void fill(Sample& g, ShareGroupMemberMetadataValue& x);
+void fill(Sample& g, ShareGroupMemberMetadataValue& x) {
+  g.value(x.rack_id.emplace());
+  g.value(x.client_id);
+  g.value(x.client_host);
+  { auto& v = x.subscribed_topic_names; v.resize(2); for (auto& e : v) g.value(e); }
+}
+
+// ShareGroupMetadataKey
+void fill(Sample& g, ShareGroupMetadataKey& x);
+void fill(Sample& g, ShareGroupMetadataKey& x) {
+  g.value(x.group_id);
+}
+
+// ShareGroupMetadataValue
+void fill(Sample& g, ShareGroupMetadataValue& x);
+void fill(Sample& g, ShareGroupMetadataValue& x) {
+  g.value(x.epoch);
+}
+
+// ShareGroupPartitionMetadataKey
+void fill(Sample& g, ShareGroupPartitionMetadataKey& x);
+void fill(Sample& g, ShareGroupPartitionMetadataKey& x) {
+  g.value(x.group_id);
+}
+
+// ShareGroupPartitionMetadataValue
+void fill(Sample& g, ShareGroupPartitionMetadataValue::TopicPartitionsInfo& x);
+void fill(Sample& g, ShareGroupPartitionMetadataValue::TopicInfo& x);
+void fill(Sample& g, ShareGroupPartitionMetadataValue& x);
+void fill(Sample& g, ShareGroupPartitionMetadataValue::TopicPartitionsInfo& x) {
+  g.value(x.topic_id);
+  g.value(x.topic_name);
+  { auto& v = x.partitions; v.resize(2); for (auto& e : v) g.value(e); }
+}
+void fill(Sample& g, ShareGroupPartitionMetadataValue::TopicInfo& x) {
+  g.value(x.topic_id);
+  g.value(x.topic_name);
+}
+void fill(Sample& g, ShareGroupPartitionMetadataValue& x) {
+  { auto& v = x.initialized_topics; v.resize(2); for (auto& e : v) g.value(e); }
+  { auto& v = x.deleting_topics; v.resize(2); for (auto& e : v) g.value(e); }
+}
+
+// TransactionLogKey
+void fill(Sample& g, TransactionLogKey& x);
+void fill(Sample& g, TransactionLogKey& x) {
+  g.value(x.transactional_id);
+}
+
+// TransactionLogValue
+void fill(Sample& g, TransactionLogValue::PartitionsSchema& x);
+void fill(Sample& g, TransactionLogValue& x);
+void fill(Sample& g, TransactionLogValue::PartitionsSchema& x) {
+  g.value(x.topic);
+  { auto& v = x.partition_ids; v.resize(2); for (auto& e : v) g.value(e); }
+}
+void fill(Sample& g, TransactionLogValue& x) {
+  g.value(x.producer_id);
+  g.value(x.producer_epoch);
+  g.value(x.transaction_timeout_ms);
+  g.value(x.transaction_status);
+  { auto& v = x.transaction_partitions.emplace(); v.resize(2); for (auto& e : v) g.value(e); }
+  g.value(x.transaction_last_update_timestamp_ms);
+  g.value(x.transaction_start_timestamp_ms);
+}
+
 TEST(GeneratedRoundTrip, AddOffsetsToTxnRequest) {
   for (int16_t v = AddOffsetsToTxnRequest::kMinVersion; v <= AddOffsetsToTxnRequest::kMaxVersion; ++v) {
     check_roundtrip<AddOffsetsToTxnRequest>(v);
@@ -4414,6 +4654,150 @@ TEST(GeneratedRoundTrip, WriteTxnMarkersRequest) {
 TEST(GeneratedRoundTrip, WriteTxnMarkersResponse) {
   for (int16_t v = WriteTxnMarkersResponse::kMinVersion; v <= WriteTxnMarkersResponse::kMaxVersion; ++v) {
     check_roundtrip<WriteTxnMarkersResponse>(v);
+  }
+}
+
+TEST(GeneratedRoundTrip, ConsumerGroupCurrentMemberAssignmentKey) {
+  for (int16_t v = ConsumerGroupCurrentMemberAssignmentKey::kMinVersion; v <= ConsumerGroupCurrentMemberAssignmentKey::kMaxVersion; ++v) {
+    check_roundtrip<ConsumerGroupCurrentMemberAssignmentKey>(v);
+  }
+}
+
+TEST(GeneratedRoundTrip, ConsumerGroupCurrentMemberAssignmentValue) {
+  for (int16_t v = ConsumerGroupCurrentMemberAssignmentValue::kMinVersion; v <= ConsumerGroupCurrentMemberAssignmentValue::kMaxVersion; ++v) {
+    check_roundtrip<ConsumerGroupCurrentMemberAssignmentValue>(v);
+  }
+}
+
+TEST(GeneratedRoundTrip, ConsumerGroupMemberMetadataKey) {
+  for (int16_t v = ConsumerGroupMemberMetadataKey::kMinVersion; v <= ConsumerGroupMemberMetadataKey::kMaxVersion; ++v) {
+    check_roundtrip<ConsumerGroupMemberMetadataKey>(v);
+  }
+}
+
+TEST(GeneratedRoundTrip, ConsumerGroupMemberMetadataValue) {
+  for (int16_t v = ConsumerGroupMemberMetadataValue::kMinVersion; v <= ConsumerGroupMemberMetadataValue::kMaxVersion; ++v) {
+    check_roundtrip<ConsumerGroupMemberMetadataValue>(v);
+  }
+}
+
+TEST(GeneratedRoundTrip, ConsumerGroupMetadataKey) {
+  for (int16_t v = ConsumerGroupMetadataKey::kMinVersion; v <= ConsumerGroupMetadataKey::kMaxVersion; ++v) {
+    check_roundtrip<ConsumerGroupMetadataKey>(v);
+  }
+}
+
+TEST(GeneratedRoundTrip, ConsumerGroupMetadataValue) {
+  for (int16_t v = ConsumerGroupMetadataValue::kMinVersion; v <= ConsumerGroupMetadataValue::kMaxVersion; ++v) {
+    check_roundtrip<ConsumerGroupMetadataValue>(v);
+  }
+}
+
+TEST(GeneratedRoundTrip, ConsumerGroupPartitionMetadataKey) {
+  for (int16_t v = ConsumerGroupPartitionMetadataKey::kMinVersion; v <= ConsumerGroupPartitionMetadataKey::kMaxVersion; ++v) {
+    check_roundtrip<ConsumerGroupPartitionMetadataKey>(v);
+  }
+}
+
+TEST(GeneratedRoundTrip, ConsumerGroupPartitionMetadataValue) {
+  for (int16_t v = ConsumerGroupPartitionMetadataValue::kMinVersion; v <= ConsumerGroupPartitionMetadataValue::kMaxVersion; ++v) {
+    check_roundtrip<ConsumerGroupPartitionMetadataValue>(v);
+  }
+}
+
+TEST(GeneratedRoundTrip, ConsumerGroupTargetAssignmentMemberKey) {
+  for (int16_t v = ConsumerGroupTargetAssignmentMemberKey::kMinVersion; v <= ConsumerGroupTargetAssignmentMemberKey::kMaxVersion; ++v) {
+    check_roundtrip<ConsumerGroupTargetAssignmentMemberKey>(v);
+  }
+}
+
+TEST(GeneratedRoundTrip, ConsumerGroupTargetAssignmentMemberValue) {
+  for (int16_t v = ConsumerGroupTargetAssignmentMemberValue::kMinVersion; v <= ConsumerGroupTargetAssignmentMemberValue::kMaxVersion; ++v) {
+    check_roundtrip<ConsumerGroupTargetAssignmentMemberValue>(v);
+  }
+}
+
+TEST(GeneratedRoundTrip, ConsumerGroupTargetAssignmentMetadataKey) {
+  for (int16_t v = ConsumerGroupTargetAssignmentMetadataKey::kMinVersion; v <= ConsumerGroupTargetAssignmentMetadataKey::kMaxVersion; ++v) {
+    check_roundtrip<ConsumerGroupTargetAssignmentMetadataKey>(v);
+  }
+}
+
+TEST(GeneratedRoundTrip, ConsumerGroupTargetAssignmentMetadataValue) {
+  for (int16_t v = ConsumerGroupTargetAssignmentMetadataValue::kMinVersion; v <= ConsumerGroupTargetAssignmentMetadataValue::kMaxVersion; ++v) {
+    check_roundtrip<ConsumerGroupTargetAssignmentMetadataValue>(v);
+  }
+}
+
+TEST(GeneratedRoundTrip, GroupMetadataKey) {
+  for (int16_t v = GroupMetadataKey::kMinVersion; v <= GroupMetadataKey::kMaxVersion; ++v) {
+    check_roundtrip<GroupMetadataKey>(v);
+  }
+}
+
+TEST(GeneratedRoundTrip, GroupMetadataValue) {
+  for (int16_t v = GroupMetadataValue::kMinVersion; v <= GroupMetadataValue::kMaxVersion; ++v) {
+    check_roundtrip<GroupMetadataValue>(v);
+  }
+}
+
+TEST(GeneratedRoundTrip, OffsetCommitKey) {
+  for (int16_t v = OffsetCommitKey::kMinVersion; v <= OffsetCommitKey::kMaxVersion; ++v) {
+    check_roundtrip<OffsetCommitKey>(v);
+  }
+}
+
+TEST(GeneratedRoundTrip, OffsetCommitValue) {
+  for (int16_t v = OffsetCommitValue::kMinVersion; v <= OffsetCommitValue::kMaxVersion; ++v) {
+    check_roundtrip<OffsetCommitValue>(v);
+  }
+}
+
+TEST(GeneratedRoundTrip, ShareGroupMemberMetadataKey) {
+  for (int16_t v = ShareGroupMemberMetadataKey::kMinVersion; v <= ShareGroupMemberMetadataKey::kMaxVersion; ++v) {
+    check_roundtrip<ShareGroupMemberMetadataKey>(v);
+  }
+}
+
+TEST(GeneratedRoundTrip, ShareGroupMemberMetadataValue) {
+  for (int16_t v = ShareGroupMemberMetadataValue::kMinVersion; v <= ShareGroupMemberMetadataValue::kMaxVersion; ++v) {
+    check_roundtrip<ShareGroupMemberMetadataValue>(v);
+  }
+}
+
+TEST(GeneratedRoundTrip, ShareGroupMetadataKey) {
+  for (int16_t v = ShareGroupMetadataKey::kMinVersion; v <= ShareGroupMetadataKey::kMaxVersion; ++v) {
+    check_roundtrip<ShareGroupMetadataKey>(v);
+  }
+}
+
+TEST(GeneratedRoundTrip, ShareGroupMetadataValue) {
+  for (int16_t v = ShareGroupMetadataValue::kMinVersion; v <= ShareGroupMetadataValue::kMaxVersion; ++v) {
+    check_roundtrip<ShareGroupMetadataValue>(v);
+  }
+}
+
+TEST(GeneratedRoundTrip, ShareGroupPartitionMetadataKey) {
+  for (int16_t v = ShareGroupPartitionMetadataKey::kMinVersion; v <= ShareGroupPartitionMetadataKey::kMaxVersion; ++v) {
+    check_roundtrip<ShareGroupPartitionMetadataKey>(v);
+  }
+}
+
+TEST(GeneratedRoundTrip, ShareGroupPartitionMetadataValue) {
+  for (int16_t v = ShareGroupPartitionMetadataValue::kMinVersion; v <= ShareGroupPartitionMetadataValue::kMaxVersion; ++v) {
+    check_roundtrip<ShareGroupPartitionMetadataValue>(v);
+  }
+}
+
+TEST(GeneratedRoundTrip, TransactionLogKey) {
+  for (int16_t v = TransactionLogKey::kMinVersion; v <= TransactionLogKey::kMaxVersion; ++v) {
+    check_roundtrip<TransactionLogKey>(v);
+  }
+}
+
+TEST(GeneratedRoundTrip, TransactionLogValue) {
+  for (int16_t v = TransactionLogValue::kMinVersion; v <= TransactionLogValue::kMaxVersion; ++v) {
+    check_roundtrip<TransactionLogValue>(v);
   }
 }
 
