@@ -10,6 +10,7 @@
 #include "broker/controller.h"
 #include "broker/fetch_sessions.h"
 #include "broker/shards.h"
+#include "coordinator/group_coordinator.h"
 #include "metadata/store.h"
 #include "storage/log_manager.h"
 
@@ -26,6 +27,9 @@ struct Broker {
   std::vector<std::unique_ptr<storage::LogManager>>& logs;
   // One per shard; fetch_sessions[i] is used on shard i only.
   std::vector<std::unique_ptr<FetchSessionCache>>& fetch_sessions;
+  // One per shard; coordinators[i] is used on shard i only, for the groups whose
+  // __consumer_offsets partition lives there.
+  std::vector<std::unique_ptr<coordinator::GroupCoordinator>>* coordinators = nullptr;
   int32_t node_id = 1;
   std::string advertised_host;
   int32_t advertised_port = 0;

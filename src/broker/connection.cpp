@@ -26,6 +26,7 @@ Connection::Connection(Broker& broker, int shard, asio::ip::tcp::socket socket)
   std::error_code ec;
   auto ep = socket_.remote_endpoint(ec);
   peer_ = ec ? "unknown peer" : ep.address().to_string() + ":" + std::to_string(ep.port());
+  peer_host_ = ec ? "" : "/" + ep.address().to_string();  // as Kafka shows client hosts
   socket_.set_option(asio::ip::tcp::no_delay(true), ec);
   socket_.native_non_blocking(true, ec);  // sendfile must never block the shard
 }
@@ -116,6 +117,7 @@ asio::awaitable<void> Connection::handle(std::shared_ptr<Pending> slot, Bytes fr
   const protocol::ParsedRequest* parsed = &request;
   const HandlerInfo* handler = find_handler(parsed->header.request_api_key);
   RequestContext ctx{broker_, parsed->header, shard_};
+  ctx.client_host = peer_host_;
   HandlerResult result;
   try {
     result = co_await handler->invoke(ctx, request.body);

@@ -40,6 +40,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   int shard_;
   asio::ip::tcp::socket socket_;
   std::string peer_;
+  std::string peer_host_;
   std::deque<std::shared_ptr<Pending>> pending_;
   bool writing_ = false;
   bool closed_ = false;

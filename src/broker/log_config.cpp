@@ -8,12 +8,14 @@ namespace fjord::broker {
 
 storage::LogConfig log_config_for(const BrokerConfig& config, const metadata::TopicInfo& topic) {
   storage::LogConfig out;
+  bool deletes = true;
   for (const EffectiveConfig& c : effective_topic_configs(config, topic)) {
     if (!c.value) continue;
     const std::string& v = *c.value;
     int64_t n = 0;
     bool numeric = std::from_chars(v.data(), v.data() + v.size(), n).ec == std::errc();
     if (c.name == "message.timestamp.type") out.log_append_time = v == "LogAppendTime";
+    if (c.name == "cleanup.policy") deletes = v.find("delete") != std::string::npos;
     if (!numeric) continue;
     if (c.name == "segment.bytes") out.segment_bytes = static_cast<uint64_t>(n);
     else if (c.name == "segment.ms") out.segment_ms = n;
@@ -23,6 +25,11 @@ storage::LogConfig log_config_for(const BrokerConfig& config, const metadata::To
     else if (c.name == "retention.bytes") out.retention_bytes = n;
     else if (c.name == "flush.messages") out.flush_messages = n;
     else if (c.name == "flush.ms") out.flush_ms = n;
+  }
+  if (!deletes) {
+    // A compact-only topic (like __consumer_offsets) is never cut by time or size.
+    out.retention_ms = -1;
+    out.retention_bytes = -1;
   }
   return out;
 }

@@ -17,8 +17,11 @@
 
 #include "broker/broker.h"
 #include "broker/connection.h"
+#include "broker/groups.h"
 #include "broker/controller.h"
 #include "broker/log_config.h"
+#include "broker/partitions.h"
+#include "coordinator/group_coordinator.h"
 #include "metadata/store.h"
 #include "storage/log_manager.h"
 
@@ -94,6 +97,18 @@ asio::awaitable<void> housekeeping(Broker& broker, int shard, std::chrono::milli
   }
 }
 
+// Expires committed offsets of long-empty groups (offsets.retention.check.interval.ms).
+asio::awaitable<void> expire_offsets_loop(Broker& broker, int shard, std::chrono::milliseconds every) {
+  asio::steady_timer timer(broker.shards.context(shard));
+  for (;;) {
+    timer.expires_after(every);
+    std::error_code ec;
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return;
+    (*broker.coordinators)[static_cast<size_t>(shard)]->expire_offsets();
+  }
+}
+
 void raise_fd_limit() {
   rlimit lim{};
   if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
@@ -161,6 +176,11 @@ int serve(const BrokerConfig& config) {
   for (int i = 0; i < shard_count; ++i)
     fetch_sessions.push_back(std::make_unique<FetchSessionCache>((slots + shard_count - 1) / shard_count, i, shard_count));
   Broker broker{config, **store, controller, shards, logs, fetch_sessions};
+  std::vector<std::unique_ptr<coordinator::GroupCoordinator>> coordinators;
+  for (int i = 0; i < shard_count; ++i)
+    coordinators.push_back(make_coordinator(broker, i));
+  broker.coordinators = &coordinators;
+  if (!load_groups(broker)) return 1;
   controller.set_topic_listener([&broker](const metadata::TopicInfo& topic, int32_t first_new, bool deleted) {
     auto shared = std::make_shared<const metadata::TopicInfo>(topic);
     const bool reconfigure = first_new < 0;
@@ -235,6 +255,10 @@ int serve(const BrokerConfig& config) {
   for (int i = 0; i < shard_count; ++i)
     asio::co_spawn(shards.context(i), housekeeping(broker, i, retention_every, checkpoint_every, data_dir),
                    asio::detached);
+
+  auto expire_every = std::chrono::milliseconds(config.get_long("offsets.retention.check.interval.ms"));
+  for (int i = 0; i < shard_count; ++i)
+    asio::co_spawn(shards.context(i), expire_offsets_loop(broker, i, expire_every), asio::detached);
 
   asio::signal_set signals(shards.context(kControllerShard), SIGINT, SIGTERM);
   signals.async_wait([&](const std::error_code& error, int signal) {

@@ -312,7 +312,7 @@ void GroupCoordinator::join_known_member(Group& g, const JoinGroupRequest& req, 
   }
 }
 
-void GroupCoordinator::replace_static_member(Group& g, const std::string& old_id, const std::string& new_id,
+void GroupCoordinator::replace_static_member(Group& g, std::string old_id, const std::string& new_id,
                                              const JoinGroupRequest& req, JoinDone& done) {
   auto node = g.members.extract(old_id);
   if (node.empty()) return;

@@ -1,5 +1,7 @@
-// FindCoordinator: on one node, this broker coordinates every consumer group. Transaction
-// coordinators do not exist yet: such keys get INVALID_REQUEST with a message saying so.
+// FindCoordinator: on one node, this broker coordinates every consumer group (creating
+// __consumer_offsets on first use). Transaction coordinators do not exist yet: such keys get
+// INVALID_REQUEST with a message saying so.
+#include "broker/groups.h"
 #include "broker/handlers/handlers.h"
 
 namespace fjord::broker {
@@ -12,11 +14,20 @@ constexpr int8_t kGroupKey = 0;
 asio::awaitable<FindCoordinatorResponse> handle_find_coordinator(RequestContext& ctx, FindCoordinatorRequest& req) {
   Broker& broker = ctx.broker;
   FindCoordinatorResponse resp;
+  // As in Kafka, the first group lookup creates __consumer_offsets.
+  auto offsets_topic = co_await ensure_offsets_topic(broker);
   auto answer = [&](int16_t& error, std::optional<std::string>& message, int32_t& node, std::string& host,
                     int32_t& port) {
     if (req.key_type != kGroupKey) {
       error = code(ErrorCode::INVALID_REQUEST);
       message = "only consumer group coordinators exist (no transactions yet)";
+      node = -1;
+      port = -1;
+      return;
+    }
+    if (!offsets_topic) {
+      error = code(offsets_topic.error());
+      message = "the offsets topic cannot be created";
       node = -1;
       port = -1;
       return;

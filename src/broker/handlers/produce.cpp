@@ -6,6 +6,7 @@
 #include "broker/effective_config.h"
 #include "broker/gather.h"
 #include "broker/handlers/handlers.h"
+#include "metadata/topic_rules.h"
 #include "broker/partitions.h"
 #include "protocol/compression.h"
 #include "protocol/record_batch.h"
@@ -158,6 +159,11 @@ asio::awaitable<ProduceResponse> handle_produce(RequestContext& ctx, ProduceRequ
       }
       if (topic == nullptr || p.index < 0 || p.index >= topic->partitions) {
         fail(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, "");
+        continue;
+      }
+      if (metadata::is_internal_topic(t.name)) {
+        // Only the broker writes its internal topics.
+        fail(ErrorCode::INVALID_TOPIC_EXCEPTION, "producing to internal topic " + t.name + " is not allowed");
         continue;
       }
       if (!p.records.bytes() || p.records.bytes()->empty()) {

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "broker/broker.h"
+#include "broker/groups.h"
 #include "broker/handler.h"
 #include "broker/handlers/handlers.h"
 #include "protocol/record_batch_builder.h"
@@ -39,6 +40,8 @@ class HandlersTest : public ::testing::Test {
     broker_->advertised_host = "127.0.0.1";
     broker_->advertised_port = 9092;
     broker_->max_request_bytes = 1 << 20;
+    coordinators_.push_back(make_coordinator(*broker_, 0));
+    broker_->coordinators = &coordinators_;
   }
   void TearDown() override {
     // Deleted partitions are removed by a background thread that may still be at it.
@@ -112,6 +115,7 @@ class HandlersTest : public ::testing::Test {
   storage::Syncer syncer_;
   std::vector<std::unique_ptr<storage::LogManager>> logs_;
   std::vector<std::unique_ptr<FetchSessionCache>> fetch_sessions_;
+  std::vector<std::unique_ptr<coordinator::GroupCoordinator>> coordinators_;
   std::optional<Broker> broker_;
 };
 

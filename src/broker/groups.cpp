@@ -1,0 +1,112 @@
+#include "broker/groups.h"
+
+#include <asio/steady_timer.hpp>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+
+#include "broker/controller.h"
+#include "broker/partitions.h"
+#include "broker/shards.h"
+
+namespace fjord::broker {
+
+using protocol::ErrorCode;
+
+asio::awaitable<tl::expected<int32_t, ErrorCode>> ensure_offsets_topic(Broker& broker) {
+  const std::string name(coordinator::kOffsetsTopic);
+  if (const metadata::TopicInfo* t = broker.store.image()->find(name)) co_return t->partitions;
+  NewTopic spec;
+  spec.name = name;
+  spec.partitions = broker.config.get_int("offsets.topic.num.partitions");
+  spec.replication_factor = 1;  // one node: offsets.topic.replication.factor cannot be met
+  spec.configs["cleanup.policy"] = "compact";
+  spec.configs["compression.type"] = "producer";
+  spec.configs["segment.bytes"] = std::to_string(broker.config.get_int("offsets.topic.segment.bytes"));
+  auto create = [&broker, spec] { return broker.controller.create_topic(spec, false); };
+  TopicResult result = co_await run_on(broker.controller_context(), std::move(create));
+  if (result.ok()) {
+    co_return result.topic->partitions;
+  }
+  // Another request may have created it meanwhile.
+  if (const metadata::TopicInfo* t = broker.store.image()->find(name)) co_return t->partitions;
+  spdlog::error("cannot create {}: {}", name, result.message);
+  co_return tl::unexpected(ErrorCode::COORDINATOR_NOT_AVAILABLE);
+}
+
+asio::awaitable<tl::expected<GroupHome, ErrorCode>> group_home(Broker& broker, const std::string& group) {
+  auto partitions = co_await ensure_offsets_topic(broker);
+  if (!partitions) co_return tl::unexpected(partitions.error());
+  GroupHome home;
+  home.partition = coordinator::partition_for(group, *partitions);
+  home.shard = broker.shard_of(std::string(coordinator::kOffsetsTopic), home.partition);
+  co_return home;
+}
+
+namespace {
+
+coordinator::CoordinatorConfig coordinator_config(const BrokerConfig& config) {
+  coordinator::CoordinatorConfig c;
+  c.min_session_timeout_ms = config.get_int("group.min.session.timeout.ms");
+  c.max_session_timeout_ms = config.get_int("group.max.session.timeout.ms");
+  c.initial_rebalance_delay_ms = config.get_int("group.initial.rebalance.delay.ms");
+  c.max_group_size = config.get_int("group.max.size");
+  c.offsets_retention_ms = config.get_long("offsets.retention.minutes") * 60 * 1000;
+  c.max_metadata_bytes = config.get_int("offset.metadata.max.bytes");
+  return c;
+}
+
+}  // namespace
+
+std::unique_ptr<coordinator::GroupCoordinator> make_coordinator(Broker& broker, int shard) {
+  asio::io_context& context = broker.shards.context(shard);
+  auto append = [&broker, &context](int32_t partition, std::vector<coordinator::OffsetsRecord> records,
+                                    std::function<void(protocol::ErrorCode)> done) {
+    auto fail = [&context, &done](protocol::ErrorCode e) { asio::post(context, [done, e] { done(e); }); };
+    const metadata::TopicInfo* topic = broker.store.image()->find(coordinator::kOffsetsTopic);
+    storage::PartitionLog* log = topic ? partition_log(broker, *topic, partition) : nullptr;
+    if (!log) return fail(protocol::ErrorCode::UNKNOWN_TOPIC_OR_PARTITION);
+    int64_t now = now_ms();
+    Bytes batch = coordinator::build_batch(records, now);
+    auto appended = log->append(batch, now);
+    if (!appended) return fail(appended.error());
+    // Acknowledged only once durable, as acks=all produce requests are.
+    log->when_durable(appended->last_offset + 1, [&context, done](storage::IoResult<> r) {
+      protocol::ErrorCode e = r ? protocol::ErrorCode::NONE : protocol::ErrorCode::KAFKA_STORAGE_ERROR;
+      asio::post(context, [done, e] { done(e); });
+    });
+  };
+  return std::make_unique<coordinator::GroupCoordinator>(context, coordinator_config(broker.config), std::move(append),
+                                                         now_ms);
+}
+
+bool load_groups(Broker& broker) {
+  const metadata::TopicInfo* topic = broker.store.image()->find(coordinator::kOffsetsTopic);
+  if (!topic) return true;
+  auto started = std::chrono::steady_clock::now();
+  coordinator::ReplayStats total;
+  for (int32_t p = 0; p < topic->partitions; ++p) {
+    int shard = broker.shard_of(topic->name, p);
+    storage::PartitionLog* log = partition_log(broker, *topic, p);
+    if (!log) {
+      spdlog::error("{}-{} cannot be opened: its groups are not loaded", topic->name, p);
+      continue;
+    }
+    auto stats = (*broker.coordinators)[static_cast<size_t>(shard)]->load(p, *log);
+    if (!stats) {
+      spdlog::error("loading groups from {}-{}: {}", topic->name, p, stats.error());
+      return false;
+    }
+    total.records += stats->records;
+    total.skipped += stats->skipped;
+    total.bytes += stats->bytes;
+  }
+  size_t groups = 0;
+  for (auto& c : *broker.coordinators) groups += c->group_count();
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
+  spdlog::info("loaded {} group(s) from {} record(s) ({} bytes) of {} in {} ms{}", groups, total.records, total.bytes,
+               topic->name, ms, total.skipped ? fmt::format(" ({} records skipped)", total.skipped) : std::string());
+  return true;
+}
+
+}  // namespace fjord::broker

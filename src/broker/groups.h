@@ -1,0 +1,57 @@
+// Reaching a consumer group's coordinator from a request handler: __consumer_offsets (created on
+// first use, as Kafka does), the group's partition and shard, and calls that run on that shard.
+#pragma once
+
+#include <asio/associated_executor.hpp>
+#include <asio/async_result.hpp>
+#include <asio/post.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include <memory>
+#include <string>
+
+#include "broker/broker.h"
+#include "protocol/generated/error_codes.h"
+#include "tl/expected.hpp"
+
+namespace fjord::broker {
+
+// Shard `shard`'s coordinator, writing to the __consumer_offsets partitions that shard owns.
+std::unique_ptr<coordinator::GroupCoordinator> make_coordinator(Broker& broker, int shard);
+
+// Replays every __consumer_offsets partition into its shard's coordinator (at start, before
+// serving, on the starting thread). False if a partition cannot be read.
+bool load_groups(Broker& broker);
+
+struct GroupHome {
+  int32_t partition = 0;  // of __consumer_offsets
+  int shard = 0;
+};
+
+// Creates __consumer_offsets if it does not exist yet; its partition count, or
+// COORDINATOR_NOT_AVAILABLE.
+asio::awaitable<tl::expected<int32_t, protocol::ErrorCode>> ensure_offsets_topic(Broker& broker);
+
+// Where `group` lives, creating __consumer_offsets if needed.
+asio::awaitable<tl::expected<GroupHome, protocol::ErrorCode>> group_home(Broker& broker, const std::string& group);
+
+// Runs `start(coordinator, done)` on `shard`; the awaitable completes, back on the caller's
+// executor, with what `done` is called with. `start` must copy what it keeps of anything it
+// refers to before returning (the caller stays suspended until `done`).
+template <typename Resp, typename Start>
+asio::awaitable<Resp> on_coordinator(Broker& broker, int shard, Start start) {  // not a coroutine
+  asio::io_context& target = broker.shards.context(shard);
+  coordinator::GroupCoordinator* coord = (*broker.coordinators)[static_cast<size_t>(shard)].get();
+  auto initiate = [&target, coord, start = std::move(start)](auto handler) mutable {
+    auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+    asio::post(target, [coord, start = std::move(start), shared]() mutable {
+      start(*coord, [shared](Resp resp) {
+        auto home = asio::get_associated_executor(*shared);
+        asio::post(home, [shared, resp = std::move(resp)]() mutable { (*shared)(std::move(resp)); });
+      });
+    });
+  };
+  return asio::async_initiate<const asio::use_awaitable_t<>&, void(Resp)>(std::move(initiate), asio::use_awaitable);
+}
+
+}  // namespace fjord::broker
