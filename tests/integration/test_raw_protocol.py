@@ -22,6 +22,16 @@ EXPECTED_VERSIONS = {
     10: (0, 4),  # FindCoordinator
     33: (0, 2),  # AlterConfigs
     44: (0, 1),  # IncrementalAlterConfigs
+    8: (0, 9),  # OffsetCommit
+    9: (0, 9),  # OffsetFetch
+    11: (0, 9),  # JoinGroup
+    12: (0, 4),  # Heartbeat
+    13: (0, 5),  # LeaveGroup
+    14: (0, 5),  # SyncGroup
+    15: (0, 5),  # DescribeGroups
+    16: (0, 5),  # ListGroups
+    42: (0, 2),  # DeleteGroups
+    47: (0, 0),  # OffsetDelete
 }
 
 
