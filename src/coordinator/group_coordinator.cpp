@@ -223,7 +223,7 @@ void GroupCoordinator::join_group(int32_t partition, const JoinGroupRequest& req
   }
   if (!g) return fail(ErrorCode::UNKNOWN_MEMBER_ID);
   if (g->state == GroupState::Dead) return fail(ErrorCode::COORDINATOR_NOT_AVAILABLE);
-  join_known_member(*g, req, done);
+  join_known_member(*g, req, client, done);
 }
 
 void GroupCoordinator::join_new_member(Group& g, const JoinGroupRequest& req, int16_t version, const ClientInfo& client,
@@ -260,7 +260,8 @@ void GroupCoordinator::join_new_member(Group& g, const JoinGroupRequest& req, in
   }
 }
 
-void GroupCoordinator::join_known_member(Group& g, const JoinGroupRequest& req, JoinDone& done) {
+void GroupCoordinator::join_known_member(Group& g, const JoinGroupRequest& req, const ClientInfo& client,
+                                         JoinDone& done) {
   auto fail = [&](ErrorCode e) {
     JoinGroupResponse resp;
     resp.error_code = err(e);
@@ -271,7 +272,7 @@ void GroupCoordinator::join_known_member(Group& g, const JoinGroupRequest& req, 
   if (auto p = g.pending.find(req.member_id); p != g.pending.end()) {
     g.pending.erase(p);
     if (!supports_protocols(g, req)) return fail(ErrorCode::INCONSISTENT_GROUP_PROTOCOL);
-    Member& m = add_member(g, req.member_id, req, ClientInfo{});
+    Member& m = add_member(g, req.member_id, req, client);
     m.awaiting_join = std::move(done);
     if (g.state == GroupState::PreparingRebalance) {
       g.new_member_added = true;

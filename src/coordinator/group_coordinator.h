@@ -125,7 +125,7 @@ class GroupCoordinator {
 
   void join_new_member(Group& g, const protocol::JoinGroupRequest& req, int16_t version, const ClientInfo& client,
                        JoinDone& done);
-  void join_known_member(Group& g, const protocol::JoinGroupRequest& req, JoinDone& done);
+  void join_known_member(Group& g, const protocol::JoinGroupRequest& req, const ClientInfo& client, JoinDone& done);
   void replace_static_member(Group& g, std::string old_id, const std::string& new_id,
                              const protocol::JoinGroupRequest& req, JoinDone& done);
   Member& add_member(Group& g, const std::string& id, const protocol::JoinGroupRequest& req, const ClientInfo& client);
