@@ -2,6 +2,8 @@
 
 #include <sys/resource.h>
 
+#include <csignal>
+
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/ip/tcp.hpp>
@@ -122,6 +124,9 @@ void raise_fd_limit() {
 int serve(const BrokerConfig& config) {
   auto started = std::chrono::steady_clock::now();
   raise_fd_limit();
+  // sendfile() to a peer that has gone raises SIGPIPE (it has no MSG_NOSIGNAL): the error must
+  // end that connection, not the broker.
+  ::signal(SIGPIPE, SIG_IGN);
   const std::string data_dir = config.data_dir();
   auto store = metadata::MetadataStore::open(data_dir, config.node_id());
   if (!store) {

@@ -225,3 +225,25 @@ def test_many_bad_connections_at_once(broker):
                 s.close()
         w.progressed()
     still_serving(broker)
+
+
+def test_client_vanishing_mid_response_does_not_kill_the_broker(broker):
+    """Fetch responses of several MiB, sent with sendfile, to clients that reset their connection
+    right after asking: writing to a reset socket must end that connection only (no SIGPIPE)."""
+    with kr.Conn.to(broker.bootstrap) as c:
+        c.create_topics([{"name": "vanish", "num_partitions": 1, "replication_factor": 1}])
+        for _ in range(8):
+            batch = kr.record_batch([(None, b"x" * 100_000) for _ in range(5)])
+            assert c.produce("vanish", {0: batch})[("vanish", 0)]["error_code"] == 0
+    fetch = kr.frame(kr.request_header(kr.API_FETCH, 4, 1) +
+                     kr.build_fetch_v4("vanish", {0: 0}, max_bytes=64 << 20, partition_max_bytes=64 << 20))
+    with Witness(broker.bootstrap) as w:
+        for _ in range(30):
+            s = raw_socket(broker)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.sendall(fetch)
+            time.sleep(0.01)  # the broker starts answering into a small window
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            s.close()  # RST: later writes by the broker fail with EPIPE / ECONNRESET
+        w.progressed()
+    still_serving(broker)
