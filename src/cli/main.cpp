@@ -1,4 +1,4 @@
-// The `fjord` binary: `fjord serve` runs a broker.
+// The `fjord` binary: `fjord serve` runs a broker; topic, group, produce and consume are clients.
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -145,13 +145,52 @@ int main(int argc, char** argv) {
   fb->excludes(fe)->excludes(fo)->excludes(ft);
   fe->excludes(fo)->excludes(ft);
   fo->excludes(ft);
-  consume->add_option("--partition,-p", consume_opts.partition, "Only this partition");
+  auto* fp = consume->add_option("--partition,-p", consume_opts.partition, "Only this partition");
   consume->add_option("--count,-n", consume_opts.count, "Stop after this many records");
   consume->add_flag("--exit-at-end,-e", consume_opts.exit_at_end, "Stop at the end of every partition");
   consume->add_option("--format,-f", consume_opts.format,
                       "Output per record: %k key, %v value, %p partition, %o offset, %t timestamp, %h headers "
                       "(default '%v\\n')");
+  consume->add_option("--group,-g", consume_opts.group,
+                      "Consume in this consumer group: share its partitions, resume from its committed offsets "
+                      "and commit; --from-beginning/--from-end apply where it has none")
+      ->excludes(fo)
+      ->excludes(ft)
+      ->excludes(fp);
   add_brokers(consume);
+
+  auto* group = app.add_subcommand("group", "List, describe and delete consumer groups; reset their offsets");
+  group->require_subcommand(1);
+  std::string group_id;
+  std::vector<std::string> group_states;
+  auto* glist = group->add_subcommand("list", "List consumer groups and their states");
+  glist->add_option("--state", group_states, "Only groups in this state (repeatable, or comma-separated)")
+      ->delimiter(',')
+      ->transform(
+          CLI::IsMember({"Stable", "Empty", "PreparingRebalance", "CompletingRebalance", "Dead"}, CLI::ignore_case));
+  auto* gdescribe = group->add_subcommand("describe", "Members, and committed offsets and lag per partition");
+  gdescribe->add_option("group", group_id)->required();
+  auto* gdelete = group->add_subcommand("delete", "Delete a group that has no members");
+  gdelete->add_option("group", group_id)->required();
+  fjord::client::ResetOffsetsOptions reset_opts;
+  bool to_earliest = false, to_latest = false;
+  std::optional<int64_t> to_offset;
+  std::optional<std::string> to_datetime;
+  auto* greset =
+      group->add_subcommand("reset-offsets", "Set a group's offsets in a topic (the group must have no members)");
+  greset->add_option("group", reset_opts.group)->required();
+  greset->add_option("--topic,-t", reset_opts.topic, "The topic")->required();
+  greset->add_option("--partition,-p", reset_opts.partition, "Only this partition (default: all)");
+  auto* target = greset->add_option_group("target", "Where to move the offsets: exactly one of");
+  target->add_flag("--to-earliest", to_earliest, "The log start");
+  target->add_flag("--to-latest", to_latest, "The log end");
+  target->add_option("--to-offset", to_offset, "This offset, kept within the log start and end");
+  target->add_option("--to-datetime", to_datetime,
+                     "The first record at or after this time: YYYY-MM-DDTHH:MM:SS[.sss] in UTC, or with Z or "
+                     "+HH:MM, or milliseconds since the epoch");
+  target->require_option(1);
+  greset->add_flag("--dry-run", reset_opts.dry_run, "Print the new offsets, change nothing");
+  for (auto* cmd : {glist, gdescribe, gdelete, greset}) add_brokers(cmd);
 
   try {
     app.parse(argc, argv);
@@ -214,6 +253,28 @@ int main(int argc, char** argv) {
       consume_opts.position = *from_timestamp;
     }
     return fjord::client::consume(common, consume_opts);
+  }
+  if (glist->parsed()) return fjord::client::group_list(common, group_states);
+  if (gdescribe->parsed()) return fjord::client::group_describe(common, group_id);
+  if (gdelete->parsed()) return fjord::client::group_delete(common, group_id);
+  if (greset->parsed()) {
+    using To = fjord::client::ResetOffsetsOptions::To;
+    if (to_latest) reset_opts.to = To::Latest;
+    if (to_offset) {
+      reset_opts.to = To::Offset;
+      reset_opts.position = *to_offset;
+    }
+    if (to_datetime) {
+      auto ms = fjord::client::parse_time_ms(*to_datetime);
+      if (!ms) {
+        std::fprintf(stderr, "error: --to-datetime '%s': expected YYYY-MM-DDTHH:MM:SS or epoch milliseconds\n",
+                     to_datetime->c_str());
+        return kBadConfig;
+      }
+      reset_opts.to = To::Time;
+      reset_opts.position = *ms;
+    }
+    return fjord::client::group_reset_offsets(common, reset_opts);
   }
   return 0;
 }

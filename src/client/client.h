@@ -1,5 +1,5 @@
-// Fjord's client-side tools on librdkafka: topic administration, produce from stdin, consume to
-// stdout. Each returns a process exit code and prints errors as one line on stderr.
+// Fjord's client-side tools on librdkafka: topic and consumer-group administration, produce from
+// stdin, consume to stdout. Each returns a process exit code and prints errors as one line on stderr.
 #pragma once
 
 #include <cstdint>
@@ -42,7 +42,33 @@ struct ConsumeOptions {
   int64_t count = -1;    // stop after this many records; -1: never
   bool exit_at_end = false;
   std::string format = "%v\\n";  // %k key, %v value, %p partition, %o offset, %t timestamp, %h headers
+  // Empty: partitions are assigned by hand and nothing is committed. Otherwise the consumer
+  // subscribes in this group, starts from its committed offsets (`from` Beginning or End only
+  // where it has none) and commits what it printed.
+  std::string group;
 };
 int consume(const Common& c, const ConsumeOptions& o);
+
+// Consumer groups. `states` are Kafka's names (Stable, Empty, ...); none: every group.
+int group_list(const Common& c, const std::vector<std::string>& states);
+// State, assignor, coordinator, members, and per partition the committed offset and the lag.
+int group_describe(const Common& c, const std::string& group);
+// Fails unless the group exists and has no members.
+int group_delete(const Common& c, const std::string& group);
+
+struct ResetOffsetsOptions {
+  std::string group;
+  std::string topic;
+  int partition = -1;  // -1: every partition of the topic
+  enum class To { Earliest, Latest, Offset, Time } to = To::Earliest;
+  int64_t position = 0;  // To::Offset: the offset (kept within the log); To::Time: ms since the epoch
+  bool dry_run = false;  // print the new offsets, commit nothing
+};
+// Commits new offsets for the group; the broker refuses while the group has members.
+int group_reset_offsets(const Common& c, const ResetOffsetsOptions& o);
+
+// Milliseconds since the epoch of epoch milliseconds or ISO-8601 YYYY-MM-DDTHH:MM[:SS[.fff]], UTC
+// unless followed by Z or +HH:MM / -HH:MM; nullopt when it is neither.
+std::optional<int64_t> parse_time_ms(const std::string& text);
 
 }  // namespace fjord::client
