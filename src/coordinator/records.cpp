@@ -176,33 +176,11 @@ tl::expected<ReplayStats, std::string> replay_log(const storage::PartitionLog& l
           inflated = std::move(*d);
           body = inflated;
         }
-        Reader r(body);
-        for (int32_t i = 0; i < h->records_count && r.ok(); ++i) {
-          int32_t len = r.read_varint();
-          if (!r.ok() || len < 0) break;
-          Reader rec = r.sub_reader(static_cast<size_t>(len));
-          rec.read_int8();     // attributes
-          rec.read_varlong();  // timestamp delta
-          rec.read_varint();   // offset delta
-          int32_t key_len = rec.read_varint();
-          if (!rec.ok() || key_len < 0 || static_cast<size_t>(key_len) > rec.remaining()) {
-            ++stats.skipped;
-            continue;
-          }
-          ByteView key(rec.position(), static_cast<size_t>(key_len));
-          rec.skip(static_cast<size_t>(key_len));
-          int32_t value_len = rec.read_varint();
-          std::optional<ByteView> value;
-          if (value_len >= 0) {
-            if (!rec.ok() || static_cast<size_t>(value_len) > rec.remaining()) {
-              ++stats.skipped;
-              continue;
-            }
-            value = ByteView(rec.position(), static_cast<size_t>(value_len));
-          }
+        size_t visited = for_each_record(body, *h, [&](const RecordView& rec) {
           ++stats.records;
-          if (!replay_record(key, value, handler)) ++stats.skipped;
-        }
+          if (!rec.key || !replay_record(*rec.key, rec.value, handler)) ++stats.skipped;
+        });
+        if (visited != static_cast<size_t>(h->records_count)) ++stats.skipped;
       }
     }
     if (next <= offset) break;

@@ -106,6 +106,36 @@ std::optional<BatchError> validate_batch(ByteView bytes) {
   return std::nullopt;
 }
 
+size_t for_each_record(ByteView records, const BatchHeader& header, const std::function<void(const RecordView&)>& fn) {
+  Reader r(records);
+  size_t visited = 0;
+  for (int32_t i = 0; i < header.records_count; ++i) {
+    int32_t len = r.read_varint();
+    if (!r.ok() || len < 0 || static_cast<size_t>(len) > r.remaining()) break;
+    Reader rec = r.sub_reader(static_cast<size_t>(len));
+    RecordView view;
+    view.index = i;
+    rec.read_int8();  // attributes
+    view.timestamp = header.base_timestamp + rec.read_varlong();
+    view.offset_delta = rec.read_varint();
+    for (std::optional<ByteView>* part : {&view.key, &view.value}) {
+      int32_t n = rec.read_varint();
+      if (!rec.ok() || n < -1 || (n > 0 && static_cast<size_t>(n) > rec.remaining())) {
+        rec.fail("bad length");
+        break;
+      }
+      if (n >= 0) {
+        *part = ByteView(rec.position(), static_cast<size_t>(n));
+        rec.skip(static_cast<size_t>(n));
+      }
+    }
+    if (!rec.ok()) break;
+    fn(view);
+    ++visited;
+  }
+  return visited;
+}
+
 std::optional<BatchError> validate_records(ByteView records, const BatchHeader& header) {
   return check_record_framing(records, header);
 }

@@ -5,8 +5,11 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "base/bytes.h"
 #include "protocol/generated/error_codes.h"
@@ -66,7 +69,22 @@ std::optional<BatchHeader> read_batch_header(ByteView bytes);
 struct BatchError {
   ErrorCode code;
   std::string message;
+  // Produce v8+ record_errors: which records (by index in the batch) were at fault, and why.
+  std::vector<std::pair<int32_t, std::string>> records = {};
 };
+
+// One record of a batch, viewed in place.
+struct RecordView {
+  int32_t index = 0;
+  int64_t timestamp = 0;  // base timestamp + delta (CreateTime)
+  int32_t offset_delta = 0;
+  std::optional<ByteView> key;
+  std::optional<ByteView> value;
+};
+
+// Calls `fn` for each record of `records` (a batch's record bytes, inflated if compressed), in
+// order, stopping at the first one that does not parse. Returns how many were visited.
+size_t for_each_record(ByteView records, const BatchHeader& header, const std::function<void(const RecordView&)>& fn);
 
 // Checks one whole batch (`bytes` is exactly the batch): sizes consistent, magic 2, CRC-32C over
 // attributes..end, records count matching lastOffsetDelta, and for uncompressed batches every

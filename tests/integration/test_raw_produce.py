@@ -178,3 +178,25 @@ def test_list_offsets_v1(broker, topic):
     }
     assert (empty["error_code"], empty["offset"]) == (0, 0)
     assert unknown["error_code"] == kr.UNKNOWN_TOPIC_OR_PARTITION
+
+
+@pytest.mark.parametrize("gzip", [False, True])
+def test_out_of_range_timestamps_name_their_records(broker, gzip):
+    """message.timestamp.before/after.max.ms are checked record by record (inside compressed
+    batches too); Produce v8 names the culprits in record_errors and nothing is written."""
+    name = "raw-ts-%s" % ("gzip" if gzip else "plain")
+    create_topic(broker, name, 1, {"message.timestamp.before.max.ms": "60000",
+                                   "message.timestamp.after.max.ms": "60000"})
+    now = now_ms()
+    records = [(b"a", b"ok", [], now), (b"b", b"old", [], now - 3_600_000), (b"c", b"ok", [], now),
+               (b"d", b"future", [], now + 3_600_000)]
+    with kr.Conn.to(broker.bootstrap) as c:
+        res = c.produce(name, {0: kr.record_batch(records, base_timestamp=now, gzip=gzip)}, acks=-1,
+                        version=8)[(name, 0)]
+        assert res["error_code"] == 32, res  # INVALID_TIMESTAMP
+        assert res["base_offset"] == -1
+        assert [i for i, _ in res["record_errors"]] == [1, 3], res
+        assert all("out of the range" in why for _, why in res["record_errors"]), res
+        assert "2 record(s)" in res["error_message"]
+        ok = c.produce(name, {0: kr.record_batch([records[0]], base_timestamp=now)}, acks=-1, version=8)[(name, 0)]
+        assert (ok["error_code"], ok["base_offset"]) == (0, 0), ok

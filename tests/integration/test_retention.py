@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import KafkaError, TopicPartition
+from confluent_kafka.admin import ConfigResource
 
+from fjord_harness import admin_client, result_of
 from clients import (consume, consume_partitions, consumer, create_topic, ok_reports, produce_all, producer,
                      watermarks)
 
@@ -85,10 +87,16 @@ def test_retention_bytes_deletes_old_segments(rbroker):
 
 def test_retention_ms_deletes_old_segments(rbroker):
     b = rbroker
-    topic = create_topic(b, "ret-ms", 1, {"segment.bytes": str(SEGMENT), "retention.ms": "1000"})
+    # retention.ms drops to 1 s only once the log is filled and its segments counted, so a slow
+    # fill cannot lose segments before they are counted.
+    topic = create_topic(b, "ret-ms", 1, {"segment.bytes": str(SEGMENT), "retention.ms": "3600000"})
     fill(b, topic)
     before = len(segments(b, topic))
     assert before > 2
+    admin = admin_client(b)
+    altered = result_of(admin.alter_configs([ConfigResource(ConfigResource.Type.TOPIC, topic, set_config={
+        "segment.bytes": str(SEGMENT), "retention.ms": "1000"})]))
+    assert not any(isinstance(v, Exception) for v in altered.values()), altered
     wait_for(lambda: watermarks(b, topic, 0)[0] > 0, 10, "log start offset moving up")
     wait_for(lambda: len(segments(b, topic)) < before, 10, "segment files going")
     low, high = watermarks(b, topic, 0)

@@ -39,16 +39,11 @@ Found refine_in_batch(const storage::FileRange& range, const storage::BatchInfo&
     inflated = std::move(*d);
     body = inflated;
   }
-  Reader r(body);
-  for (int32_t i = 0; i < h->records_count && r.ok(); ++i) {
-    int32_t len = r.read_varint();
-    if (!r.ok() || len < 0) break;
-    Reader rec = r.sub_reader(static_cast<size_t>(len));
-    rec.read_int8();
-    int64_t ts = h->base_timestamp + rec.read_varlong();
-    int32_t delta = rec.read_varint();
-    if (rec.ok() && ts >= target) return {h->base_offset + delta, ts};
-  }
+  std::optional<Found> exact;
+  for_each_record(body, *h, [&](const RecordView& rec) {
+    if (!exact && rec.timestamp >= target) exact = Found{h->base_offset + rec.offset_delta, rec.timestamp};
+  });
+  if (exact) return *exact;
   return found;
 }
 

@@ -60,16 +60,18 @@ std::optional<BatchError> check_records(const Bytes& records, const TopicLimits&
   std::optional<BatchError> limit_error;
   auto invalid = for_each_valid_batch(records, [&](ByteView batch, const BatchHeader& h) {
     if (limit_error) return;
+    Bytes inflated;
     if (h.compression() != 0) {
-      auto inflated = decompress(static_cast<Codec>(h.compression()), batch.subspan(batch::kHeaderSize), kMaxInflatedBatch);
-      if (!inflated) {
-        limit_error = BatchError{ErrorCode::CORRUPT_MESSAGE, "cannot decompress the batch: " + inflated.error()};
+      auto d = decompress(static_cast<Codec>(h.compression()), batch.subspan(batch::kHeaderSize), kMaxInflatedBatch);
+      if (!d) {
+        limit_error = BatchError{ErrorCode::CORRUPT_MESSAGE, "cannot decompress the batch: " + d.error()};
         return;
       }
-      if (auto bad = validate_records(*inflated, h)) {
+      if (auto bad = validate_records(*d, h)) {
         limit_error = bad;
         return;
       }
+      inflated = std::move(*d);
     }
     if (static_cast<int64_t>(batch.size()) > limits.max_message_bytes) {
       limit_error = BatchError{ErrorCode::MESSAGE_TOO_LARGE,
@@ -77,15 +79,24 @@ std::optional<BatchError> check_records(const Bytes& records, const TopicLimits&
                                            limits.max_message_bytes)};
       return;
     }
-    if (limits.create_time) {
-      for (int64_t ts : {h.base_timestamp, h.max_timestamp}) {
-        if ((ts < now && now - ts > limits.before_max_ms) || (ts > now && ts - now > limits.after_max_ms)) {
-          limit_error = BatchError{ErrorCode::INVALID_TIMESTAMP,
-                                   fmt::format("timestamp {} is out of the range message.timestamp.before/after.max.ms "
-                                               "allows around {}",
-                                               ts, now)};
-          return;
-        }
+    const bool bounded = limits.before_max_ms != INT64_MAX || limits.after_max_ms != INT64_MAX;
+    if (limits.create_time && bounded) {
+      // Every record's timestamp, as Kafka checks them; the culprits go to record_errors.
+      auto out_of_range = [&](int64_t ts) {
+        return (ts < now && now - ts > limits.before_max_ms) || (ts > now && ts - now > limits.after_max_ms);
+      };
+      BatchError e{ErrorCode::INVALID_TIMESTAMP, {}};
+      ByteView body = h.compression() != 0 ? ByteView(inflated) : batch.subspan(batch::kHeaderSize);
+      for_each_record(body, h, [&](const RecordView& r) {
+        if (out_of_range(r.timestamp))
+          e.records.emplace_back(r.index, fmt::format("timestamp {} is out of the range message.timestamp.before/"
+                                                      "after.max.ms allows around {}",
+                                                      r.timestamp, now));
+      });
+      if (!e.records.empty()) {
+        e.message = fmt::format("{} record(s) with a timestamp out of range, the first: {}", e.records.size(),
+                                e.records.front().second);
+        limit_error = std::move(e);
       }
     }
   });
@@ -183,6 +194,11 @@ asio::awaitable<ProduceResponse> handle_produce(RequestContext& ctx, ProduceRequ
       if (auto err = check_records(*p.records.bytes(), *limits, now, ctx.api_version())) {
         spdlog::debug("produce to {}-{} rejected: {}", t.name, p.index, err->message);
         fail(err->code, err->message);
+        for (auto& [index, why] : err->records) {
+          auto& re = pout.record_errors.emplace_back();
+          re.batch_index = index;
+          re.batch_index_error_message = std::move(why);
+        }
         continue;
       }
       int shard = broker.shard_of(t.name, p.index);
