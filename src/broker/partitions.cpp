@@ -2,6 +2,7 @@
 
 #include <asio/async_result.hpp>
 #include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
@@ -37,6 +38,36 @@ asio::awaitable<storage::IoResult<>> wait_durable(storage::PartitionLog& log, in
         log.when_durable(offset, [shared, executor](storage::IoResult<> result) {
           // Resume through the executor, never inside when_durable's caller.
           asio::post(executor, [shared, result]() mutable { (*shared)(result); });
+        });
+      },
+      asio::use_awaitable);
+}
+
+asio::awaitable<std::optional<storage::IoResult<>>> wait_durable_for(storage::PartitionLog& log, int64_t offset,
+                                                                     std::chrono::milliseconds timeout) {
+  using Result = std::optional<storage::IoResult<>>;
+  auto executor = co_await asio::this_coro::executor;
+  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(Result)>(
+      [&log, offset, timeout, executor](auto completion) {
+        // The sync and the timer race on this shard; the first to finish answers.
+        struct Race {
+          decltype(completion) handler;
+          asio::steady_timer timer;
+          bool done = false;
+        };
+        auto race = std::make_shared<Race>(Race{std::move(completion), asio::steady_timer(executor), false});
+        auto finish = [race](Result result) {
+          if (race->done) return;
+          race->done = true;
+          race->timer.cancel();
+          asio::post(race->timer.get_executor(), [race, result] { race->handler(result); });
+        };
+        race->timer.expires_after(timeout);
+        race->timer.async_wait([finish](std::error_code ec) {
+          if (!ec) finish(std::nullopt);
+        });
+        log.when_durable(offset, [finish, executor](storage::IoResult<> result) {
+          asio::post(executor, [finish, result] { finish(result); });
         });
       },
       asio::use_awaitable);

@@ -4,7 +4,9 @@
 
 #include <asio/awaitable.hpp>
 
+#include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "broker/broker.h"
@@ -18,6 +20,9 @@ storage::PartitionLog* partition_log(Broker& broker, const metadata::TopicInfo& 
 
 // Completes (on the log's shard) once every offset below `offset` is synced.
 asio::awaitable<storage::IoResult<>> wait_durable(storage::PartitionLog& log, int64_t offset);
+// The same, but gives up after `timeout` (nullopt then; the sync itself goes on).
+asio::awaitable<std::optional<storage::IoResult<>>> wait_durable_for(storage::PartitionLog& log, int64_t offset,
+                                                                     std::chrono::milliseconds timeout);
 
 int64_t now_ms();
 

@@ -106,7 +106,7 @@ std::optional<BatchError> check_records(const Bytes& records, const TopicLimits&
 // Runs on the partition's shard.
 asio::awaitable<AppendOutcome> append_on_owner(Broker* broker, std::shared_ptr<const metadata::Image> image,
                                                const metadata::TopicInfo* topic, int32_t partition, Bytes* records,
-                                               int16_t acks, int64_t now) {
+                                               int16_t acks, int32_t timeout_ms, int64_t now) {
   AppendOutcome out;
   storage::PartitionLog* log = partition_log(*broker, *topic, partition);
   if (log == nullptr) {
@@ -122,10 +122,16 @@ asio::awaitable<AppendOutcome> append_on_owner(Broker* broker, std::shared_ptr<c
   out.log_append_time = appended->log_append_time;
   out.log_start_offset = log->log_start_offset();
   if (acks == -1) {
-    auto durable = co_await wait_durable(*log, appended->last_offset + 1);
+    // timeout_ms bounds the wait for the fdatasync, as it bounds Kafka's wait for replicas;
+    // the records stay written either way.
+    auto durable = co_await wait_durable_for(*log, appended->last_offset + 1,
+                                             std::chrono::milliseconds(std::max(timeout_ms, 0)));
     if (!durable) {
+      out.error = ErrorCode::REQUEST_TIMED_OUT;
+      out.message = fmt::format("not durable within timeout_ms ({} ms)", timeout_ms);
+    } else if (!*durable) {
       out.error = ErrorCode::KAFKA_STORAGE_ERROR;
-      out.message = durable.error().message();
+      out.message = durable->error().message();
     }
   }
   (void)image;  // keeps `topic` alive while this runs
@@ -203,7 +209,7 @@ asio::awaitable<ProduceResponse> handle_produce(RequestContext& ctx, ProduceRequ
       }
       int shard = broker.shard_of(t.name, p.index);
       size_t index = gather->spawn(broker.shards.context(shard),
-                                   append_on_owner(&broker, image, topic, p.index, &*p.records.bytes(), req.acks, now));
+                                   append_on_owner(&broker, image, topic, p.index, &*p.records.bytes(), req.acks, req.timeout_ms, now));
       spawned.push_back({&pout, index});
     }
   }

@@ -7,6 +7,7 @@
 #include <asio/detached.hpp>
 
 #include <filesystem>
+#include <future>
 #include <thread>
 
 #include "broker/broker.h"
@@ -444,6 +445,62 @@ TEST_F(HandlersTest, ProduceErrors) {
   auto log = logs_[0]->find("small", 0, store_->image()->find("small")->id);
   ASSERT_NE(log, nullptr);
   EXPECT_EQ(log->log_end_offset(), 1);
+}
+
+// A file whose fdatasync waits until released: it holds the syncer thread, so every later sync
+// waits behind it.
+class StalledFile : public storage::File {
+ public:
+  explicit StalledFile(std::shared_future<void> release) : release_(std::move(release)) {}
+  storage::IoResult<> write_at(uint64_t, ByteView) override { return {}; }
+  storage::IoResult<size_t> read_at(uint64_t, std::span<uint8_t>) const override { return size_t{0}; }
+  storage::IoResult<> sync() override {
+    release_.wait();
+    return {};
+  }
+  storage::IoResult<> truncate(uint64_t) override { return {}; }
+  storage::IoResult<uint64_t> size() const override { return uint64_t{0}; }
+  int fd() const override { return -1; }
+
+ private:
+  std::shared_future<void> release_;
+};
+
+TEST_F(HandlersTest, AcksAllAnswersRequestTimedOutWhenTheSyncOutlastsTimeoutMs) {
+  create("slow", 1, 5);
+  auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::system_clock::now().time_since_epoch()).count();
+  auto produce = [&](int32_t timeout_ms) {
+    ProduceRequest req;
+    req.acks = -1;
+    req.timeout_ms = timeout_ms;
+    auto& t = req.topic_data.emplace_back();
+    t.name = "slow";
+    auto& p = t.partition_data.emplace_back();
+    p.index = 0;
+    p.records = Records(batch_of(1, now_ms, "r"));
+    return call<ProduceResponse>(req, 9).responses[0].partition_responses[0];
+  };
+  EXPECT_EQ(produce(5000).error_code, 0);
+
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  syncer_.submit({std::make_shared<StalledFile>(released)}, shards_.context(0).get_executor(),
+                 [](storage::IoResult<>) {});
+  auto started = std::chrono::steady_clock::now();
+  auto timed_out = produce(200);
+  auto waited = std::chrono::steady_clock::now() - started;
+  EXPECT_EQ(timed_out.error_code, code(ErrorCode::REQUEST_TIMED_OUT));
+  EXPECT_EQ(timed_out.base_offset, 1) << "the record is written, only not yet known durable";
+  EXPECT_GE(waited, std::chrono::milliseconds(190));
+  release.set_value();
+  // Once the disk catches up, the record is durable and the next produce succeeds.
+  auto after = produce(5000);
+  EXPECT_EQ(after.error_code, 0);
+  EXPECT_EQ(after.base_offset, 2);
+  auto log = logs_[0]->find("slow", 0, store_->image()->find("slow")->id);
+  ASSERT_NE(log, nullptr);
+  EXPECT_EQ(log->durable_offset(), 3);
 }
 
 TEST_F(HandlersTest, OldProduceVersionsRefuseOldAndNewFormats) {
