@@ -2,167 +2,23 @@
 // process writing to disk) and, in the same run, against librdkafka's in-memory mock cluster.
 //   build/release/bench/produce_consume_bench [--fjord PATH] [--dir DIR] [--quick]
 // Prints one table: throughput, delivery latency, end-to-end latency, broker CPU per GB, ratios.
-#include <librdkafka/rdkafka.h>
-#include <librdkafka/rdkafka_mock.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <functional>
-#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "bench_util.h"
+
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
+using namespace bench;
 
 namespace {
-
-int64_t now_us() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now().time_since_epoch()).count();
-}
-
-double cpu_seconds_of(const std::string& stat_path) {
-  std::ifstream in(stat_path);
-  std::string s((std::istreambuf_iterator<char>(in)), {});
-  size_t close = s.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::vector<std::string> f;
-  std::string cur;
-  for (size_t i = close + 2; i < s.size(); ++i) {
-    if (s[i] == ' ') {
-      f.push_back(cur);
-      cur.clear();
-    } else {
-      cur += s[i];
-    }
-  }
-  if (f.size() < 13) return 0;
-  return (std::stod(f[11]) + std::stod(f[12])) / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-
-// CPU of the threads of this process whose name contains `part` (the mock cluster's thread).
-double cpu_of_threads(const std::string& part) {
-  double total = 0;
-  for (const auto& t : fs::directory_iterator("/proc/self/task")) {
-    std::ifstream comm(t.path() / "comm");
-    std::string name;
-    std::getline(comm, name);
-    if (name.find(part) != std::string::npos) total += cpu_seconds_of((t.path() / "stat").string());
-  }
-  return total;
-}
-
-struct Broker {
-  std::string bootstrap;
-  pid_t pid = -1;
-  rd_kafka_t* mock_owner = nullptr;
-  rd_kafka_mock_cluster_t* mock = nullptr;
-  double cpu() const { return pid > 0 ? cpu_seconds_of(fmt::format("/proc/{}/stat", pid)) : cpu_of_threads("mock"); }
-};
-
-Broker start_fjord(const std::string& binary, const fs::path& dir) {
-  int port = 0;
-  {
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(s, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-    socklen_t len = sizeof(a);
-    getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
-    port = ntohs(a.sin_port);
-    close(s);
-  }
-  int pipefd[2];
-  if (pipe(pipefd) != 0) std::exit(1);
-  pid_t pid = fork();
-  if (pid == 0) {
-    dup2(pipefd[1], 2);
-    close(pipefd[0]);
-    std::string listeners = fmt::format("PLAINTEXT://127.0.0.1:{}", port);
-    execl(binary.c_str(), binary.c_str(), "serve", "--data-dir", dir.c_str(), "--listeners", listeners.c_str(),
-          static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  close(pipefd[1]);
-  std::string log;
-  char buf[512];
-  auto deadline = Clock::now() + std::chrono::seconds(20);
-  while (log.find("ready") == std::string::npos && Clock::now() < deadline) {
-    ssize_t n = read(pipefd[0], buf, sizeof(buf));
-    if (n <= 0) break;
-    log.append(buf, static_cast<size_t>(n));
-  }
-  if (log.find("ready") == std::string::npos) {
-    fmt::print(stderr, "fjord did not start:\n{}\n", log);
-    std::exit(1);
-  }
-  // Keep draining the broker's log so it never blocks on a full pipe.
-  std::thread([fd = pipefd[0]] {
-    char b[4096];
-    while (read(fd, b, sizeof(b)) > 0) {
-    }
-    close(fd);
-  }).detach();
-  return Broker{fmt::format("127.0.0.1:{}", port), pid};
-}
-
-Broker start_mock() {
-  char err[256];
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  rd_kafka_conf_set(conf, "log_level", "0", err, sizeof(err));
-  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
-  rd_kafka_mock_cluster_t* mock = rd_kafka_mock_cluster_new(rk, 1);
-  return Broker{rd_kafka_mock_cluster_bootstraps(mock), -1, rk, mock};
-}
-
-void stop(Broker& b) {
-  if (b.pid > 0) {
-    kill(b.pid, SIGTERM);
-    waitpid(b.pid, nullptr, 0);
-  }
-  if (b.mock) {
-    rd_kafka_mock_cluster_destroy(b.mock);
-    rd_kafka_destroy(b.mock_owner);
-  }
-}
-
-rd_kafka_conf_t* base_conf(const Broker& b) {
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  char err[256];
-  rd_kafka_conf_set(conf, "bootstrap.servers", b.bootstrap.c_str(), err, sizeof(err));
-  rd_kafka_conf_set(conf, "log_level", "0", err, sizeof(err));
-  return conf;
-}
-
-void create_topic(const Broker& b, const std::string& topic, int partitions) {
-  if (b.mock) {
-    rd_kafka_mock_topic_create(b.mock, topic.c_str(), partitions, 1);
-    return;
-  }
-  char err[256];
-  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, base_conf(b), err, sizeof(err));
-  rd_kafka_NewTopic_t* t = rd_kafka_NewTopic_new(topic.c_str(), partitions, 1, err, sizeof(err));
-  rd_kafka_queue_t* q = rd_kafka_queue_new(rk);
-  rd_kafka_CreateTopics(rk, &t, 1, nullptr, q);
-  rd_kafka_event_t* ev = rd_kafka_queue_poll(q, 10000);
-  if (ev) rd_kafka_event_destroy(ev);
-  rd_kafka_NewTopic_destroy(t);
-  rd_kafka_queue_destroy(q);
-  rd_kafka_destroy(rk);
-}
 
 struct ProduceResult {
   double seconds = 0;
@@ -274,16 +130,10 @@ ConsumeResult consume(const Broker& b, const std::string& topic, int partitions,
   return result;
 }
 
-double pct(std::vector<int64_t> v, double q) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return static_cast<double>(v[std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())))]) / 1000.0;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string binary = (fs::path(argv[0]).parent_path().parent_path() / "fjord").string();
+  std::string binary = default_fjord_binary();
   fs::path dir = fs::current_path() / "produce-consume-bench-data";
   bool quick = false;
   for (int i = 1; i < argc; ++i) {

@@ -1,0 +1,78 @@
+// Helpers shared by the client benchmarks (produce_consume_bench, group_bench): start and stop a
+// Fjord broker as a child process, or librdkafka's in-memory mock cluster; librdkafka configs;
+// topic creation; clocks, CPU time and percentiles.
+#pragma once
+
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace bench {
+
+using Clock = std::chrono::steady_clock;
+
+// Microseconds on the monotonic clock: comparable between the processes of one machine.
+int64_t now_us();
+
+// utime + stime, in seconds, from a /proc/<pid>/stat (or /proc/<pid>/task/<tid>/stat) file.
+double cpu_seconds_of(const std::string& stat_path);
+
+// CPU seconds of the threads of this process whose name contains `part` (the mock cluster's thread).
+double cpu_of_threads(const std::string& part);
+
+// The q-quantile (0..1) of samples in microseconds, in milliseconds.
+double pct(std::vector<int64_t> samples_us, double q);
+
+// The Fjord binary a benchmark uses when not told: <build>/fjord, for a benchmark in <build>/bench/.
+std::string default_fjord_binary();
+
+struct FjordOptions {
+  std::vector<std::string> sets;  // key=value pairs, each passed as `--set key=value`
+  std::chrono::seconds start_timeout{20};
+  std::filesystem::path log_path;  // where to append the broker's log; empty: discard it
+};
+
+struct LogTail;
+
+// A broker under test: a Fjord child process (pid > 0) or a mock cluster owned by this process.
+struct Broker {
+  std::string bootstrap;
+  pid_t pid = -1;
+  bool reaped = false;  // Fjord has exited and been waited for: its pid must not be signalled
+  int wait_status = 0;  // from waitpid, once reaped
+  rd_kafka_t* mock_owner = nullptr;
+  rd_kafka_mock_cluster_t* mock = nullptr;
+  std::string startup_log;  // Fjord's log up to and including its "ready on" line
+  double startup_ms = 0;    // from fork + exec to the "ready on" line
+  std::shared_ptr<LogTail> log_tail;
+
+  double cpu() const;  // CPU seconds the broker has used so far
+  // False once Fjord has exited (it is then reaped); a mock is always running.
+  bool running();
+  // How Fjord ended ("exit status 1", "signal 6") and the last lines of its log.
+  std::string exit_report() const;
+};
+
+// Starts Fjord on a free loopback port with its data in `dir`; exits the program if it is not
+// ready within options.start_timeout. The broker gets SIGTERM if this process dies.
+Broker start_fjord(const std::string& binary, const std::filesystem::path& dir, const FjordOptions& options = {});
+Broker start_mock();
+
+// SIGTERM and wait for Fjord's clean shutdown (SIGKILL after a minute); says so on stderr if it
+// had already exited. Destroys a mock cluster.
+void stop(Broker& broker);
+
+// A config with bootstrap.servers and quiet logging; rd_kafka_new takes ownership of it.
+rd_kafka_conf_t* base_conf(const Broker& broker);
+
+// Creates a topic and waits for the answer; prints why on failure.
+bool create_topic(const Broker& broker, const std::string& topic, int partitions);
+
+}  // namespace bench
