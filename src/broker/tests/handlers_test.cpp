@@ -30,7 +30,7 @@ class HandlersTest : public ::testing::Test {
     fs::remove_all(dir_);
     fs::create_directories(dir_);
     std::vector<std::string> unknown;
-    config_.emplace(*BrokerConfig::create({{"log.dirs", dir_.string()}, {"log.retention.hours", "2"}}, unknown));
+    config_.emplace(*BrokerConfig::create({{"log.dirs", dir_.string()}, {"log.retention.hours", "2"}, {"group.initial.rebalance.delay.ms", "0"}, {"offsets.topic.num.partitions", "4"}}, unknown));
     store_ = std::move(*metadata::MetadataStore::open(dir_.string(), 1));
     controller_.emplace(*config_, *store_, dir_);
     logs_.push_back(std::make_unique<storage::LogManager>(storage::Env::posix(), dir_, syncer_,
@@ -543,6 +543,147 @@ TEST_F(HandlersTest, FindCoordinatorAtEveryVersion) {
       EXPECT_EQ(v >= 4 ? tx.coordinators[0].error_code : tx.error_code, code(ErrorCode::INVALID_REQUEST));
     }
   }
+}
+
+TEST_F(HandlersTest, GroupApisAtEveryVersion) {
+  create("gt", 2, 5);
+  for (int16_t v = 0; v <= 9; ++v) {
+    const std::string group = "group-v" + std::to_string(v);
+    JoinGroupRequest join;
+    join.group_id = group;
+    join.session_timeout_ms = 10000;
+    join.rebalance_timeout_ms = 10000;
+    join.protocol_type = "consumer";
+    auto& proto = join.protocols.emplace_back();
+    proto.name = "range";
+    proto.metadata = Bytes{0, 0, 0, 0, 0, 1, 0, 2, 'g', 't', 0xff, 0xff, 0xff, 0xff};
+    auto joined = call<JoinGroupResponse>(join, v);
+    if (v >= 4) {
+      ASSERT_EQ(joined.error_code, code(ErrorCode::MEMBER_ID_REQUIRED)) << "v" << v;
+      join.member_id = joined.member_id;
+      joined = call<JoinGroupResponse>(join, v);
+    }
+    ASSERT_EQ(joined.error_code, 0) << "v" << v;
+    EXPECT_EQ(joined.generation_id, 1);
+    EXPECT_EQ(joined.leader, joined.member_id);
+    ASSERT_EQ(joined.members.size(), 1u);
+    if (v >= 7) EXPECT_EQ(joined.protocol_name, "range");
+    const std::string member = joined.member_id;
+
+    SyncGroupRequest sync;
+    sync.group_id = group;
+    sync.generation_id = 1;
+    sync.member_id = member;
+    auto& a = sync.assignments.emplace_back();
+    a.member_id = member;
+    a.assignment = Bytes{1, 2, 3};
+    auto synced = call<SyncGroupResponse>(sync, std::min<int16_t>(v, 5));
+    EXPECT_EQ(synced.error_code, 0);
+    EXPECT_EQ(synced.assignment, (Bytes{1, 2, 3}));
+
+    HeartbeatRequest hb;
+    hb.group_id = group;
+    hb.generation_id = 1;
+    hb.member_id = member;
+    EXPECT_EQ(call<HeartbeatResponse>(hb, std::min<int16_t>(v, 4)).error_code, 0);
+
+    OffsetCommitRequest commit;
+    commit.group_id = group;
+    commit.generation_id_or_member_epoch = 1;
+    commit.member_id = member;
+    auto& ct = commit.topics.emplace_back();
+    ct.name = "gt";
+    auto& cp = ct.partitions.emplace_back();
+    cp.partition_index = 1;
+    cp.committed_offset = 100 + v;
+    cp.committed_metadata = "m";
+    auto committed = call<OffsetCommitResponse>(commit, v);
+    ASSERT_EQ(committed.topics.size(), 1u);
+    EXPECT_EQ(committed.topics[0].partitions[0].error_code, v == 0 ? code(ErrorCode::UNKNOWN_MEMBER_ID) : 0)
+        << "v0 carries no member: a simple commit, refused for a live group";
+
+    OffsetFetchRequest fetch;
+    if (v >= 8) {
+      auto& g = fetch.groups.emplace_back();
+      g.group_id = group;
+      g.topics.emplace();
+      auto& t = g.topics->emplace_back();
+      t.name = "gt";
+      t.partition_indexes = {0, 1};
+      fetch.groups.emplace_back().group_id = "never-seen";
+      fetch.groups.back().topics = std::nullopt;
+    } else {
+      fetch.group_id = group;
+      fetch.topics.emplace();
+      auto& t = fetch.topics->emplace_back();
+      t.name = "gt";
+      t.partition_indexes = {0, 1};
+    }
+    auto fetched = call<OffsetFetchResponse>(fetch, v);
+    const int64_t expect = v == 0 ? -1 : 100 + v;
+    if (v >= 8) {
+      ASSERT_EQ(fetched.groups.size(), 2u);
+      ASSERT_EQ(fetched.groups[0].topics.size(), 1u);
+      EXPECT_EQ(fetched.groups[0].topics[0].partitions[0].committed_offset, -1);
+      EXPECT_EQ(fetched.groups[0].topics[0].partitions[1].committed_offset, expect);
+      EXPECT_EQ(fetched.groups[1].group_id, "never-seen");
+      EXPECT_TRUE(fetched.groups[1].topics.empty());
+    } else {
+      ASSERT_EQ(fetched.topics.size(), 1u);
+      EXPECT_EQ(fetched.topics[0].partitions[1].committed_offset, expect) << "v" << v;
+    }
+
+    LeaveGroupRequest leave;
+    leave.group_id = group;
+    leave.member_id = member;
+    leave.members.emplace_back().member_id = member;
+    auto left = call<LeaveGroupResponse>(leave, std::min<int16_t>(v, 5));
+    EXPECT_EQ(left.error_code, 0);
+    if (v >= 3) {
+      ASSERT_EQ(left.members.size(), 1u);
+      EXPECT_EQ(left.members[0].error_code, 0);
+    }
+  }
+
+  for (int16_t v = 0; v <= 5; ++v) {
+    ListGroupsRequest list;
+    if (v >= 4) list.states_filter = {"empty"};
+    if (v >= 5) list.types_filter = {"classic"};
+    auto listed = call<ListGroupsResponse>(list, v);
+    EXPECT_EQ(listed.groups.size(), 10u) << "v" << v;
+    list.states_filter = {"Stable"};
+    if (v >= 4) EXPECT_TRUE(call<ListGroupsResponse>(list, v).groups.empty());
+
+    DescribeGroupsRequest describe;
+    describe.groups = {"group-v1", "nobody"};
+    describe.include_authorized_operations = true;
+    auto described = call<DescribeGroupsResponse>(describe, v);
+    ASSERT_EQ(described.groups.size(), 2u);
+    EXPECT_EQ(described.groups[0].group_state, "Empty");
+    EXPECT_EQ(described.groups[0].protocol_type, "consumer");
+    EXPECT_EQ(described.groups[1].group_state, "Dead");
+    if (v >= 3) EXPECT_NE(described.groups[0].authorized_operations, INT32_MIN);
+  }
+
+  OffsetDeleteRequest offset_delete;
+  offset_delete.group_id = "group-v9";
+  auto& dt = offset_delete.topics.emplace_back();
+  dt.name = "gt";
+  dt.partitions.emplace_back().partition_index = 1;
+  auto deleted_offsets = call<OffsetDeleteResponse>(offset_delete, 0);
+  EXPECT_EQ(deleted_offsets.error_code, 0);
+  EXPECT_EQ(deleted_offsets.topics[0].partitions[0].error_code, 0);
+
+  for (int16_t v = 0; v <= 2; ++v) {
+    DeleteGroupsRequest del;
+    del.groups_names = {"group-v" + std::to_string(v), "nobody"};
+    auto deleted = call<DeleteGroupsResponse>(del, v);
+    ASSERT_EQ(deleted.results.size(), 2u);
+    EXPECT_EQ(deleted.results[0].error_code, 0);
+    EXPECT_EQ(deleted.results[1].error_code, code(ErrorCode::GROUP_ID_NOT_FOUND));
+  }
+  ListGroupsRequest list;
+  EXPECT_EQ(call<ListGroupsResponse>(list, 3).groups.size(), 7u);
 }
 
 TEST_F(HandlersTest, IncrementalFetchSessions) {
