@@ -144,7 +144,7 @@ int serve(const BrokerConfig& config) {
 
   // Partition logs: each opened by the shard that owns it, after recovery if the last stop was
   // not clean.
-  storage::Syncer syncer;
+  storage::Syncer syncer(config.get_int("num.io.threads"));
   std::vector<std::unique_ptr<storage::LogManager>> logs;
   for (int i = 0; i < shard_count; ++i)
     logs.push_back(std::make_unique<storage::LogManager>(storage::Env::posix(), data_dir, syncer,

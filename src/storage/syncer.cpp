@@ -1,16 +1,20 @@
 #include "storage/syncer.h"
 
+#include <algorithm>
+
 namespace fjord::storage {
 
-Syncer::Syncer() : thread_([this] { run(); }) {}
+Syncer::Syncer(int threads) {
+  for (int i = 0; i < std::max(1, threads); ++i) threads_.emplace_back([this] { run(); });
+}
 
 Syncer::~Syncer() {
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
   }
-  wake_.notify_one();
-  thread_.join();
+  wake_.notify_all();
+  for (std::thread& t : threads_) t.join();
 }
 
 void Syncer::submit(std::vector<std::shared_ptr<File>> files, asio::any_io_executor reply_to,

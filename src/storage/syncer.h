@@ -1,6 +1,10 @@
-// Syncer: a thread that runs fdatasync for the shards, so an fsync never blocks a shard's event
+// Syncer: threads that run fdatasync for the shards, so an fsync never blocks a shard's event
 // loop. Each job syncs a set of files and then posts its completion back to the executor of the
 // shard that asked. The job queue is the only lock, and is off the data path (once per sync).
+// Several threads, because fdatasyncs of different files running at once share the file
+// system's journal commits: on this machine's ext4, 8 files synced in parallel take 2.5-3.5x
+// the syncs per second of the same syncs one after another. A partition never has two jobs in
+// flight, so its syncs stay in order.
 #pragma once
 
 #include <asio/any_io_executor.hpp>
@@ -20,7 +24,8 @@ namespace fjord::storage {
 
 class Syncer {
  public:
-  Syncer();
+  static constexpr int kDefaultThreads = 8;
+  explicit Syncer(int threads = kDefaultThreads);
   ~Syncer();
   Syncer(const Syncer&) = delete;
   Syncer& operator=(const Syncer&) = delete;
@@ -41,7 +46,7 @@ class Syncer {
   std::condition_variable wake_;
   std::deque<Job> jobs_;  // GUARDED_BY(mutex_)
   bool stopping_ = false;  // GUARDED_BY(mutex_)
-  std::thread thread_;
+  std::vector<std::thread> threads_;
 };
 
 }  // namespace fjord::storage

@@ -113,7 +113,7 @@ class HandlersTest : public ::testing::Test {
   std::unique_ptr<metadata::MetadataStore> store_;
   std::optional<Controller> controller_;
   Shards shards_{1};
-  storage::Syncer syncer_;
+  storage::Syncer syncer_{1};  // one thread: a stalled sync holds back the next (see StalledFile)
   std::vector<std::unique_ptr<storage::LogManager>> logs_;
   std::vector<std::unique_ptr<FetchSessionCache>> fetch_sessions_;
   std::vector<std::unique_ptr<coordinator::GroupCoordinator>> coordinators_;
