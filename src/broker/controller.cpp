@@ -77,6 +77,9 @@ TopicResult Controller::delete_topic(const metadata::TopicInfo& topic_ref) {
   metadata::TopicInfo topic = topic_ref;  // the image may change under the reference
   if (store_.image()->find(topic.id) == nullptr)
     return fail(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, "This server does not host this topic-partition.");
+  // The coordinators live on it: deleting it would lose every group's offsets.
+  if (metadata::is_internal_topic(topic.name))
+    return fail(ErrorCode::INVALID_REQUEST, fmt::format("Internal topic '{}' cannot be deleted.", topic.name));
   if (auto r = commit(metadata::RemoveTopicRecord{topic.id}); !r.ok()) return r;
   auto marked = storage::mark_partitions_deleted(data_dir_, topic.name, topic.partitions);
   if (!marked) {
@@ -94,6 +97,9 @@ TopicResult Controller::create_partitions(const std::string& name, int32_t count
   if (found == nullptr)
     return fail(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, fmt::format("The topic '{}' does not exist.", name));
   metadata::TopicInfo topic = *found;
+  // A group's partition is its hash modulo the count: more partitions would move every group.
+  if (metadata::is_internal_topic(name))
+    return fail(ErrorCode::INVALID_REQUEST, fmt::format("Internal topic '{}' cannot get more partitions.", name));
   if (count == topic.partitions)
     return fail(ErrorCode::INVALID_PARTITIONS, fmt::format("Topic already has {} partitions.", topic.partitions));
   if (count < topic.partitions)

@@ -684,6 +684,19 @@ TEST_F(HandlersTest, GroupApisAtEveryVersion) {
   }
   ListGroupsRequest list;
   EXPECT_EQ(call<ListGroupsResponse>(list, 3).groups.size(), 7u);
+
+  // The offsets topic can be neither deleted nor grown (every group would lose or move its home).
+  DeleteTopicsRequest delete_offsets;
+  delete_offsets.topic_names.push_back("__consumer_offsets");
+  auto refused = call<DeleteTopicsResponse>(delete_offsets, 5);
+  EXPECT_EQ(refused.responses[0].error_code, code(ErrorCode::INVALID_REQUEST));
+  CreatePartitionsRequest grow;
+  auto& gt = grow.topics.emplace_back();
+  gt.name = "__consumer_offsets";
+  gt.count = 8;
+  gt.assignments = std::nullopt;
+  EXPECT_EQ(call<CreatePartitionsResponse>(grow, 3).results[0].error_code, code(ErrorCode::INVALID_REQUEST));
+  EXPECT_EQ(store_->image()->find("__consumer_offsets")->partitions, 4);
 }
 
 TEST_F(HandlersTest, IncrementalFetchSessions) {
