@@ -68,6 +68,7 @@ struct GroupCoordinator::Member {
   JoinDone awaiting_join;
   SyncDone awaiting_sync;
   bool is_new = false;
+  bool synced = false;  // sent SyncGroup in the current CompletingRebalance
   SteadyClock::time_point deadline;
   asio::steady_timer session_timer;
   bool session_armed = false;
@@ -456,6 +457,7 @@ void GroupCoordinator::prepare_rebalance(Group& g, const std::string& reason) {
         SyncGroupResponse resp;
         resp.error_code = err(ErrorCode::REBALANCE_IN_PROGRESS);
         std::exchange(m->awaiting_sync, nullptr)(std::move(resp));
+        touch(g, *m);  // it could not heartbeat while it waited
       }
     }
   }
@@ -539,9 +541,31 @@ void GroupCoordinator::complete_join(Group& g) {
   for (auto& [id, m] : g.members) {
     JoinDone cb = std::exchange(m->awaiting_join, nullptr);
     m->is_new = false;
+    m->synced = false;
     touch(g, *m);
     cb(join_response(g, *m, id == *g.leader));
   }
+  // Members that never send SyncGroup are dropped after the rebalance timeout, so the others do
+  // not wait for them forever (Kafka 3.x's pending-sync timeout).
+  const uint64_t epoch = ++g.join_epoch;
+  g.join_timer.expires_after(std::chrono::milliseconds(g.rebalance_timeout_ms()));
+  g.join_timer.async_wait([this, alive = std::weak_ptr<bool>(alive_), id = g.id, epoch](std::error_code ec) {
+    if (ec || alive.expired()) return;
+    on_sync_timer(id, epoch);
+  });
+}
+
+void GroupCoordinator::on_sync_timer(const std::string& group_id, uint64_t epoch) {
+  Group* g = find(group_id);
+  if (!g || g->join_epoch != epoch || g->state != GroupState::CompletingRebalance) return;
+  std::vector<std::string> missing;
+  for (const auto& [id, m] : g->members)
+    if (!m->synced) missing.push_back(id);
+  for (const std::string& id : missing) {
+    spdlog::info("group {}: removing member {}, which did not send SyncGroup within the rebalance timeout", g->id, id);
+    remove_member(*g, id, ErrorCode::UNKNOWN_MEMBER_ID);
+  }
+  prepare_rebalance(*g, "members did not sync in time");
 }
 
 JoinGroupResponse GroupCoordinator::join_response(const Group& g, const Member& m, bool with_members) const {
@@ -720,6 +744,7 @@ void GroupCoordinator::sync_group(const SyncGroupRequest& req, int16_t /*version
     std::exchange(m.awaiting_sync, nullptr)(std::move(superseded));
   }
   m.awaiting_sync = std::move(done);
+  m.synced = true;
   touch(*g, m);
   if (g->leader != m.id) return;
 
@@ -741,6 +766,7 @@ void GroupCoordinator::sync_group(const SyncGroupRequest& req, int16_t /*version
           SyncGroupResponse resp;
           resp.error_code = err(commit_error(e));
           std::exchange(m->awaiting_sync, nullptr)(std::move(resp));
+          touch(*g, *m);
         }
       }
       return prepare_rebalance(*g, "storing the assignment failed");
@@ -753,6 +779,7 @@ void GroupCoordinator::sync_group(const SyncGroupRequest& req, int16_t /*version
       resp.protocol_name = g->protocol;
       resp.assignment = m->assignment;
       std::exchange(m->awaiting_sync, nullptr)(std::move(resp));
+      touch(*g, *m);
     }
   });
 }

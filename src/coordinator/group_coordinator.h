@@ -5,7 +5,8 @@
 //
 // Requests that wait (JoinGroup until the rebalance completes, SyncGroup until the leader's
 // assignment, commits until durable) take a completion callback, always called on this shard.
-// Timers are per member (session deadline, re-armed lazily) and per group (join phase).
+// Timers are per member (session deadline, re-armed lazily) and per group (join phase, initial
+// delay, and the wait for SyncGroups after a join completes).
 #pragma once
 
 #include <asio/io_context.hpp>
@@ -138,6 +139,7 @@ class GroupCoordinator {
   void complete_join(Group& g);
   void arm_join_timer(Group& g, int64_t delay_ms, bool initial);
   void on_join_timer(const std::string& group_id, uint64_t epoch, bool initial);
+  void on_sync_timer(const std::string& group_id, uint64_t epoch);
 
   void touch(Group& g, Member& m);  // a heartbeat: push the session deadline out
   void arm_session(Group& g, Member& m);

@@ -274,6 +274,35 @@ TEST_F(CoordinatorTest, MembersThatDoNotRejoinAreDroppedAfterTheRebalanceTimeout
   EXPECT_EQ(heartbeat(a, 1), code(ErrorCode::UNKNOWN_MEMBER_ID));
 }
 
+TEST_F(CoordinatorTest, ALeaderThatNeverSyncsIsDroppedAfterTheRebalanceTimeout) {
+  auto ja = join(join_req("", 300));
+  drain();
+  const std::string a = (*ja)->member_id;  // the leader
+  auto jb = join(join_req("", 300));
+  drain();
+  EXPECT_FALSE(jb->has_value());
+  auto ja2 = join(join_req(a, 300));
+  drain();
+  ASSERT_TRUE(jb->has_value() && ja2->has_value());
+  ASSERT_EQ((*ja2)->leader, a);
+  const std::string b = (*jb)->member_id;
+  const int32_t gen = (*jb)->generation_id;
+  auto sb = sync(b, gen);  // the follower waits; the leader keeps heartbeating but never syncs
+  for (int i = 0; i < 40 && !sb->has_value(); ++i) {
+    heartbeat(a, gen);
+    io_.restart();
+    io_.run_for(20ms);
+  }
+  ASSERT_TRUE(sb->has_value()) << "the follower waited forever for the leader's assignment";
+  EXPECT_EQ((*sb)->error_code, code(ErrorCode::REBALANCE_IN_PROGRESS));
+  EXPECT_EQ(heartbeat(a, gen), code(ErrorCode::UNKNOWN_MEMBER_ID));
+  auto jb2 = join(join_req(b, 300));
+  drain();
+  ASSERT_TRUE(jb2->has_value());
+  EXPECT_EQ((*jb2)->leader, b);
+  EXPECT_EQ((*jb2)->generation_id, gen + 1);
+}
+
 TEST_F(CoordinatorTest, StaticMemberRestartKeepsItsAssignmentWithoutARebalance) {
   auto req = join_req("");
   req.group_instance_id = "instance-1";
