@@ -334,6 +334,10 @@ void GroupCoordinator::replace_static_member(Group& g, std::string old_id, const
   m.id = new_id;
   node.key() = new_id;
   g.members.insert(std::move(node));
+  // The session timer's pending wait names the old id: start it again under the new one.
+  m.session_timer.cancel();
+  m.session_armed = false;
+  touch(g, m);
   g.static_members[*req.group_instance_id] = new_id;
   if (g.leader == old_id) g.leader = new_id;
   spdlog::info("group {}: static member {} rejoined as {} (was {})", g.id, *req.group_instance_id, new_id, old_id);

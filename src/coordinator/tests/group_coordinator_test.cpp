@@ -334,6 +334,20 @@ TEST_F(CoordinatorTest, StaticMemberRestartKeepsItsAssignmentWithoutARebalance) 
   EXPECT_EQ(coordinator_->heartbeat(fenced).error_code, code(ErrorCode::FENCED_INSTANCE_ID));
 }
 
+TEST_F(CoordinatorTest, ARestartedStaticMemberStillExpiresWithoutHeartbeats) {
+  auto req = join_req("", 200);
+  req.group_instance_id = "instance-1";
+  auto j1 = join(req);
+  drain();
+  auto s1 = sync((*j1)->member_id, 1, {{(*j1)->member_id, "mine"}});
+  run_until([&] { return s1->has_value(); });
+  auto j2 = join(req, kJoinV5);
+  run_until([&] { return j2->has_value(); });
+  ASSERT_EQ((*j2)->error_code, 0);
+  // The new process dies at once: its session must still run out.
+  run_until([&] { return coordinator_->describe_group("g").group_state == "Empty"; }, 2000ms);
+}
+
 TEST_F(CoordinatorTest, JoinErrors) {
   auto j = join(join_req("", 5));  // below the minimum session timeout
   drain();
