@@ -27,6 +27,8 @@ ErrorCode commit_error(ErrorCode append_error) {
     case ErrorCode::MESSAGE_TOO_LARGE:
     case ErrorCode::RECORD_LIST_TOO_LARGE:
       return ErrorCode::INVALID_COMMIT_OFFSET_SIZE;
+    case ErrorCode::NOT_LEADER_OR_FOLLOWER:
+      return ErrorCode::NOT_COORDINATOR;  // the broker is shutting down: find the coordinator again
     case ErrorCode::KAFKA_STORAGE_ERROR:
     case ErrorCode::UNKNOWN_TOPIC_OR_PARTITION:
     case ErrorCode::NOT_ENOUGH_REPLICAS:

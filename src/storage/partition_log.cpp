@@ -137,6 +137,8 @@ IoResult<> PartitionLog::roll(int64_t now_ms) {
 tl::expected<AppendResult, ErrorCode> PartitionLog::append(std::span<uint8_t> records, int64_t now_ms,
                                                            int32_t leader_epoch) {
   if (offline_) return tl::unexpected(ErrorCode::KAFKA_STORAGE_ERROR);
+  // Closed for shutdown: the client retries, against the restarted broker.
+  if (closed_) return tl::unexpected(ErrorCode::NOT_LEADER_OR_FOLLOWER);
   AppendResult result;
   size_t pos = 0;
   while (pos < records.size()) {
@@ -375,6 +377,7 @@ IoResult<> PartitionLog::flush() {
 }
 
 IoResult<> PartitionLog::close() {
+  closed_ = true;
   if (auto r = flush(); !r) return r;
   return active().seal();
 }

@@ -109,7 +109,8 @@ class PartitionLog {
 
   // Synchronous flush of everything (shutdown, tests).
   IoResult<> flush();
-  // Flushes and trims the active segment's indexes (clean shutdown).
+  // Flushes and trims the active segment's indexes (clean shutdown). Later appends fail with
+  // NOT_LEADER_OR_FOLLOWER, so nothing lands past the recovery point the shutdown records.
   IoResult<> close();
 
  private:
@@ -129,6 +130,7 @@ class PartitionLog {
   int64_t log_start_offset_ = 0;
   int64_t durable_offset_ = 0;
   bool offline_ = false;
+  bool closed_ = false;
 
   Syncer* syncer_ = nullptr;
   asio::any_io_executor executor_;

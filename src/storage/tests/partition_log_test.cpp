@@ -260,6 +260,22 @@ TEST(PartitionLog, RecoveryStopsAtAFlippedByte) {
   }
 }
 
+TEST(PartitionLog, AppendsAfterCloseAreRefused) {
+  TempDir dir("closed");
+  Harness h(Env::posix(), dir.path / "t-0", LogConfig{});
+  h.open(true, 0);
+  h.append(3, 10, 100);
+  ASSERT_TRUE(h.log_->close().has_value());
+  Bytes late = make_batch(1, 10, 200);
+  auto r = h.log_->append(late, 0);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error(), protocol::ErrorCode::NOT_LEADER_OR_FOLLOWER);
+  EXPECT_EQ(h.log_->log_end_offset(), 3);
+  h.open(true, 3);  // the clean restart finds exactly what was there at close
+  EXPECT_EQ(h.log_->log_end_offset(), 3);
+  h.check_read(0, 1 << 20);
+}
+
 TEST(PartitionLog, CorruptOrMissingIndexesAreRebuilt) {
   TempDir dir("index");
   LogConfig config;
