@@ -6,6 +6,7 @@
 
 #include <span>
 #include <string>
+#include <string_view>
 
 #include "base/bytes.h"
 #include "broker/broker.h"
@@ -18,7 +19,7 @@ struct RequestContext {
   Broker& broker;
   const protocol::RequestHeader& header;
   int shard = 0;  // the shard this request runs on
-  std::string client_host;  // the peer's address, "/1.2.3.4"
+  std::string_view client_host;  // the peer's address, "/1.2.3.4" (the connection outlives the request)
   bool suppress_response = false;  // Produce with acks=0: the client expects no answer
   std::string close_reason;        // set: close the connection after this request (logged)
 

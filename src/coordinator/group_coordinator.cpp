@@ -19,6 +19,21 @@ namespace {
 
 int16_t err(ErrorCode c) { return code(c); }
 
+// A JoinGroup answered with an error (no protocol: null where the version allows).
+JoinGroupResponse join_error(ErrorCode e, std::string member_id) {
+  JoinGroupResponse resp;
+  resp.error_code = err(e);
+  resp.member_id = std::move(member_id);
+  resp.protocol_name = std::nullopt;
+  return resp;
+}
+
+SyncGroupResponse sync_error(ErrorCode e) {
+  SyncGroupResponse resp;
+  resp.error_code = err(e);
+  return resp;
+}
+
 // A failed __consumer_offsets append, as the coordinator reports it (Kafka's mapping).
 ErrorCode commit_error(ErrorCode append_error) {
   switch (append_error) {
@@ -207,13 +222,7 @@ tl::expected<ReplayStats, std::string> GroupCoordinator::load(int32_t partition,
 
 void GroupCoordinator::join_group(int32_t partition, const JoinGroupRequest& req, int16_t version,
                                   const ClientInfo& client, JoinDone done) {
-  auto fail = [&](ErrorCode e) {
-    JoinGroupResponse resp;
-    resp.error_code = err(e);
-    resp.member_id = req.member_id;
-    resp.protocol_name = std::nullopt;
-    done(std::move(resp));
-  };
+  auto fail = [&](ErrorCode e) { done(join_error(e, req.member_id)); };
   if (req.group_id.empty()) return fail(ErrorCode::INVALID_GROUP_ID);
   if (req.session_timeout_ms < config_.min_session_timeout_ms ||
       req.session_timeout_ms > config_.max_session_timeout_ms)
@@ -231,13 +240,7 @@ void GroupCoordinator::join_group(int32_t partition, const JoinGroupRequest& req
 
 void GroupCoordinator::join_new_member(Group& g, const JoinGroupRequest& req, int16_t version, const ClientInfo& client,
                                        JoinDone& done) {
-  auto fail = [&](ErrorCode e, std::string member_id = {}) {
-    JoinGroupResponse resp;
-    resp.error_code = err(e);
-    resp.member_id = std::move(member_id);
-    resp.protocol_name = std::nullopt;
-    done(std::move(resp));
-  };
+  auto fail = [&](ErrorCode e, std::string member_id = {}) { done(join_error(e, std::move(member_id))); };
   if (!supports_protocols(g, req)) return fail(ErrorCode::INCONSISTENT_GROUP_PROTOCOL);
   const std::string& prefix = req.group_instance_id ? *req.group_instance_id : client.client_id;
   std::string new_id = prefix + "-" + Uuid::random().to_string();
@@ -265,13 +268,7 @@ void GroupCoordinator::join_new_member(Group& g, const JoinGroupRequest& req, in
 
 void GroupCoordinator::join_known_member(Group& g, const JoinGroupRequest& req, const ClientInfo& client,
                                          JoinDone& done) {
-  auto fail = [&](ErrorCode e) {
-    JoinGroupResponse resp;
-    resp.error_code = err(e);
-    resp.member_id = req.member_id;
-    resp.protocol_name = std::nullopt;
-    done(std::move(resp));
-  };
+  auto fail = [&](ErrorCode e) { done(join_error(e, req.member_id)); };
   if (auto p = g.pending.find(req.member_id); p != g.pending.end()) {
     g.pending.erase(p);
     if (!supports_protocols(g, req)) return fail(ErrorCode::INCONSISTENT_GROUP_PROTOCOL);
@@ -322,16 +319,10 @@ void GroupCoordinator::replace_static_member(Group& g, std::string old_id, const
   if (node.empty()) return;
   Member& m = *node.mapped();
   if (m.awaiting_join) {
-    JoinGroupResponse fenced;
-    fenced.error_code = err(ErrorCode::FENCED_INSTANCE_ID);
-    fenced.member_id = old_id;
-    fenced.protocol_name = std::nullopt;
-    std::exchange(m.awaiting_join, nullptr)(std::move(fenced));
+    std::exchange(m.awaiting_join, nullptr)(join_error(ErrorCode::FENCED_INSTANCE_ID, old_id));
   }
   if (m.awaiting_sync) {
-    SyncGroupResponse fenced;
-    fenced.error_code = err(ErrorCode::FENCED_INSTANCE_ID);
-    std::exchange(m.awaiting_sync, nullptr)(std::move(fenced));
+    std::exchange(m.awaiting_sync, nullptr)(sync_error(ErrorCode::FENCED_INSTANCE_ID));
   }
   m.id = new_id;
   node.key() = new_id;
@@ -355,13 +346,7 @@ void GroupCoordinator::replace_static_member(Group& g, std::string old_id, const
       if (alive.expired()) return;
       Group* g = find(group_id);
       auto it = g ? g->members.find(new_id) : decltype(g->members.end()){};
-      if (!g || it == g->members.end()) {
-        JoinGroupResponse resp;
-        resp.error_code = err(ErrorCode::UNKNOWN_MEMBER_ID);
-        resp.member_id = new_id;
-        resp.protocol_name = std::nullopt;
-        return done(std::move(resp));
-      }
+      if (!g || it == g->members.end()) return done(join_error(ErrorCode::UNKNOWN_MEMBER_ID, new_id));
       JoinGroupResponse resp = join_response(*g, *it->second, leader);
       // The leader gets the members but must not reassign (JoinGroup v9's skip_assignment; older
       // clients send an assignment that the Stable group ignores).
@@ -404,11 +389,7 @@ void GroupCoordinator::update_member(Group& g, Member& m, const JoinGroupRequest
   m.rebalance_timeout_ms = req.rebalance_timeout_ms > 0 ? req.rebalance_timeout_ms : req.session_timeout_ms;
   if (m.awaiting_join) {
     // A second JoinGroup while the first still waits: the newer one is the one answered.
-    JoinGroupResponse superseded;
-    superseded.error_code = err(ErrorCode::REBALANCE_IN_PROGRESS);
-    superseded.member_id = m.id;
-    superseded.protocol_name = std::nullopt;
-    std::exchange(m.awaiting_join, nullptr)(std::move(superseded));
+    std::exchange(m.awaiting_join, nullptr)(join_error(ErrorCode::REBALANCE_IN_PROGRESS, m.id));
   }
   m.awaiting_join = std::move(done);
   touch(g, m);
@@ -424,18 +405,8 @@ void GroupCoordinator::remove_member(Group& g, const std::string& member_id, Err
     if (s != g.static_members.end() && s->second == member_id) g.static_members.erase(s);
   }
   if (g.leader == member_id) g.leader.reset();
-  if (m->awaiting_join) {
-    JoinGroupResponse resp;
-    resp.error_code = err(pending_error);
-    resp.member_id = member_id;
-    resp.protocol_name = std::nullopt;
-    m->awaiting_join(std::move(resp));
-  }
-  if (m->awaiting_sync) {
-    SyncGroupResponse resp;
-    resp.error_code = err(pending_error);
-    m->awaiting_sync(std::move(resp));
-  }
+  if (m->awaiting_join) m->awaiting_join(join_error(pending_error, member_id));
+  if (m->awaiting_sync) m->awaiting_sync(sync_error(pending_error));
 }
 
 void GroupCoordinator::member_left(Group& g, const std::string& why) {
@@ -460,9 +431,7 @@ void GroupCoordinator::prepare_rebalance(Group& g, const std::string& reason) {
     for (auto& [id, m] : g.members) {
       m->assignment.clear();
       if (m->awaiting_sync) {
-        SyncGroupResponse resp;
-        resp.error_code = err(ErrorCode::REBALANCE_IN_PROGRESS);
-        std::exchange(m->awaiting_sync, nullptr)(std::move(resp));
+        std::exchange(m->awaiting_sync, nullptr)(sync_error(ErrorCode::REBALANCE_IN_PROGRESS));
         touch(g, *m);  // it could not heartbeat while it waited
       }
     }
@@ -711,11 +680,7 @@ void GroupCoordinator::arm_pending(Group& g, const std::string& member_id, int32
 // ------------------------------------------------------------------------------ sync group
 
 void GroupCoordinator::sync_group(const SyncGroupRequest& req, int16_t /*version*/, SyncDone done) {
-  auto fail = [&](ErrorCode e) {
-    SyncGroupResponse resp;
-    resp.error_code = err(e);
-    done(std::move(resp));
-  };
+  auto fail = [&](ErrorCode e) { done(sync_error(e)); };
   Group* g = find(req.group_id);
   if (!g) return fail(ErrorCode::UNKNOWN_MEMBER_ID);
   if (g->state == GroupState::Dead) return fail(ErrorCode::COORDINATOR_NOT_AVAILABLE);
@@ -744,11 +709,7 @@ void GroupCoordinator::sync_group(const SyncGroupRequest& req, int16_t /*version
     case GroupState::CompletingRebalance:
       break;
   }
-  if (m.awaiting_sync) {
-    SyncGroupResponse superseded;
-    superseded.error_code = err(ErrorCode::REBALANCE_IN_PROGRESS);
-    std::exchange(m.awaiting_sync, nullptr)(std::move(superseded));
-  }
+  if (m.awaiting_sync) std::exchange(m.awaiting_sync, nullptr)(sync_error(ErrorCode::REBALANCE_IN_PROGRESS));
   m.awaiting_sync = std::move(done);
   m.synced = true;
   touch(*g, m);
@@ -769,9 +730,7 @@ void GroupCoordinator::sync_group(const SyncGroupRequest& req, int16_t /*version
       for (auto& [id, m] : g->members) {
         m->assignment.clear();
         if (m->awaiting_sync) {
-          SyncGroupResponse resp;
-          resp.error_code = err(commit_error(e));
-          std::exchange(m->awaiting_sync, nullptr)(std::move(resp));
+          std::exchange(m->awaiting_sync, nullptr)(sync_error(commit_error(e)));
           touch(*g, *m);
         }
       }

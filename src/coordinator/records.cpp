@@ -168,15 +168,10 @@ tl::expected<ReplayStats, std::string> replay_log(const storage::PartitionLog& l
         rest = rest.subspan(h->total_size());
         next = h->last_offset() + 1;
         if (h->is_control()) continue;
-        ByteView body = whole.subspan(batch::kHeaderSize);
         Bytes inflated;
-        if (h->compression() != 0) {
-          auto d = decompress(static_cast<Codec>(h->compression()), body, kMaxInflated);
-          if (!d) return tl::unexpected("cannot inflate a batch of " + log.dir().string() + ": " + d.error());
-          inflated = std::move(*d);
-          body = inflated;
-        }
-        size_t visited = for_each_record(body, *h, [&](const RecordView& rec) {
+        auto body = batch_records(whole, *h, inflated, kMaxInflated);
+        if (!body) return tl::unexpected("cannot inflate a batch of " + log.dir().string() + ": " + body.error());
+        size_t visited = for_each_record(*body, *h, [&](const RecordView& rec) {
           ++stats.records;
           if (!rec.key || !replay_record(*rec.key, rec.value, handler)) ++stats.skipped;
         });

@@ -9,6 +9,8 @@
 
 #include <fmt/format.h>
 
+#include "protocol/record_batch.h"
+
 namespace fjord::protocol {
 namespace {
 
@@ -156,6 +158,16 @@ tl::expected<Bytes, std::string> decompress(Codec codec, ByteView input, size_t 
       return unzstd(input, max_output);
   }
   return tl::unexpected(fmt::format("unknown codec {}", static_cast<int>(codec)));
+}
+
+tl::expected<ByteView, std::string> batch_records(ByteView batch, const BatchHeader& header, Bytes& scratch,
+                                                  size_t max_output) {
+  ByteView body = batch.subspan(batch::kHeaderSize, header.total_size() - batch::kHeaderSize);
+  if (header.compression() == 0) return body;
+  auto inflated = decompress(static_cast<Codec>(header.compression()), body, max_output);
+  if (!inflated) return tl::unexpected(inflated.error());
+  scratch = std::move(*inflated);
+  return ByteView(scratch);
 }
 
 }  // namespace fjord::protocol

@@ -16,4 +16,10 @@ enum class Codec : int { None = 0, Gzip = 1, Snappy = 2, Lz4 = 3, Zstd = 4 };
 
 tl::expected<Bytes, std::string> decompress(Codec codec, ByteView input, size_t max_output);
 
+struct BatchHeader;
+// The record bytes of one whole batch (`batch` starts at its header): a view into `batch` when
+// it is uncompressed, else its records inflated into `scratch` (at most `max_output` bytes).
+tl::expected<ByteView, std::string> batch_records(ByteView batch, const BatchHeader& header, Bytes& scratch,
+                                                  size_t max_output);
+
 }  // namespace fjord::protocol

@@ -22,7 +22,7 @@ std::string lower(std::string s) {
 asio::awaitable<std::vector<coordinator::GroupSummary>> list_on(GroupCoordinator* c) { co_return c->list_groups(); }
 
 coordinator::ClientInfo client_of(const RequestContext& ctx) {
-  return {ctx.header.client_id.value_or(""), ctx.client_host};
+  return {ctx.header.client_id.value_or(""), std::string(ctx.client_host)};
 }
 
 }  // namespace

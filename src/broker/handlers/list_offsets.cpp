@@ -31,16 +31,11 @@ Found refine_in_batch(const storage::FileRange& range, const storage::BatchInfo&
   if (!n || *n != range.length) return found;
   auto h = read_batch_header(bytes);
   if (!h || h->log_append_time() || h->total_size() > bytes.size()) return found;
-  ByteView body = ByteView(bytes).subspan(batch::kHeaderSize, h->total_size() - batch::kHeaderSize);
   Bytes inflated;
-  if (h->compression() != 0) {
-    auto d = decompress(static_cast<Codec>(h->compression()), body, kMaxInflated);
-    if (!d) return found;
-    inflated = std::move(*d);
-    body = inflated;
-  }
+  auto body = batch_records(bytes, *h, inflated, kMaxInflated);
+  if (!body) return found;
   std::optional<Found> exact;
-  for_each_record(body, *h, [&](const RecordView& rec) {
+  for_each_record(*body, *h, [&](const RecordView& rec) {
     if (!exact && rec.timestamp >= target) exact = Found{h->base_offset + rec.offset_delta, rec.timestamp};
   });
   if (exact) return *exact;

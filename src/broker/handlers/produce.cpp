@@ -61,17 +61,16 @@ std::optional<BatchError> check_records(const Bytes& records, const TopicLimits&
   auto invalid = for_each_valid_batch(records, [&](ByteView batch, const BatchHeader& h) {
     if (limit_error) return;
     Bytes inflated;
+    auto body = batch_records(batch, h, inflated, kMaxInflatedBatch);
+    if (!body) {
+      limit_error = BatchError{ErrorCode::CORRUPT_MESSAGE, "cannot decompress the batch: " + body.error()};
+      return;
+    }
     if (h.compression() != 0) {
-      auto d = decompress(static_cast<Codec>(h.compression()), batch.subspan(batch::kHeaderSize), kMaxInflatedBatch);
-      if (!d) {
-        limit_error = BatchError{ErrorCode::CORRUPT_MESSAGE, "cannot decompress the batch: " + d.error()};
-        return;
-      }
-      if (auto bad = validate_records(*d, h)) {
+      if (auto bad = validate_records(*body, h)) {  // uncompressed ones were checked with the batch
         limit_error = bad;
         return;
       }
-      inflated = std::move(*d);
     }
     if (static_cast<int64_t>(batch.size()) > limits.max_message_bytes) {
       limit_error = BatchError{ErrorCode::MESSAGE_TOO_LARGE,
@@ -86,8 +85,7 @@ std::optional<BatchError> check_records(const Bytes& records, const TopicLimits&
         return (ts < now && now - ts > limits.before_max_ms) || (ts > now && ts - now > limits.after_max_ms);
       };
       BatchError e{ErrorCode::INVALID_TIMESTAMP, {}};
-      ByteView body = h.compression() != 0 ? ByteView(inflated) : batch.subspan(batch::kHeaderSize);
-      for_each_record(body, h, [&](const RecordView& r) {
+      for_each_record(*body, h, [&](const RecordView& r) {
         if (out_of_range(r.timestamp))
           e.records.emplace_back(r.index, fmt::format("timestamp {} is out of the range message.timestamp.before/"
                                                       "after.max.ms allows around {}",
