@@ -30,19 +30,6 @@ storage::PartitionLog* partition_log(Broker& broker, const metadata::TopicInfo& 
   return *opened;
 }
 
-asio::awaitable<storage::IoResult<>> wait_durable(storage::PartitionLog& log, int64_t offset) {
-  auto executor = co_await asio::this_coro::executor;
-  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(storage::IoResult<>)>(
-      [&log, offset, executor](auto handler) {
-        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
-        log.when_durable(offset, [shared, executor](storage::IoResult<> result) {
-          // Resume through the executor, never inside when_durable's caller.
-          asio::post(executor, [shared, result]() mutable { (*shared)(result); });
-        });
-      },
-      asio::use_awaitable);
-}
-
 asio::awaitable<std::optional<storage::IoResult<>>> wait_durable_for(storage::PartitionLog& log, int64_t offset,
                                                                      std::chrono::milliseconds timeout) {
   using Result = std::optional<storage::IoResult<>>;

@@ -18,9 +18,8 @@ namespace fjord::broker {
 // REQUIRES: called on the shard that owns (topic, partition). nullptr if it cannot be opened.
 storage::PartitionLog* partition_log(Broker& broker, const metadata::TopicInfo& topic, int32_t partition);
 
-// Completes (on the log's shard) once every offset below `offset` is synced.
-asio::awaitable<storage::IoResult<>> wait_durable(storage::PartitionLog& log, int64_t offset);
-// The same, but gives up after `timeout` (nullopt then; the sync itself goes on).
+// Completes (on the log's shard) once every offset below `offset` is synced, or with nullopt
+// after `timeout` (the sync itself goes on).
 asio::awaitable<std::optional<storage::IoResult<>>> wait_durable_for(storage::PartitionLog& log, int64_t offset,
                                                                      std::chrono::milliseconds timeout);
 
