@@ -28,24 +28,16 @@ int64_t now_us() {
   return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now().time_since_epoch()).count();
 }
 
-double cpu_seconds_of(const std::string& stat_path) {
-  std::ifstream in(stat_path);
-  std::string s((std::istreambuf_iterator<char>(in)), {});
-  size_t close = s.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::vector<std::string> f;
-  std::string cur;
-  for (size_t i = close + 2; i < s.size(); ++i) {
-    if (s[i] == ' ') {
-      f.push_back(cur);
-      cur.clear();
-    } else {
-      cur += s[i];
-    }
-  }
-  if (f.size() < 13) return 0;
-  return (std::stod(f[11]) + std::stod(f[12])) / static_cast<double>(sysconf(_SC_CLK_TCK));
+namespace {
+// Nanoseconds on CPU from a task's schedstat (its first field): finer than stat's clock ticks,
+// which a few-millisecond consume pass would round to nothing.
+double schedstat_seconds(const fs::path& task) {
+  std::ifstream in(task / "schedstat");
+  double ns = 0;
+  in >> ns;
+  return ns / 1e9;
 }
+}  // namespace
 
 double cpu_of_threads(const std::string& part) {
   double total = 0;
@@ -53,8 +45,15 @@ double cpu_of_threads(const std::string& part) {
     std::ifstream comm(t.path() / "comm");
     std::string name;
     std::getline(comm, name);
-    if (name.find(part) != std::string::npos) total += cpu_seconds_of((t.path() / "stat").string());
+    if (name.find(part) != std::string::npos) total += schedstat_seconds(t.path());
   }
+  return total;
+}
+
+double cpu_of_process(pid_t pid) {
+  double total = 0;
+  std::error_code ec;
+  for (const auto& t : fs::directory_iterator(fmt::format("/proc/{}/task", pid), ec)) total += schedstat_seconds(t.path());
   return total;
 }
 
@@ -84,7 +83,7 @@ struct LogTail {
 };
 
 double Broker::cpu() const {
-  if (pid > 0) return reaped ? 0 : cpu_seconds_of(fmt::format("/proc/{}/stat", pid));
+  if (pid > 0) return reaped ? 0 : cpu_of_process(pid);
   return cpu_of_threads("mock");
 }
 

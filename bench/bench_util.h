@@ -21,11 +21,11 @@ using Clock = std::chrono::steady_clock;
 // Microseconds on the monotonic clock: comparable between the processes of one machine.
 int64_t now_us();
 
-// utime + stime, in seconds, from a /proc/<pid>/stat (or /proc/<pid>/task/<tid>/stat) file.
-double cpu_seconds_of(const std::string& stat_path);
-
 // CPU seconds of the threads of this process whose name contains `part` (the mock cluster's thread).
 double cpu_of_threads(const std::string& part);
+
+// CPU seconds of a process's live threads (from schedstat, in nanoseconds).
+double cpu_of_process(pid_t pid);
 
 // The q-quantile (0..1) of samples in microseconds, in milliseconds.
 double pct(std::vector<int64_t> samples_us, double q);

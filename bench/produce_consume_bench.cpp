@@ -1,7 +1,8 @@
 // produce_consume_bench: a librdkafka producer and consumer against a Fjord broker (a real
 // process writing to disk) and, in the same run, against librdkafka's in-memory mock cluster.
-//   build/release/bench/produce_consume_bench [--fjord PATH] [--dir DIR] [--quick]
-// Prints one table: throughput, delivery latency, end-to-end latency, broker CPU per GB, ratios.
+//   build/release/bench/produce_consume_bench [--fjord PATH] [--dir DIR] [--quick] [--case SIZE/ACKS/PARTITIONS]... [--records N]
+// Prints one table: throughput, delivery latency, end-to-end latency, broker CPU per GB (Fjord's
+// process; the mock cluster's thread), ratios. `--case 1024/all/8` runs only the cases named.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -136,8 +137,12 @@ int main(int argc, char** argv) {
   std::string binary = default_fjord_binary();
   fs::path dir = fs::current_path() / "produce-consume-bench-data";
   bool quick = false;
+  std::vector<std::string> only;
+  int64_t records_override = 0;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
+    if (a == "--case" && i + 1 < argc) only.push_back(argv[++i]);
+    if (a == "--records" && i + 1 < argc) records_override = std::stoll(argv[++i]);
     if (a == "--fjord" && i + 1 < argc) binary = argv[++i];
     if (a == "--dir" && i + 1 < argc) dir = argv[++i];
     if (a == "--quick") quick = true;
@@ -147,9 +152,11 @@ int main(int argc, char** argv) {
   fmt::print("produce_consume_bench: Fjord {} (data in {}) vs librdkafka {} mock cluster{}\n", binary, dir.string(),
              rd_kafka_version_str(), quick ? " (quick)" : "");
   fmt::print("librdkafka producer: linger.ms=5 batch.size=1000000; one producer, one consumer; same settings both\n\n");
-  fmt::print("| {:<28} | {:>22} | {:>22} | {:>26} | {:>22} | {:>13} |\n", "case", "Fjord produce", "mock produce",
-             "Fjord p50/p99/p99.9 ms", "consume Fjord / mock", "Fjord CPU s/GB");
-  fmt::print("|{:-<30}|{:-<24}|{:-<24}|{:-<28}|{:-<24}|{:-<15}|\n", "", "", "", "", "", "");
+  fmt::print("| {:<20} | {:>22} | {:>18} | {:>20} | {:>22} | {:>19} | {:>19} |\n", "case", "Fjord produce",
+             "mock produce", "Fjord p50/p99/p99.9", "consume Fjord / mock", "produce CPU s/GB", "consume CPU s/GB");
+  fmt::print("| {:<20} | {:>22} | {:>18} | {:>20} | {:>22} | {:>19} | {:>19} |\n", "", "", "(Fjord/mock)", "ms", "(ratio)",
+             "Fjord / mock", "Fjord / mock");
+  fmt::print("|{:-<22}|{:-<24}|{:-<20}|{:-<22}|{:-<24}|{:-<21}|{:-<21}|\n", "", "", "", "", "", "", "");
 
   struct Case {
     size_t size;
@@ -159,10 +166,16 @@ int main(int argc, char** argv) {
   std::vector<Case> cases = {{100, "1", 1}, {1024, "1", 1}, {1024, "all", 1}, {1024, "1", 8}, {1024, "all", 8}, {100, "all", 8}};
   int case_no = 0;
   for (const Case& c : cases) {
+    const std::string name = fmt::format("{}/{}/{}", c.size, c.acks, c.partitions);
+    if (!only.empty() && std::find(only.begin(), only.end(), name) == only.end()) {
+      ++case_no;
+      continue;
+    }
     // Both produce the same records. The mock keeps only about 5 MiB per partition, so both
     // consume the same 4 MiB per partition from the start of what they hold.
     int64_t consume_records = static_cast<int64_t>(4 * 1024 * 1024 / (c.size + 70)) * c.partitions;
     int64_t records = quick ? consume_records : std::max<int64_t>(consume_records, (c.size < 500 ? 2'000'000 : 300'000));
+    if (records_override > 0) records = std::max(records_override, consume_records);
     double mb = static_cast<double>(records) * static_cast<double>(c.size) / 1e6;
     std::string topic = fmt::format("bench-{}", case_no++);
 
@@ -170,32 +183,36 @@ int main(int argc, char** argv) {
     create_topic(fj, topic, c.partitions);
     double cpu0 = fj.cpu();
     ProduceResult fp = produce(fj, topic, records, c.size, c.acks, c.partitions);
+    double fj_produce_cpu = fj.cpu() - cpu0;
     // A 4 MiB read takes milliseconds: read it several times and add up.
-    const int passes = quick ? 2 : 4;
+    const int passes = quick ? 2 : 10;
     ConsumeResult fc;
     for (int i = 0; i < passes; ++i) {
       ConsumeResult one = consume(fj, topic, c.partitions, consume_records, false);
       fc.records += one.records;
       fc.seconds += one.seconds;
     }
-    double fj_cpu = fj.cpu() - cpu0;
+    double fj_consume_cpu = fj.cpu() - cpu0 - fj_produce_cpu;
     stop(fj);
 
     Broker mock = start_mock();
     create_topic(mock, topic, c.partitions);
+    double mock_cpu0 = mock.cpu();
     ProduceResult mp = produce(mock, topic, records, c.size, c.acks, c.partitions);
+    double mock_produce_cpu = mock.cpu() - mock_cpu0;
     ConsumeResult mc;
     for (int i = 0; i < passes; ++i) {
       ConsumeResult one = consume(mock, topic, c.partitions, consume_records, false);
       mc.records += one.records;
       mc.seconds += one.seconds;
     }
+    double mock_consume_cpu = mock.cpu() - mock_cpu0 - mock_produce_cpu;
     stop(mock);
     double consume_mb = static_cast<double>(consume_records) * static_cast<double>(c.size) / 1e6;
     double fj_consume_mb = static_cast<double>(fc.records) * static_cast<double>(c.size) / 1e6;
     double mock_consume_mb = static_cast<double>(mc.records) * static_cast<double>(c.size) / 1e6;
 
-    fmt::print("| {:<28} | {:>22} | {:>22} | {:>26} | {:>22} | {:>13.2f} |\n",
+    fmt::print("| {:<20} | {:>22} | {:>18} | {:>20} | {:>22} | {:>19} | {:>19} |\n",
                fmt::format("{} B acks={} {}p", c.size, c.acks, c.partitions),
                fmt::format("{:.0f} MB/s {:.2f}M/s", mb / fp.seconds, records / fp.seconds / 1e6),
                fmt::format("{:.0f} MB/s ({:.2f}x)", mb / mp.seconds, mp.seconds / fp.seconds),
@@ -203,13 +220,15 @@ int main(int argc, char** argv) {
                            pct(fp.latencies_us, 0.999)),
                fmt::format("{:.0f}/{:.0f} MB/s ({:.2f}x)", fj_consume_mb / fc.seconds, mock_consume_mb / mc.seconds,
                            (fj_consume_mb / fc.seconds) / (mock_consume_mb / mc.seconds)),
-               fj_cpu / ((mb + fj_consume_mb) / 1000.0));
+               fmt::format("{:.2f} / {:.2f}", fj_produce_cpu / (mb / 1000.0), mock_produce_cpu / (mb / 1000.0)),
+               fmt::format("{:.2f} / {:.2f}", fj_consume_cpu / (fj_consume_mb / 1000.0),
+                           mock_consume_cpu / (mock_consume_mb / 1000.0)));
     (void)consume_mb;
     if (fp.failed || mp.failed) fmt::print("  (failed deliveries: Fjord {}, mock {})\n", fp.failed, mp.failed);
   }
 
   // End-to-end latency at a moderate fixed rate: 2,000 records/s of 1 KiB, acks=all.
-  for (int which = 0; which < 2; ++which) {
+  for (int which = 0; which < 2 && only.empty(); ++which) {
     Broker b = which == 0 ? start_fjord(binary, dir / "e2e") : start_mock();
     create_topic(b, "e2e", 1);
     const int64_t n = quick ? 2000 : 6000;

@@ -71,18 +71,20 @@ asio::awaitable<void> Connection::run() {
                         broker_.max_request_bytes));
       break;
     }
-    Bytes frame(static_cast<size_t>(size));
-    co_await asio::async_read(socket_, asio::buffer(frame), asio::redirect_error(asio::use_awaitable, ec));
+    RequestBuffer frame(static_cast<size_t>(size));
+    co_await asio::async_read(socket_, asio::buffer(frame.span().data(), frame.size()),
+                              asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
       if (ec != asio::error::operation_aborted) spdlog::debug("connection from {} ended mid-frame: {}", peer_, ec.message());
       break;
     }
     std::string error;
-    auto parsed = protocol::parse_request(frame, error);
+    auto parsed = protocol::parse_request(frame.span(), error);
     if (!parsed) {
       close(error);
       break;
     }
+    parsed->body.borrow_records();  // produce's records stay in `frame`, which handle() keeps
     const auto& header = parsed->header;
     const HandlerInfo* handler = find_handler(header.request_api_key);
     if (handler == nullptr) {
@@ -112,7 +114,8 @@ asio::awaitable<void> Connection::run() {
   close("");
 }
 
-asio::awaitable<void> Connection::handle(std::shared_ptr<Pending> slot, Bytes frame, protocol::ParsedRequest request) {
+asio::awaitable<void> Connection::handle(std::shared_ptr<Pending> slot, RequestBuffer frame,
+                                         protocol::ParsedRequest request) {
   auto self = shared_from_this();
   const protocol::ParsedRequest* parsed = &request;
   const HandlerInfo* handler = find_handler(parsed->header.request_api_key);
@@ -134,7 +137,7 @@ asio::awaitable<void> Connection::handle(std::shared_ptr<Pending> slot, Bytes fr
     co_return;
   }
   slot->response = std::move(*result);
-  frame.clear();
+  frame = RequestBuffer();  // back to the pool before the (maybe long) write
   co_await write_ready_responses();
 }
 

@@ -13,6 +13,7 @@
 
 #include "base/bytes.h"
 #include "broker/broker.h"
+#include "broker/request_buffer.h"
 #include "protocol/headers.h"
 
 namespace fjord::broker {
@@ -29,8 +30,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
     std::optional<protocol::Frame> response;  // set when done; an empty frame: no response (acks=0)
   };
 
-  // `request` reads from `frame`'s heap buffer, which moving the vector keeps in place.
-  asio::awaitable<void> handle(std::shared_ptr<Pending> slot, Bytes frame, protocol::ParsedRequest request);
+  // `request` reads from `frame`'s heap buffer, which moving it keeps in place; records fields
+  // decoded from it stay there, so `frame` lives until the handler is done.
+  asio::awaitable<void> handle(std::shared_ptr<Pending> slot, RequestBuffer frame, protocol::ParsedRequest request);
   asio::awaitable<void> write_ready_responses();
   // Writes the frame's buffer with its file slices sent by sendfile in between.
   asio::awaitable<std::error_code> write_frame(const protocol::Frame& frame);

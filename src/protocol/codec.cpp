@@ -104,6 +104,17 @@ std::optional<Bytes> Reader::read_nullable_bytes(bool flexible) {
   return b;
 }
 
+Records Reader::read_records(bool flexible) {
+  if (!writable_) return Records(read_nullable_bytes(flexible));
+  int64_t len = flexible ? static_cast<int64_t>(read_uvarint()) - 1 : read_int32();
+  if (!ok() || len == -1) return Records();
+  if (!take_length(len, "bytes length out of range")) return Records();
+  // The buffer is the caller's and writable (borrow_records): this view of it may be too.
+  auto* at = const_cast<uint8_t*>(p_);
+  p_ += len;
+  return Records::borrowed(std::span<uint8_t>(at, static_cast<size_t>(len)));
+}
+
 Bytes Reader::read_bytes(bool flexible) {
   const uint8_t* before = p_;
   auto b = read_nullable_bytes(flexible);
@@ -125,6 +136,7 @@ Reader Reader::sub_reader(size_t n) {
     return Reader();
   }
   Reader sub(p_, n);
+  sub.writable_ = writable_;
   p_ += n;
   return sub;
 }
@@ -212,7 +224,7 @@ void Writer::write_records(const Records& r, bool flexible) {
   } else {
     write_int32(static_cast<int32_t>(size));
   }
-  if (r.bytes()) write_raw(r.bytes()->data(), r.bytes()->size());
+  if (auto d = r.data()) write_raw(d->data(), d->size());
   for (const FileSlice& s : r.slices()) {
     if (splices_ != nullptr) {
       splices_->push_back({out_->size(), s});

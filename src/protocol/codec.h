@@ -50,6 +50,11 @@ class Reader {
   std::optional<std::string> read_nullable_string(bool flexible);
   Bytes read_bytes(bool flexible);
   std::optional<Bytes> read_nullable_bytes(bool flexible);
+  // A records field: copied, or with borrow_records() a view of the buffer being read.
+  Records read_records(bool flexible);
+  // Records fields read from now on view the buffer instead of copying it. The caller promises
+  // the buffer is writable and outlives the records (the connection's request frame).
+  void borrow_records() { writable_ = true; }
   // An array's element count; -1 means null. Fails if the count exceeds the bytes left, since
   // every element takes at least one byte (so a hostile count cannot make us allocate).
   int32_t read_array_length(bool flexible);
@@ -77,6 +82,7 @@ class Reader {
   const uint8_t* p_ = nullptr;
   const uint8_t* end_ = nullptr;
   const char* error_ = nullptr;
+  bool writable_ = false;
 };
 
 class Writer {

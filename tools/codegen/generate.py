@@ -351,7 +351,7 @@ class Emitter:
         if t in PRIMITIVES:
             out.append(f"{pad}{target} = {reader}.read_{PRIMITIVES[t][1]}();")
         elif t == "records":
-            out.append(f"{pad}{target} = Records({reader}.read_nullable_bytes({flex}));")
+            out.append(f"{pad}{target} = {reader}.read_records({flex});")
         elif t in ("string", "bytes"):
             kind = "string" if t == "string" else "bytes"
             if field.optional and not elem:

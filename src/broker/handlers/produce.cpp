@@ -47,7 +47,7 @@ constexpr size_t kMaxInflatedBatch = 128 << 20;
 // Kafka's checks before anything is written; the first failure names the partition's error.
 // Produce v3+ carries exactly one magic-2 batch per partition; compressed batches are inflated
 // and their records checked, so no batch a consumer cannot read is ever stored.
-std::optional<BatchError> check_records(const Bytes& records, const TopicLimits& limits, int64_t now, int16_t version) {
+std::optional<BatchError> check_records(ByteView records, const TopicLimits& limits, int64_t now, int16_t version) {
   auto first = read_batch_header(records);
   if (records.empty()) return BatchError{ErrorCode::INVALID_RECORD, "no record batch"};
   if (first && first->magic != 2)
@@ -103,7 +103,8 @@ std::optional<BatchError> check_records(const Bytes& records, const TopicLimits&
 
 // Runs on the partition's shard.
 asio::awaitable<AppendOutcome> append_on_owner(Broker* broker, std::shared_ptr<const metadata::Image> image,
-                                               const metadata::TopicInfo* topic, int32_t partition, Bytes* records,
+                                               const metadata::TopicInfo* topic, int32_t partition,
+                                               std::span<uint8_t> records,
                                                int16_t acks, int32_t timeout_ms, int64_t now) {
   AppendOutcome out;
   storage::PartitionLog* log = partition_log(*broker, *topic, partition);
@@ -111,7 +112,7 @@ asio::awaitable<AppendOutcome> append_on_owner(Broker* broker, std::shared_ptr<c
     out.error = ErrorCode::KAFKA_STORAGE_ERROR;
     co_return out;
   }
-  auto appended = log->append(*records, now);
+  auto appended = log->append(records, now);
   if (!appended) {
     out.error = appended.error();
     co_return out;
@@ -181,21 +182,23 @@ asio::awaitable<ProduceResponse> handle_produce(RequestContext& ctx, ProduceRequ
         fail(ErrorCode::INVALID_TOPIC_EXCEPTION, "producing to internal topic " + t.name + " is not allowed");
         continue;
       }
-      if (!p.records.bytes() || p.records.bytes()->empty()) {
+      // The records stay in the request frame, which outlives this handler: no copy.
+      std::optional<std::span<uint8_t>> records = p.records.data();
+      if (!records || records->empty()) {
         fail(ErrorCode::INVALID_RECORD, "no record batch");
         continue;
       }
       if (ctx.api_version() < 3) {
         // Produce v0-2 carry message formats 0 and 1 (Kafka refuses magic 2 in them); Fjord
         // stores only magic 2.
-        const Bytes& b = *p.records.bytes();
+        ByteView b = *records;
         bool magic2 = b.size() > protocol::batch::kMagic && b[protocol::batch::kMagic] == 2;
         fail(magic2 ? ErrorCode::INVALID_RECORD : ErrorCode::UNSUPPORTED_FOR_MESSAGE_FORMAT,
              magic2 ? "Produce v0-2 may only carry message format 0 or 1"
                     : "message formats 0 and 1 are not supported: use Produce v3 or later");
         continue;
       }
-      if (auto err = check_records(*p.records.bytes(), *limits, now, ctx.api_version())) {
+      if (auto err = check_records(*records, *limits, now, ctx.api_version())) {
         spdlog::debug("produce to {}-{} rejected: {}", t.name, p.index, err->message);
         fail(err->code, err->message);
         for (auto& [index, why] : err->records) {
@@ -207,7 +210,7 @@ asio::awaitable<ProduceResponse> handle_produce(RequestContext& ctx, ProduceRequ
       }
       int shard = broker.shard_of(t.name, p.index);
       size_t index = gather->spawn(broker.shards.context(shard),
-                                   append_on_owner(&broker, image, topic, p.index, &*p.records.bytes(), req.acks, req.timeout_ms, now));
+                                   append_on_owner(&broker, image, topic, p.index, *records, req.acks, req.timeout_ms, now));
       spawned.push_back({&pout, index});
     }
   }

@@ -201,7 +201,7 @@ void FetchResponse::PartitionData::decode(Reader& r, int16_t ver) {
   if (ver >= 11) {
     preferred_read_replica = r.read_int32();
   }
-  records = Records(r.read_nullable_bytes(ver >= 12));
+  records = r.read_records(ver >= 12);
   if (ver >= 12) {
     const uint32_t tagged_count = r.read_uvarint();
     for (uint32_t i = 0; i < tagged_count && r.ok(); ++i) {

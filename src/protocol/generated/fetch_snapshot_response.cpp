@@ -80,7 +80,7 @@ void FetchSnapshotResponse::PartitionSnapshot::decode(Reader& r, int16_t ver) {
   snapshot_id.decode(r, ver);
   size = r.read_int64();
   position = r.read_int64();
-  unaligned_records = Records(r.read_nullable_bytes(true));
+  unaligned_records = r.read_records(true);
   if (true) {
     const uint32_t tagged_count = r.read_uvarint();
     for (uint32_t i = 0; i < tagged_count && r.ok(); ++i) {

@@ -14,7 +14,7 @@ void ProduceRequest::PartitionProduceData::encode(Writer& w, int16_t ver) const 
 
 void ProduceRequest::PartitionProduceData::decode(Reader& r, int16_t ver) {
   index = r.read_int32();
-  records = Records(r.read_nullable_bytes(ver >= 9));
+  records = r.read_records(ver >= 9);
   if (ver >= 9) {
     const uint32_t tagged_count = r.read_uvarint();
     for (uint32_t i = 0; i < tagged_count && r.ok(); ++i) {

@@ -78,7 +78,7 @@ void ShareFetchResponse::PartitionData::decode(Reader& r, int16_t ver) {
   acknowledge_error_code = r.read_int16();
   acknowledge_error_message = r.read_nullable_string(true);
   current_leader.decode(r, ver);
-  records = Records(r.read_nullable_bytes(true));
+  records = r.read_records(true);
   {
     const int32_t count = r.read_array_length(true);
     if (count < 0) {
