@@ -17,7 +17,7 @@ storage::LogConfig log_config_for(const BrokerConfig& config, const metadata::To
     if (c.name == "message.timestamp.type") out.log_append_time = v == "LogAppendTime";
     if (c.name == "cleanup.policy") deletes = v.find("delete") != std::string::npos;
     if (!numeric) continue;
-    if (c.name == "segment.bytes") out.segment_bytes = static_cast<uint64_t>(n);
+    if (c.name == "segment.bytes") out.segment_bytes = out.segment.max_bytes = static_cast<uint64_t>(n);
     else if (c.name == "segment.ms") out.segment_ms = n;
     else if (c.name == "segment.index.bytes") out.segment.index_max_bytes = static_cast<uint64_t>(n);
     else if (c.name == "index.interval.bytes") out.segment.index_interval_bytes = static_cast<uint32_t>(n);

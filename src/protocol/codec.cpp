@@ -26,49 +26,6 @@ Uuid Reader::read_uuid() {
   return u;
 }
 
-uint64_t Reader::read_uvarlong() {
-  uint64_t v = 0;
-  for (int shift = 0; shift < 64; shift += 7) {
-    if (p_ == end_) {
-      fail("truncated varint");
-      return 0;
-    }
-    uint8_t b = *p_++;
-    v |= static_cast<uint64_t>(b & 0x7f) << shift;
-    if ((b & 0x80) == 0) return v;
-  }
-  fail("varint too long");
-  return 0;
-}
-
-uint32_t Reader::read_uvarint() {
-  uint64_t v = 0;
-  for (int shift = 0; shift < 35; shift += 7) {
-    if (p_ == end_) {
-      fail("truncated varint");
-      return 0;
-    }
-    uint8_t b = *p_++;
-    v |= static_cast<uint64_t>(b & 0x7f) << shift;
-    if ((b & 0x80) == 0) {
-      if (v > std::numeric_limits<uint32_t>::max()) break;
-      return static_cast<uint32_t>(v);
-    }
-  }
-  fail("varint too long");
-  return 0;
-}
-
-int32_t Reader::read_varint() {
-  uint32_t v = read_uvarint();
-  return static_cast<int32_t>((v >> 1) ^ (~(v & 1) + 1));
-}
-
-int64_t Reader::read_varlong() {
-  uint64_t v = read_uvarlong();
-  return static_cast<int64_t>((v >> 1) ^ (~(v & 1) + 1));
-}
-
 bool Reader::take_length(int64_t len, const char* what) {
   if (len < 0 || static_cast<uint64_t>(len) > remaining()) {
     fail(what);
@@ -130,24 +87,6 @@ int32_t Reader::read_array_length(bool flexible) {
   return static_cast<int32_t>(n);
 }
 
-Reader Reader::sub_reader(size_t n) {
-  if (n > remaining()) {
-    fail("truncated field");
-    return Reader();
-  }
-  Reader sub(p_, n);
-  sub.writable_ = writable_;
-  p_ += n;
-  return sub;
-}
-
-void Reader::skip(size_t n) {
-  if (n > remaining()) {
-    fail("truncated field");
-    return;
-  }
-  p_ += n;
-}
 
 void Reader::skip_tagged_fields() {
   uint32_t count = read_uvarint();

@@ -40,10 +40,46 @@ class Reader {
   bool read_bool() { return read_be<uint8_t>() != 0; }
   Uuid read_uuid();
 
-  uint32_t read_uvarint();
-  uint64_t read_uvarlong();
-  int32_t read_varint();   // zig-zag
-  int64_t read_varlong();  // zig-zag
+  // Varints are inline: a record batch holds several per record.
+  uint32_t read_uvarint() {
+    uint64_t v = 0;
+    for (int shift = 0; shift < 35; shift += 7) {
+      if (p_ == end_) {
+        fail("truncated varint");
+        return 0;
+      }
+      uint8_t b = *p_++;
+      v |= static_cast<uint64_t>(b & 0x7f) << shift;
+      if ((b & 0x80) == 0) {
+        if (v > UINT32_MAX) break;
+        return static_cast<uint32_t>(v);
+      }
+    }
+    fail("varint too long");
+    return 0;
+  }
+  uint64_t read_uvarlong() {
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (p_ == end_) {
+        fail("truncated varint");
+        return 0;
+      }
+      uint8_t b = *p_++;
+      v |= static_cast<uint64_t>(b & 0x7f) << shift;
+      if ((b & 0x80) == 0) return v;
+    }
+    fail("varint too long");
+    return 0;
+  }
+  int32_t read_varint() {  // zig-zag
+    uint32_t v = read_uvarint();
+    return static_cast<int32_t>((v >> 1) ^ (~(v & 1) + 1));
+  }
+  int64_t read_varlong() {  // zig-zag
+    uint64_t v = read_uvarlong();
+    return static_cast<int64_t>((v >> 1) ^ (~(v & 1) + 1));
+  }
 
   // Strings and byte arrays: `flexible` selects the compact (varint length + 1) form.
   std::string read_string(bool flexible);
@@ -60,8 +96,23 @@ class Reader {
   int32_t read_array_length(bool flexible);
 
   // A reader over the next `n` bytes, which this reader skips.
-  Reader sub_reader(size_t n);
-  void skip(size_t n);
+  Reader sub_reader(size_t n) {
+    if (n > remaining()) {
+      fail("truncated field");
+      return Reader();
+    }
+    Reader sub(p_, n);
+    sub.writable_ = writable_;
+    p_ += n;
+    return sub;
+  }
+  void skip(size_t n) {
+    if (n > remaining()) {
+      fail("truncated field");
+      return;
+    }
+    p_ += n;
+  }
   // The flexible-version tagged-field section when the caller knows none of the tags.
   void skip_tagged_fields();
 

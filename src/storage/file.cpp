@@ -48,6 +48,11 @@ class PosixFile final : public File {
     return {};
   }
 
+  IoResult<> reserve(uint64_t offset, uint64_t length) override {
+    if (::fallocate(fd_, FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset), static_cast<off_t>(length)) != 0)
+      return tl::unexpected(last_error());
+    return {};
+  }
   IoResult<> truncate(uint64_t size) override {
     if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) return tl::unexpected(last_error());
     return {};

@@ -199,6 +199,15 @@ IoResult<> Segment::rebuild_indexes() {
 }
 
 IoResult<> Segment::append(ByteView data, int64_t base_offset, int64_t last_offset, int64_t max_timestamp) {
+  const uint64_t end = size_ + data.size();
+  if (end > reserved_) {
+    // Reserve ahead as much as the segment holds (1 to 64 MiB): a busy partition reserves in
+    // big steps, an idle one wastes little. seal() gives back what was not used.
+    constexpr uint64_t kMin = 1 << 20, kMax = 64 << 20;
+    const uint64_t target = std::min(end + std::clamp(end, kMin, kMax), std::max(config_.max_bytes, end));
+    // Not supported, or no space: plain writes, which report ENOSPC themselves.
+    reserved_ = log_->reserve(size_, target - size_) ? target : end;
+  }
   if (auto r = log_->write_at(size_, data); !r) return r;
   BatchInfo b{base_offset, last_offset, max_timestamp, size_, data.size()};
   size_ += data.size();
@@ -264,6 +273,7 @@ IoResult<uint64_t> Segment::truncate_to(int64_t offset) {
   if (removed == 0) return 0;
   if (auto t = log_->truncate(cut); !t) return tl::unexpected(t.error());
   size_ = cut;
+  reserved_ = cut;
   if (auto rb = rebuild_indexes(); !rb) return tl::unexpected(rb.error());
   return removed;
 }
@@ -275,6 +285,10 @@ IoResult<> Segment::sync() {
 }
 
 IoResult<> Segment::seal() {
+  if (reserved_ > size_) {
+    if (auto r = log_->truncate(size_); !r) return r;  // frees the reserved blocks past the end
+    reserved_ = size_;
+  }
   if (auto r = log_->sync(); !r) return r;
   if (auto r = offset_index_.seal(); !r) return r;
   return time_index_.seal();

@@ -18,6 +18,7 @@ namespace fjord::storage {
 struct SegmentConfig {
   uint64_t index_max_bytes = 10 * 1024 * 1024;  // segment.index.bytes
   uint32_t index_interval_bytes = 4096;         // index.interval.bytes
+  uint64_t max_bytes = 1ull << 30;               // segment.bytes: blocks are reserved up to this
 };
 
 std::string segment_file_name(int64_t base_offset, std::string_view suffix);
@@ -102,6 +103,7 @@ class Segment {
   OffsetIndex offset_index_;
   TimeIndex time_index_;
   uint64_t size_ = 0;
+  uint64_t reserved_ = 0;  // the .log's blocks are reserved up to here (active segment)
   int64_t next_offset_;
   int64_t max_timestamp_ = -1;
   int64_t created_ms_ = 0;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <asio/io_context.hpp>
+#include <sys/stat.h>
 
 #include <filesystem>
 #include <fstream>
@@ -452,6 +453,39 @@ TEST(PartitionLog, RollsBySegmentMsAndLogAppendTime) {
   auto max = h.log_->find_max_timestamp();
   ASSERT_TRUE(max.has_value() && max->has_value());
   EXPECT_EQ((*max)->base_offset, 2);
+}
+
+}  // namespace fjord::storage
+
+namespace fjord::storage {
+
+// The active segment's .log has blocks reserved past its end (fallocate KEEP_SIZE), so its
+// size stays the data's; rolling gives back what was not used.
+TEST(PartitionLog, ReservesBlocksAheadOfTheActiveSegmentAndFreesThemOnRoll) {
+  TempDir dir("reserve");
+  LogConfig config;
+  config.segment_bytes = 3 << 20;
+  config.segment.max_bytes = 3 << 20;
+  Harness h(Env::posix(), dir.path / "t-0", config);
+  h.open(true, 0);
+  auto disk_bytes = [](const fs::path& p) {
+    struct stat st {};
+    EXPECT_EQ(::stat(p.c_str(), &st), 0);
+    return static_cast<uint64_t>(st.st_blocks) * 512;
+  };
+  const fs::path first = dir.path / "t-0" / segment_file_name(0, ".log");
+  Bytes b = make_batch(10, 10'000, 0);  // ~100 KB
+  ASSERT_TRUE(h.log_->append(b, 0).has_value());
+  EXPECT_EQ(fs::file_size(first), b.size());
+  EXPECT_GE(disk_bytes(first), 1u << 20);  // reserved ahead (ext4, xfs, tmpfs all support it)
+  // Fill past segment.bytes: the first segment rolls and is trimmed to its data.
+  for (int i = 0; i < 40 && h.log_->segment_count() < 2; ++i) {
+    Bytes more = make_batch(10, 10'000, 0);
+    ASSERT_TRUE(h.log_->append(more, 0).has_value());
+  }
+  ASSERT_EQ(h.log_->segment_count(), 2u);
+  EXPECT_LE(disk_bytes(first), fs::file_size(first) + 4096);
+  EXPECT_LE(fs::file_size(first), 3u << 20);
 }
 
 }  // namespace fjord::storage
