@@ -78,9 +78,10 @@ struct ConsumeResult {
 };
 
 // Reads `records` records from the start of every partition (or from the end when `from_end`),
-// recording end-to-end latency from the timestamp in the value.
+// recording end-to-end latency from the timestamp in the value. `passes` times, by one consumer
+// that seeks back to the start between passes.
 ConsumeResult consume(const Broker& b, const std::string& topic, int partitions, int64_t records, bool from_end,
-                      std::function<void()> while_waiting = nullptr) {
+                      std::function<void()> while_waiting = nullptr, int passes = 1) {
   ConsumeResult result;
   rd_kafka_conf_t* conf = base_conf(b);
   char err[256];
@@ -91,40 +92,45 @@ ConsumeResult consume(const Broker& b, const std::string& topic, int partitions,
   // The mock drops old data: a start offset it no longer holds must mean "its earliest".
   rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", err, sizeof(err));
   rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
-  rd_kafka_topic_partition_list_t* parts = rd_kafka_topic_partition_list_new(partitions);
-  for (int p = 0; p < partitions; ++p)
-    rd_kafka_topic_partition_list_add(parts, topic.c_str(), p)->offset =
-        from_end ? RD_KAFKA_OFFSET_END : RD_KAFKA_OFFSET_BEGINNING;
-  rd_kafka_assign(rk, parts);
-  rd_kafka_topic_partition_list_destroy(parts);
   std::thread side;
-  if (while_waiting) side = std::thread(while_waiting);
-  // Timed from the first record to the last: connecting and assigning are not consume
-  // throughput, and a log that holds fewer records than asked (the mock drops old data) ends
-  // the pass after a second of silence.
-  auto start = Clock::now();
-  auto last = start;
-  auto deadline = start + std::chrono::seconds(120);
-  while (result.records < records && Clock::now() < deadline) {
-    rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 100);
-    if (!m) {
-      auto quiet = Clock::now() - last;
-      if (!from_end && ((result.records > 0 && quiet > std::chrono::seconds(1)) || quiet > std::chrono::seconds(10))) break;
-      continue;
-    }
-    if (!m->err) {
-      if (result.records == 0) start = Clock::now();
-      last = Clock::now();
-      ++result.records;
-      if (from_end && m->len >= 8) {
-        int64_t t;
-        std::memcpy(&t, m->payload, sizeof(t));
-        result.e2e_us.push_back(now_us() - t);
+  for (int pass = 0; pass < passes; ++pass) {
+    rd_kafka_topic_partition_list_t* parts = rd_kafka_topic_partition_list_new(partitions);
+    for (int p = 0; p < partitions; ++p)
+      rd_kafka_topic_partition_list_add(parts, topic.c_str(), p)->offset =
+          from_end ? RD_KAFKA_OFFSET_END : RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_assign(rk, parts);
+    rd_kafka_topic_partition_list_destroy(parts);
+    if (while_waiting && pass == 0) side = std::thread(while_waiting);
+    // Timed from the first record to the last: connecting and assigning are not consume
+    // throughput, and a log that holds fewer records than asked (the mock drops old data) ends
+    // the pass after a second of silence.
+    auto start = Clock::now();
+    auto last = start;
+    auto deadline = start + std::chrono::seconds(120);
+    int64_t got = 0;
+    while (got < records && Clock::now() < deadline) {
+      rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 100);
+      if (!m) {
+        auto quiet = Clock::now() - last;
+        if (!from_end && ((got > 0 && quiet > std::chrono::seconds(1)) || quiet > std::chrono::seconds(10))) break;
+        continue;
       }
+      if (!m->err) {
+        if (got == 0) start = Clock::now();
+        last = Clock::now();
+        ++got;
+        if (from_end && m->len >= 8) {
+          int64_t t;
+          std::memcpy(&t, m->payload, sizeof(t));
+          result.e2e_us.push_back(now_us() - t);
+        }
+      }
+      rd_kafka_message_destroy(m);
     }
-    rd_kafka_message_destroy(m);
+    result.records += got;
+    result.seconds += std::chrono::duration<double>(last - start).count();
+    rd_kafka_assign(rk, nullptr);
   }
-  result.seconds = std::chrono::duration<double>(last - start).count();
   if (side.joinable()) side.join();
   rd_kafka_consumer_close(rk);
   rd_kafka_destroy(rk);
@@ -188,19 +194,15 @@ int main(int argc, char** argv) {
     double cpu0 = fj.cpu();
     ProduceResult fp = produce(fj, topic, records, c.size, c.acks, c.partitions);
     double fj_produce_cpu = fj.cpu() - cpu0;
-    // A 4 MiB read takes milliseconds: read it several times and add up. The first pass is a
+    // A 4 MiB read takes milliseconds: one consumer reads it many times, seeking back to the
+    // start between passes, and the passes add up. The first pass is a
     // warm-up, neither timed nor counted: the group.id librdkafka insists on makes Fjord create
     // __consumer_offsets (50 partitions) on the first FindCoordinator.
-    const int passes = passes_override > 0 ? passes_override : quick ? 2 : 10;
+    const int passes = passes_override > 0 ? passes_override : quick ? 3 : 30;
     auto consume_passes = [&](Broker& b, double& cpu) {
       consume(b, topic, c.partitions, consume_records, false);
       double before = b.cpu();
-      ConsumeResult total;
-      for (int i = 0; i < passes; ++i) {
-        ConsumeResult one = consume(b, topic, c.partitions, consume_records, false);
-        total.records += one.records;
-        total.seconds += one.seconds;
-      }
+      ConsumeResult total = consume(b, topic, c.partitions, consume_records, false, nullptr, passes);
       cpu = b.cpu() - before;
       return total;
     };
