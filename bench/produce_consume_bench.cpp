@@ -2,8 +2,12 @@
 // process writing to disk) and, in the same run, against librdkafka's in-memory mock cluster.
 //   build/release/bench/produce_consume_bench [--fjord PATH] [--dir DIR] [--quick] [--case SIZE/ACKS/PARTITIONS]... [--records N] [--passes N] [--set KEY=VALUE]...
 // Prints one table: throughput, delivery latency, end-to-end latency, broker CPU per GB (Fjord's
-// process; the mock cluster's thread), ratios. `--case 1024/all/8` runs only the cases named.
+// process; the mock cluster's thread), ratios; under each case, "disk alone": the same bytes
+// written by the bench itself to the data dir (with an fdatasync per MiB for acks=all): what the
+// disk and page cache allow here, for reference. `--case 1024/all/8` runs only the cases named.
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -137,6 +141,31 @@ ConsumeResult consume(const Broker& b, const std::string& topic, int partitions,
   return result;
 }
 
+// What the disk allows a produce case here: `bytes` written by this
+// program to a file in `dir` in 1 MiB pwrites, each followed by an fdatasync when `sync` (into
+// reserved blocks, as Fjord's segments are). Returns MB/s and CPU seconds per GB.
+std::pair<double, double> write_ceiling(const fs::path& dir, uint64_t bytes, bool sync) {
+  fs::path path = dir / "write-ceiling";
+  int fd = ::open(path.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
+  if (fd < 0) return {0, 0};
+  constexpr size_t kChunk = 1 << 20;
+  std::string chunk(kChunk, 'x');
+  timespec cpu0{}, cpu1{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu0);
+  auto start = Clock::now();
+  if (sync) ::fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, static_cast<off_t>(bytes));
+  for (uint64_t at = 0; at < bytes; at += kChunk) {
+    if (::pwrite(fd, chunk.data(), kChunk, static_cast<off_t>(at)) != static_cast<ssize_t>(kChunk)) break;
+    if (sync) ::fdatasync(fd);
+  }
+  double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu1);
+  ::close(fd);
+  fs::remove(path);
+  double cpu = static_cast<double>(cpu1.tv_sec - cpu0.tv_sec) + static_cast<double>(cpu1.tv_nsec - cpu0.tv_nsec) / 1e9;
+  return {static_cast<double>(bytes) / 1e6 / seconds, cpu / (static_cast<double>(bytes) / 1e9)};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -234,6 +263,10 @@ int main(int argc, char** argv) {
                fmt::format("{:.2f} / {:.2f}", fj_consume_cpu / (fj_consume_mb / 1000.0),
                            mock_consume_cpu / (mock_consume_mb / 1000.0)));
     (void)consume_mb;
+    auto [ceiling_mbs, ceiling_cpu] = write_ceiling(dir, static_cast<uint64_t>(mb * 1e6), std::string(c.acks) == "all");
+    fmt::print("|   disk alone         | {:>22} | {:>18} | {:>20} | {:>22} | {:>19} | {:>19} |\n",
+               fmt::format("{:.0f} MB/s", ceiling_mbs), "", std::string(c.acks) == "all" ? "1 MiB + fdatasync" : "1 MiB writes",
+               "", fmt::format("{:.2f}", ceiling_cpu), "");
     if (fp.failed || mp.failed) fmt::print("  (failed deliveries: Fjord {}, mock {})\n", fp.failed, mp.failed);
   }
 
