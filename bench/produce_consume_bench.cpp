@@ -1,6 +1,6 @@
 // produce_consume_bench: a librdkafka producer and consumer against a Fjord broker (a real
 // process writing to disk) and, in the same run, against librdkafka's in-memory mock cluster.
-//   build/release/bench/produce_consume_bench [--fjord PATH] [--dir DIR] [--quick] [--case SIZE/ACKS/PARTITIONS]... [--records N] [--passes N] [--set KEY=VALUE]...
+//   build/release/bench/produce_consume_bench [--fjord PATH] [--dir DIR] [--quick] [--case SIZE/ACKS/PARTITIONS]... [--records N] [--passes N] [--set KEY=VALUE]... [--broker-log FILE]
 // Prints one table: throughput, delivery latency, end-to-end latency, broker CPU per GB (Fjord's
 // process; the mock cluster's thread), ratios; under each case, "disk alone": the same bytes
 // written by the bench itself to the data dir (with an fdatasync per MiB for acks=all): what the
@@ -182,6 +182,7 @@ int main(int argc, char** argv) {
     if (a == "--records" && i + 1 < argc) records_override = std::stoll(argv[++i]);
     if (a == "--passes" && i + 1 < argc) passes_override = std::stoi(argv[++i]);
     if (a == "--set" && i + 1 < argc) fjord_options.sets.push_back(argv[++i]);
+    if (a == "--broker-log" && i + 1 < argc) fjord_options.log_path = argv[++i];
     if (a == "--fjord" && i + 1 < argc) binary = argv[++i];
     if (a == "--dir" && i + 1 < argc) dir = argv[++i];
     if (a == "--quick") quick = true;
