@@ -19,6 +19,10 @@ namespace fjord::broker {
 namespace {
 // Requests read ahead of their responses; beyond this the connection stops reading (backpressure).
 constexpr size_t kMaxInFlight = 64;
+// Nor does it read on while the requests still being handled hold this many bytes: it bounds a
+// producer's memory on the broker, and keeps it within the shard's pool of request buffers
+// (RequestBuffer::kPoolBytes), so buffers are reused rather than faulted in anew.
+constexpr size_t kMaxInFlightBytes = 16 << 20;
 }  // namespace
 
 Connection::Connection(Broker& broker, int shard, asio::ip::tcp::socket socket)
@@ -105,8 +109,9 @@ asio::awaitable<void> Connection::run() {
                         parsed->api->name, handler->min_version, handler->max_version));
       break;
     }
+    inflight_bytes_ += frame.size();
     asio::co_spawn(socket_.get_executor(), handle(slot, std::move(frame), std::move(*parsed)), asio::detached);
-    while (pending_.size() >= kMaxInFlight && !closed_) {
+    while ((pending_.size() >= kMaxInFlight || inflight_bytes_ >= kMaxInFlightBytes) && !closed_) {
       slot_freed_.expires_at(asio::steady_timer::time_point::max());
       co_await slot_freed_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     }
@@ -122,13 +127,16 @@ asio::awaitable<void> Connection::handle(std::shared_ptr<Pending> slot, RequestB
   RequestContext ctx{broker_, parsed->header, shard_};
   ctx.client_host = peer_host_;
   HandlerResult result;
+  const size_t bytes = frame.size();
   try {
     result = co_await handler->invoke(ctx, request.body);
   } catch (const std::exception& e) {
+    handled(bytes);
     spdlog::error("{} v{} from {} failed: {}", parsed->api->name, parsed->header.request_api_version, peer_, e.what());
     close("");
     co_return;
   }
+  handled(bytes);
   if (!result) {
     close(ctx.close_reason.empty()
               ? fmt::format("malformed {} v{} request: {}", parsed->api->name, parsed->header.request_api_version,
@@ -139,6 +147,11 @@ asio::awaitable<void> Connection::handle(std::shared_ptr<Pending> slot, RequestB
   slot->response = std::move(*result);
   frame = RequestBuffer();  // back to the pool before the (maybe long) write
   co_await write_ready_responses();
+}
+
+void Connection::handled(size_t request_bytes) {
+  inflight_bytes_ -= request_bytes;
+  slot_freed_.cancel();  // the reader may be waiting for room
 }
 
 asio::awaitable<std::error_code> Connection::write_frame(const protocol::Frame& frame) {

@@ -34,6 +34,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // decoded from it stay there, so `frame` lives until the handler is done.
   asio::awaitable<void> handle(std::shared_ptr<Pending> slot, RequestBuffer frame, protocol::ParsedRequest request);
   asio::awaitable<void> write_ready_responses();
+  void handled(size_t request_bytes);  // a request's handler is done: its bytes free up
   // Writes the frame's buffer with its file slices sent by sendfile in between.
   asio::awaitable<std::error_code> write_frame(const protocol::Frame& frame);
   void close(const std::string& why);
@@ -45,6 +46,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string peer_host_;
   std::deque<std::shared_ptr<Pending>> pending_;
   bool writing_ = false;
+  size_t inflight_bytes_ = 0;  // of requests read and not yet handled
   bool closed_ = false;
   asio::steady_timer slot_freed_;
   asio::steady_timer idle_;  // connections.max.idle.ms without a whole request closes the socket
