@@ -200,3 +200,33 @@ def test_out_of_range_timestamps_name_their_records(broker, gzip):
         assert "2 record(s)" in res["error_message"]
         ok = c.produce(name, {0: kr.record_batch([records[0]], base_timestamp=now)}, acks=-1, version=8)[(name, 0)]
         assert (ok["error_code"], ok["base_offset"]) == (0, 0), ok
+
+
+def test_pipelined_megabyte_produces_are_all_answered_in_order(broker, topic):
+    """40 produce requests of ~0.9 MiB sent back to back on one connection: more than the 16 MiB
+    a connection reads ahead while its requests are handled. The broker pauses reading and
+    resumes as they finish: every request is answered, in order, with consecutive offsets."""
+    import threading
+
+    value = b"x" * (900 * 1024)
+    batch = kr.record_batch([(b"k", value)])
+    n = 40
+    with kr.Conn.to(broker.bootstrap, timeout=30.0) as c:
+        body = kr.build_produce(TOPIC, {0: batch}, acks=1, timeout_ms=10000, version=3)
+        ids = [c.next_correlation_id + i for i in range(n)]
+        c.next_correlation_id += n
+        errors = []
+
+        def send_all():
+            try:
+                for cid in ids:
+                    c.send(kr.API_PRODUCE, 3, body, correlation_id=cid)
+            except Exception as e:  # surfaced below
+                errors.append(e)
+
+        sender = threading.Thread(target=send_all)
+        sender.start()
+        results = [kr.parse_produce(c.recv_response(cid), 3)[(TOPIC, 0)] for cid in ids]
+        sender.join(timeout=30)
+        assert not errors, errors
+    assert [(r["error_code"], r["base_offset"]) for r in results] == [(0, i) for i in range(n)]
