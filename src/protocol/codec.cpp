@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <bit>
-#include <limits>
 
 namespace fjord::protocol {
 
@@ -51,25 +50,28 @@ std::string Reader::read_string(bool flexible) {
   return s ? std::move(*s) : std::string();
 }
 
-std::optional<Bytes> Reader::read_nullable_bytes(bool flexible) {
+std::optional<ByteView> Reader::read_nullable_span(bool flexible) {
   int64_t len = flexible ? static_cast<int64_t>(read_uvarint()) - 1 : read_int32();
   if (!ok()) return std::nullopt;
   if (len == -1) return std::nullopt;
   if (!take_length(len, "bytes length out of range")) return std::nullopt;
-  Bytes b(p_, p_ + len);
+  ByteView view(p_, static_cast<size_t>(len));
   p_ += len;
-  return b;
+  return view;
+}
+
+std::optional<Bytes> Reader::read_nullable_bytes(bool flexible) {
+  auto view = read_nullable_span(flexible);
+  if (!view) return std::nullopt;
+  return Bytes(view->begin(), view->end());
 }
 
 Records Reader::read_records(bool flexible) {
-  if (!writable_) return Records(read_nullable_bytes(flexible));
-  int64_t len = flexible ? static_cast<int64_t>(read_uvarint()) - 1 : read_int32();
-  if (!ok() || len == -1) return Records();
-  if (!take_length(len, "bytes length out of range")) return Records();
+  auto view = read_nullable_span(flexible);
+  if (!view) return Records();
+  if (!writable_) return Records(Bytes(view->begin(), view->end()));
   // The buffer is the caller's and writable (borrow_records): this view of it may be too.
-  auto* at = const_cast<uint8_t*>(p_);
-  p_ += len;
-  return Records::borrowed(std::span<uint8_t>(at, static_cast<size_t>(len)));
+  return Records::borrowed(std::span<uint8_t>(const_cast<uint8_t*>(view->data()), view->size()));
 }
 
 Bytes Reader::read_bytes(bool flexible) {
@@ -86,7 +88,6 @@ int32_t Reader::read_array_length(bool flexible) {
   if (!take_length(n, "array length out of range")) return 0;
   return static_cast<int32_t>(n);
 }
-
 
 void Reader::skip_tagged_fields() {
   uint32_t count = read_uvarint();

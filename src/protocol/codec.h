@@ -41,37 +41,8 @@ class Reader {
   Uuid read_uuid();
 
   // Varints are inline: a record batch holds several per record.
-  uint32_t read_uvarint() {
-    uint64_t v = 0;
-    for (int shift = 0; shift < 35; shift += 7) {
-      if (p_ == end_) {
-        fail("truncated varint");
-        return 0;
-      }
-      uint8_t b = *p_++;
-      v |= static_cast<uint64_t>(b & 0x7f) << shift;
-      if ((b & 0x80) == 0) {
-        if (v > UINT32_MAX) break;
-        return static_cast<uint32_t>(v);
-      }
-    }
-    fail("varint too long");
-    return 0;
-  }
-  uint64_t read_uvarlong() {
-    uint64_t v = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-      if (p_ == end_) {
-        fail("truncated varint");
-        return 0;
-      }
-      uint8_t b = *p_++;
-      v |= static_cast<uint64_t>(b & 0x7f) << shift;
-      if ((b & 0x80) == 0) return v;
-    }
-    fail("varint too long");
-    return 0;
-  }
+  uint32_t read_uvarint() { return static_cast<uint32_t>(read_unsigned_varint(35, UINT32_MAX)); }
+  uint64_t read_uvarlong() { return read_unsigned_varint(64, UINT64_MAX); }
   int32_t read_varint() {  // zig-zag
     uint32_t v = read_uvarint();
     return static_cast<int32_t>((v >> 1) ^ (~(v & 1) + 1));
@@ -117,6 +88,27 @@ class Reader {
   void skip_tagged_fields();
 
  private:
+  // Up to max_shift / 7 bytes of 7 bits each, least significant first; fails above `max`.
+  uint64_t read_unsigned_varint(int max_shift, uint64_t max) {
+    uint64_t v = 0;
+    for (int shift = 0; shift < max_shift; shift += 7) {
+      if (p_ == end_) {
+        fail("truncated varint");
+        return 0;
+      }
+      uint8_t b = *p_++;
+      v |= static_cast<uint64_t>(b & 0x7f) << shift;
+      if ((b & 0x80) == 0) {
+        if (v > max) break;
+        return v;
+      }
+    }
+    fail("varint too long");
+    return 0;
+  }
+  // A bytes field's length and where its bytes are (skipped); nullopt for null or on failure.
+  std::optional<ByteView> read_nullable_span(bool flexible);
+
   template <typename T>
   T read_be() {
     if (remaining() < sizeof(T)) {

@@ -205,8 +205,10 @@ IoResult<> Segment::append(ByteView data, int64_t base_offset, int64_t last_offs
     // big steps, an idle one wastes little. seal() gives back what was not used.
     constexpr uint64_t kMin = 1 << 20, kMax = 64 << 20;
     const uint64_t target = std::min(end + std::clamp(end, kMin, kMax), std::max(config_.max_bytes, end));
-    // Not supported, or no space: plain writes, which report ENOSPC themselves.
-    reserved_ = log_->reserve(size_, target - size_) ? target : end;
+    // Best effort: where it fails (not supported, no space) the writes are plain ones, which
+    // report ENOSPC themselves; the next try waits for the next step.
+    (void)log_->reserve(size_, target - size_);
+    reserved_ = target;
   }
   if (auto r = log_->write_at(size_, data); !r) return r;
   BatchInfo b{base_offset, last_offset, max_timestamp, size_, data.size()};
