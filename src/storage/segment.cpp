@@ -291,7 +291,6 @@ IoResult<> Segment::seal() {
     if (auto r = log_->truncate(size_); !r) return r;  // frees the reserved blocks past the end
     reserved_ = size_;
   }
-  if (auto r = log_->sync(); !r) return r;
   if (auto r = offset_index_.seal(); !r) return r;
   return time_index_.seal();
 }

@@ -76,7 +76,9 @@ class Segment {
   IoResult<uint64_t> truncate_to(int64_t offset);
 
   IoResult<> sync();
-  // Trims the indexes to their entries (the segment stops being active) and syncs.
+  // Gives back the blocks reserved past the end and trims the indexes to their entries, syncing
+  // them (the segment stops being active). The log's data is not synced here: the caller's
+  // next sync covers it.
   IoResult<> seal();
   // Deletes the segment's files.
   void remove_files();

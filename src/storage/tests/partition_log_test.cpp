@@ -404,6 +404,41 @@ TEST(PartitionLog, GroupCommitCoversConcurrentWaitersAndSurvivesAPowerCut) {
   EXPECT_EQ((*reopened)->log_end_offset(), 640) << "only the synced part survives this power cut";
 }
 
+TEST(PartitionLog, RollingLeavesTheOldSegmentsSyncToTheSyncerAndItsDataSurvivesAPowerCut) {
+  TempDir dir("roll-sync");
+  FaultEnv env;
+  asio::io_context io;
+  Syncer syncer;
+  fs::path pdir = dir.path / "t-0";
+  LogConfig config;
+  config.segment_bytes = 8192;
+  auto log = PartitionLog::open(env, pdir, config, 0, 0, true, 0, &syncer, io.get_executor());
+  ASSERT_TRUE(log.has_value());
+  auto work = asio::make_work_guard(io);  // completions arrive from the syncer thread
+  for (int i = 0; i < 40; ++i) {
+    Bytes b = make_batch(10, 100, 1000 + i);
+    ASSERT_TRUE((*log)->append(b, 0).has_value());
+  }
+  ASSERT_GE((*log)->segment_count(), 4u);
+  EXPECT_EQ(env.log_syncs_on(std::this_thread::get_id()), 0)
+      << "a roll must not fdatasync the old segment on the appending (shard) thread";
+  int64_t active_base = 0;
+  for (const auto& e : fs::directory_iterator(pdir))
+    if (e.path().extension() == ".log") active_base = std::max<int64_t>(active_base, std::stoll(e.path().stem()));
+  ASSERT_GT(active_base, 0);
+  // Nobody waits for these appends (flush.ms / flush.messages are unlimited), yet each roll
+  // syncs the segment it closed.
+  for (int i = 0; i < 100 && (*log)->durable_offset() < active_base; ++i) io.run_one_for(std::chrono::milliseconds(100));
+  EXPECT_GE((*log)->durable_offset(), active_base);
+  log->reset();
+
+  env.power_cut();
+  auto reopened = PartitionLog::open(env, pdir, config, active_base, 0, false, 0, nullptr, io.get_executor());
+  ASSERT_TRUE(reopened.has_value());
+  EXPECT_GE((*reopened)->log_end_offset(), active_base) << "every sealed segment was synced";
+  EXPECT_EQ((*reopened)->log_start_offset(), 0);
+}
+
 TEST(PartitionLog, WriteFailureTakesThePartitionOfflineAndKeepsAckedData) {
   TempDir dir("enospc");
   FaultEnv env;

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <random>
 #include <string>
+#include <thread>
 
 #include "protocol/record_batch_builder.h"
 #include "storage/file.h"
@@ -63,6 +64,12 @@ class FaultEnv final : public Env {
     }
   }
   int syncs() const { return syncs_; }
+  // fdatasyncs of segment data files that ran on `thread`.
+  int log_syncs_on(std::thread::id thread) {
+    std::lock_guard lock(mutex_);
+    auto it = log_syncs_by_thread_.find(thread);
+    return it == log_syncs_by_thread_.end() ? 0 : it->second;
+  }
   void fail_writes(bool fail) { fail_writes_ = fail; }
 
  private:
@@ -82,6 +89,7 @@ class FaultEnv final : public Env {
         std::lock_guard lock(env_->mutex_);
         env_->synced_[path_] = *size;
         ++env_->syncs_;
+        if (path_.extension() == ".log") ++env_->log_syncs_by_thread_[std::this_thread::get_id()];
       }
       return r;
     }
@@ -102,6 +110,7 @@ class FaultEnv final : public Env {
 
   std::mutex mutex_;
   std::map<std::filesystem::path, uint64_t> synced_;  // GUARDED_BY(mutex_)
+  std::map<std::thread::id, int> log_syncs_by_thread_;  // GUARDED_BY(mutex_)
   std::atomic<int> syncs_{0};
   std::atomic<bool> fail_writes_{false};
 };
