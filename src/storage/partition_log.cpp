@@ -128,9 +128,16 @@ IoResult<> PartitionLog::roll(int64_t now_ms) {
   // in the background, as Kafka flushes a rolled segment: an fdatasync of a whole segment here
   // would stall every partition of this shard while the disk writes it (0.65 s per GiB here).
   if (auto r = active().seal(); !r) return r;
+  const uint64_t old_size = active().size();
   int64_t base = log_end_offset();
   auto seg = Segment::create(*env_, dir_, base, config_.segment, now_ms);
   if (!seg) return tl::unexpected(seg.error());
+  // The new segment reserves what the old one held, before the old one's sync starts: an
+  // fallocate waits for a running sync's journal commit (0.35-0.55 s behind a 1 GiB
+  // fdatasync here), and holds the file's lock meanwhile, so a busy partition reserving its
+  // next steps during that sync would stall the shard. A partition that filled a whole
+  // segment gets its next one reserved whole (Kafka's log.preallocate, for busy logs only).
+  (*seg)->reserve_to(old_size);
   segments_.emplace(base, std::move(*seg));
   if (auto r = env_->sync_dir(dir_); !r) return r;
   if (durable_offset_ < base) {

@@ -198,17 +198,23 @@ IoResult<> Segment::rebuild_indexes() {
   return {};
 }
 
+void Segment::reserve_to(uint64_t target) {
+  target = std::min(target, std::max(config_.max_bytes, size_));
+  if (target <= reserved_) return;
+  // Best effort: where it fails (not supported, no space) the writes are plain ones, which
+  // report ENOSPC themselves; the next try waits for the next step.
+  (void)log_->reserve(size_, target - size_);
+  reserved_ = target;
+}
+
 IoResult<> Segment::append(ByteView data, int64_t base_offset, int64_t last_offset, int64_t max_timestamp) {
   const uint64_t end = size_ + data.size();
   if (end > reserved_) {
     // Reserve ahead as much as the segment holds (1 to 64 MiB): a busy partition reserves in
     // big steps, an idle one wastes little. seal() gives back what was not used.
     constexpr uint64_t kMin = 1 << 20, kMax = 64 << 20;
-    const uint64_t target = std::min(end + std::clamp(end, kMin, kMax), std::max(config_.max_bytes, end));
-    // Best effort: where it fails (not supported, no space) the writes are plain ones, which
-    // report ENOSPC themselves; the next try waits for the next step.
-    (void)log_->reserve(size_, target - size_);
-    reserved_ = target;
+    reserve_to(std::max(end + std::clamp(end, kMin, kMax), end));
+    reserved_ = std::max(reserved_, end);
   }
   if (auto r = log_->write_at(size_, data); !r) return r;
   BatchInfo b{base_offset, last_offset, max_timestamp, size_, data.size()};

@@ -76,6 +76,8 @@ class Segment {
   IoResult<uint64_t> truncate_to(int64_t offset);
 
   IoResult<> sync();
+  // Reserves the log's blocks up to `bytes` (never past segment.bytes), as appends do in steps.
+  void reserve_to(uint64_t bytes);
   // Gives back the blocks reserved past the end and trims the indexes to their entries, syncing
   // them (the segment stops being active). The log's data is not synced here: the caller's
   // next sync covers it.

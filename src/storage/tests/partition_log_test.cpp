@@ -521,6 +521,11 @@ TEST(PartitionLog, ReservesBlocksAheadOfTheActiveSegmentAndFreesThemOnRoll) {
   ASSERT_EQ(h.log_->segment_count(), 2u);
   EXPECT_LE(disk_bytes(first), fs::file_size(first) + 4096);
   EXPECT_LE(fs::file_size(first), 3u << 20);
+  // The next segment starts with as much reserved as the first one held.
+  const fs::path second = dir.path / "t-0" / segment_file_name(h.log_->log_end_offset() - 10, ".log");
+  ASSERT_TRUE(fs::exists(second));
+  EXPECT_LT(fs::file_size(second), 1u << 20);
+  EXPECT_GE(disk_bytes(second), fs::file_size(first));
 }
 
 }  // namespace fjord::storage
