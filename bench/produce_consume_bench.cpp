@@ -176,16 +176,41 @@ int main(int argc, char** argv) {
   int64_t records_override = 0;
   int passes_override = 0;
   FjordOptions fjord_options;  // --set key=value: broker configs
+  const char* usage =
+      "usage: produce_consume_bench [--fjord PATH] [--dir DIR] [--quick] [--case SIZE/ACKS/PARTITIONS]...\n"
+      "                             [--records N] [--passes N] [--set KEY=VALUE]... [--broker-log FILE]\n";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--case" && i + 1 < argc) only.push_back(argv[++i]);
-    if (a == "--records" && i + 1 < argc) records_override = std::stoll(argv[++i]);
-    if (a == "--passes" && i + 1 < argc) passes_override = std::stoi(argv[++i]);
-    if (a == "--set" && i + 1 < argc) fjord_options.sets.push_back(argv[++i]);
-    if (a == "--broker-log" && i + 1 < argc) fjord_options.log_path = argv[++i];
-    if (a == "--fjord" && i + 1 < argc) binary = argv[++i];
-    if (a == "--dir" && i + 1 < argc) dir = argv[++i];
-    if (a == "--quick") quick = true;
+    const bool has_value = i + 1 < argc;
+    if (a == "--case" && has_value) only.push_back(argv[++i]);
+    else if (a == "--records" && has_value) records_override = std::stoll(argv[++i]);
+    else if (a == "--passes" && has_value) passes_override = std::stoi(argv[++i]);
+    else if (a == "--set" && has_value) fjord_options.sets.push_back(argv[++i]);
+    else if (a == "--broker-log" && has_value) fjord_options.log_path = argv[++i];
+    else if (a == "--fjord" && has_value) binary = argv[++i];
+    else if (a == "--dir" && has_value) dir = argv[++i];
+    else if (a == "--quick") quick = true;
+    else if (a == "--help" || a == "-h") {
+      fmt::print("{}", usage);
+      return 0;
+    } else {
+      fmt::print(stderr, "produce_consume_bench: unknown or incomplete option '{}'\n{}", a, usage);
+      return 2;
+    }
+  }
+  struct Case {
+    size_t size;
+    const char* acks;
+    int partitions;
+  };
+  std::vector<Case> cases = {{100, "1", 1}, {1024, "1", 1}, {1024, "all", 1}, {1024, "1", 8}, {1024, "all", 8}, {100, "all", 8}};
+  for (const std::string& name : only) {
+    if (std::none_of(cases.begin(), cases.end(), [&](const Case& c) {
+          return name == fmt::format("{}/{}/{}", c.size, c.acks, c.partitions);
+        })) {
+      fmt::print(stderr, "produce_consume_bench: no case '{}' (cases: 100/1/1 1024/1/1 1024/all/1 1024/1/8 1024/all/8 100/all/8)\n", name);
+      return 2;
+    }
   }
   fs::remove_all(dir);
   fs::create_directories(dir);
@@ -198,12 +223,6 @@ int main(int argc, char** argv) {
              "Fjord / mock", "Fjord / mock");
   fmt::print("|{:-<22}|{:-<24}|{:-<20}|{:-<22}|{:-<24}|{:-<21}|{:-<21}|\n", "", "", "", "", "", "", "");
 
-  struct Case {
-    size_t size;
-    const char* acks;
-    int partitions;
-  };
-  std::vector<Case> cases = {{100, "1", 1}, {1024, "1", 1}, {1024, "all", 1}, {1024, "1", 8}, {1024, "all", 8}, {100, "all", 8}};
   int case_no = 0;
   for (const Case& c : cases) {
     const std::string name = fmt::format("{}/{}/{}", c.size, c.acks, c.partitions);
