@@ -1,8 +1,10 @@
 // produce_consume_bench: a librdkafka producer and consumer against a Fjord broker (a real
 // process writing to disk) and, in the same run, against librdkafka's in-memory mock cluster.
-//   build/release/bench/produce_consume_bench [--fjord PATH] [--dir DIR] [--quick] [--case SIZE/ACKS/PARTITIONS]... [--records N] [--passes N] [--set KEY=VALUE]... [--broker-log FILE]
+//   build/release/bench/produce_consume_bench [--fjord PATH] [--dir DIR] [--quick] [--case SIZE/ACKS/PARTITIONS]...
+//       [--records N] [--passes N] [--repeat N] [--set KEY=VALUE]... [--broker-log FILE]
 // Prints one table: throughput, delivery latency, end-to-end latency, broker CPU per GB (Fjord's
-// process; the mock cluster's thread), ratios; under each case, "disk alone": the same bytes
+// process; the mock cluster's thread), ratios, each the median of --repeat runs per side (3; 1
+// with --quick) with Fjord and the mock taking turns; under each case, "disk alone": the same bytes
 // written by the bench itself to the data dir (with an fdatasync per MiB for acks=all): what the
 // disk and page cache allow here, for reference. `--case 1024/all/8` runs only the cases named.
 #include <fcntl.h>
@@ -175,16 +177,19 @@ int main(int argc, char** argv) {
   std::vector<std::string> only;
   int64_t records_override = 0;
   int passes_override = 0;
+  int repetitions = 0;
   FjordOptions fjord_options;  // --set key=value: broker configs
   const char* usage =
       "usage: produce_consume_bench [--fjord PATH] [--dir DIR] [--quick] [--case SIZE/ACKS/PARTITIONS]...\n"
-      "                             [--records N] [--passes N] [--set KEY=VALUE]... [--broker-log FILE]\n";
+      "                             [--records N] [--passes N] [--repeat N] [--set KEY=VALUE]...\n"
+      "                             [--broker-log FILE]\n";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     const bool has_value = i + 1 < argc;
     if (a == "--case" && has_value) only.push_back(argv[++i]);
     else if (a == "--records" && has_value) records_override = std::stoll(argv[++i]);
     else if (a == "--passes" && has_value) passes_override = std::stoi(argv[++i]);
+    else if (a == "--repeat" && has_value) repetitions = std::max(1, std::stoi(argv[++i]));
     else if (a == "--set" && has_value) fjord_options.sets.push_back(argv[++i]);
     else if (a == "--broker-log" && has_value) fjord_options.log_path = argv[++i];
     else if (a == "--fjord" && has_value) binary = argv[++i];
@@ -212,11 +217,14 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  if (repetitions == 0) repetitions = quick ? 1 : 3;
   fs::remove_all(dir);
   fs::create_directories(dir);
   fmt::print("produce_consume_bench: Fjord {} (data in {}) vs librdkafka {} mock cluster{}\n", binary, dir.string(),
              rd_kafka_version_str(), quick ? " (quick)" : "");
-  fmt::print("librdkafka producer: linger.ms=5 batch.size=1000000; one producer, one consumer; same settings both\n\n");
+  fmt::print("librdkafka producer: linger.ms=5 batch.size=1000000; one producer, one consumer; same settings both\n");
+  fmt::print("each case: {} run(s) of each side, Fjord and the mock taking turns; medians shown (latencies: all runs)\n\n",
+             repetitions);
   fmt::print("| {:<20} | {:>22} | {:>18} | {:>20} | {:>22} | {:>19} | {:>19} |\n", "case", "Fjord produce",
              "mock produce", "Fjord p50/p99/p99.9", "consume Fjord / mock", "produce CPU s/GB", "consume CPU s/GB");
   fmt::print("| {:<20} | {:>22} | {:>18} | {:>20} | {:>22} | {:>19} | {:>19} |\n", "", "", "(Fjord/mock)", "ms", "(ratio)",
@@ -238,16 +246,11 @@ int main(int argc, char** argv) {
     double mb = static_cast<double>(records) * static_cast<double>(c.size) / 1e6;
     std::string topic = fmt::format("bench-{}", case_no++);
 
-    Broker fj = start_fjord(binary, dir / topic, fjord_options);
-    create_topic(fj, topic, c.partitions);
-    double cpu0 = fj.cpu();
-    ProduceResult fp = produce(fj, topic, records, c.size, c.acks, c.partitions);
-    double fj_produce_cpu = fj.cpu() - cpu0;
     // A 4 MiB read takes milliseconds: one consumer reads it many times, seeking back to the
     // start between passes, and the passes add up. The first pass is a
     // warm-up, neither timed nor counted: the group.id librdkafka insists on makes Fjord create
     // __consumer_offsets (50 partitions) on the first FindCoordinator.
-    const int passes = passes_override > 0 ? passes_override : quick ? 3 : 30;
+    const int passes = passes_override > 0 ? passes_override : quick ? 3 : 10;
     auto consume_passes = [&](Broker& b, double& cpu) {
       consume(b, topic, c.partitions, consume_records, false);
       double before = b.cpu();
@@ -255,39 +258,66 @@ int main(int argc, char** argv) {
       cpu = b.cpu() - before;
       return total;
     };
-    double fj_consume_cpu = 0;
-    ConsumeResult fc = consume_passes(fj, fj_consume_cpu);
-    stop(fj);
-
-    Broker mock = start_mock();
-    create_topic(mock, topic, c.partitions);
-    double mock_cpu0 = mock.cpu();
-    ProduceResult mp = produce(mock, topic, records, c.size, c.acks, c.partitions);
-    double mock_produce_cpu = mock.cpu() - mock_cpu0;
-    double mock_consume_cpu = 0;
-    ConsumeResult mc = consume_passes(mock, mock_consume_cpu);
-    stop(mock);
-    double consume_mb = static_cast<double>(consume_records) * static_cast<double>(c.size) / 1e6;
-    double fj_consume_mb = static_cast<double>(fc.records) * static_cast<double>(c.size) / 1e6;
-    double mock_consume_mb = static_cast<double>(mc.records) * static_cast<double>(c.size) / 1e6;
-
+    // One run of one side: produce, then consume passes.
+    struct Run {
+      double produce_mbs = 0, produce_rps = 0, produce_cpu_gb = 0, consume_mbs = 0, consume_cpu_gb = 0;
+    };
+    std::vector<int64_t> fj_latencies_us;
+    int failed = 0;
+    auto run_side = [&](Broker b) {
+      create_topic(b, topic, c.partitions);
+      double cpu0 = b.cpu();
+      ProduceResult p = produce(b, topic, records, c.size, c.acks, c.partitions);
+      Run r;
+      r.produce_cpu_gb = (b.cpu() - cpu0) / (mb / 1000.0);
+      r.produce_mbs = mb / p.seconds;
+      r.produce_rps = static_cast<double>(records) / p.seconds;
+      failed += p.failed;
+      if (b.mock == nullptr) fj_latencies_us.insert(fj_latencies_us.end(), p.latencies_us.begin(), p.latencies_us.end());
+      double consume_cpu = 0;
+      ConsumeResult cr = consume_passes(b, consume_cpu);
+      double consumed_mb = static_cast<double>(cr.records) * static_cast<double>(c.size) / 1e6;
+      r.consume_mbs = consumed_mb / cr.seconds;
+      r.consume_cpu_gb = consume_cpu / (consumed_mb / 1000.0);
+      stop(b);
+      return r;
+    };
+    // Fjord and the mock take turns, the order swapped every repetition, so neither always
+    // meets the machine in the same state (page cache, freed memory); medians are shown.
+    std::vector<Run> fj_runs, mock_runs;
+    for (int rep = 0; rep < repetitions; ++rep) {
+      for (int side = 0; side < 2; ++side) {
+        if ((side == 0) == (rep % 2 == 0)) {
+          fs::path fj_dir = dir / fmt::format("{}-{}", topic, rep);
+          fj_runs.push_back(run_side(start_fjord(binary, fj_dir, fjord_options)));
+          fs::remove_all(fj_dir);
+        } else {
+          mock_runs.push_back(run_side(start_mock()));
+        }
+      }
+    }
+    auto med = [](const std::vector<Run>& runs, double Run::*field) {
+      std::vector<double> v;
+      for (const Run& r : runs) v.push_back(r.*field);
+      std::sort(v.begin(), v.end());
+      return v[v.size() / 2];
+    };
+    const double fj_produce = med(fj_runs, &Run::produce_mbs), mock_produce = med(mock_runs, &Run::produce_mbs);
+    const double fj_consume = med(fj_runs, &Run::consume_mbs), mock_consume = med(mock_runs, &Run::consume_mbs);
+    const std::vector<int64_t>& lat = fj_latencies_us;
     fmt::print("| {:<20} | {:>22} | {:>18} | {:>20} | {:>22} | {:>19} | {:>19} |\n",
                fmt::format("{} B acks={} {}p", c.size, c.acks, c.partitions),
-               fmt::format("{:.0f} MB/s {:.2f}M/s", mb / fp.seconds, records / fp.seconds / 1e6),
-               fmt::format("{:.0f} MB/s ({:.2f}x)", mb / mp.seconds, mp.seconds / fp.seconds),
-               fmt::format("{:.1f}/{:.1f}/{:.1f}", pct(fp.latencies_us, 0.5), pct(fp.latencies_us, 0.99),
-                           pct(fp.latencies_us, 0.999)),
-               fmt::format("{:.0f}/{:.0f} MB/s ({:.2f}x)", fj_consume_mb / fc.seconds, mock_consume_mb / mc.seconds,
-                           (fj_consume_mb / fc.seconds) / (mock_consume_mb / mc.seconds)),
-               fmt::format("{:.2f} / {:.2f}", fj_produce_cpu / (mb / 1000.0), mock_produce_cpu / (mb / 1000.0)),
-               fmt::format("{:.2f} / {:.2f}", fj_consume_cpu / (fj_consume_mb / 1000.0),
-                           mock_consume_cpu / (mock_consume_mb / 1000.0)));
-    (void)consume_mb;
+               fmt::format("{:.0f} MB/s {:.2f}M/s", fj_produce, med(fj_runs, &Run::produce_rps) / 1e6),
+               fmt::format("{:.0f} MB/s ({:.2f}x)", mock_produce, fj_produce / mock_produce),
+               fmt::format("{:.1f}/{:.1f}/{:.1f}", pct(lat, 0.5), pct(lat, 0.99), pct(lat, 0.999)),
+               fmt::format("{:.0f}/{:.0f} MB/s ({:.2f}x)", fj_consume, mock_consume, fj_consume / mock_consume),
+               fmt::format("{:.2f} / {:.2f}", med(fj_runs, &Run::produce_cpu_gb), med(mock_runs, &Run::produce_cpu_gb)),
+               fmt::format("{:.2f} / {:.2f}", med(fj_runs, &Run::consume_cpu_gb), med(mock_runs, &Run::consume_cpu_gb)));
     auto [ceiling_mbs, ceiling_cpu] = write_ceiling(dir, static_cast<uint64_t>(mb * 1e6), std::string(c.acks) == "all");
     fmt::print("|   disk alone         | {:>22} | {:>18} | {:>20} | {:>22} | {:>19} | {:>19} |\n",
                fmt::format("{:.0f} MB/s", ceiling_mbs), "", std::string(c.acks) == "all" ? "1 MiB + fdatasync" : "1 MiB writes",
                "", fmt::format("{:.2f}", ceiling_cpu), "");
-    if (fp.failed || mp.failed) fmt::print("  (failed deliveries: Fjord {}, mock {})\n", fp.failed, mp.failed);
+    if (failed) fmt::print("  (failed deliveries: {})\n", failed);
   }
 
   // End-to-end latency at a moderate fixed rate: 2,000 records/s of 1 KiB, acks=all.
