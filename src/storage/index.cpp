@@ -82,16 +82,15 @@ IoResult<> MappedEntries::sync() {
   return {};
 }
 
-IoResult<> MappedEntries::seal() {
-  if (auto r = sync(); !r) return r;
-  unmap();
+IoResult<std::shared_ptr<File>> MappedEntries::seal() {
+  unmap();  // the pages it dirtied stay dirty in the page cache, for the file's next sync
   uint64_t bytes = entries_ * entry_size_;
   auto f = env_->open(path_, true);
   if (!f) return tl::unexpected(f.error());
-  if (auto r = (*f)->truncate(bytes); !r) return r;
-  if (auto r = (*f)->sync(); !r) return r;
+  if (auto r = (*f)->truncate(bytes); !r) return tl::unexpected(r.error());
   capacity_ = entries_;
-  return map(**f, bytes);
+  if (auto r = map(**f, bytes); !r) return tl::unexpected(r.error());
+  return std::shared_ptr<File>(std::move(*f));
 }
 
 bool OffsetIndex::append(int64_t last_offset, uint32_t position) {

@@ -34,8 +34,9 @@ class MappedEntries {
   const uint8_t* entry(size_t i) const { return base_ + i * entry_size_; }
   uint8_t* append_slot() { return base_ + entries_++ * entry_size_; }
   void truncate_entries(size_t n) { entries_ = std::min(entries_, n); }
-  // msync + shrink the file to the entries written; no more appends.
-  IoResult<> seal();
+  // Shrinks the file to the entries written; no more appends. Syncs nothing: returns the file
+  // for the caller's next (background) sync, which writes back what the mapping dirtied.
+  IoResult<std::shared_ptr<File>> seal();
   IoResult<> sync();
   const std::filesystem::path& path() const { return path_; }
 
@@ -78,7 +79,7 @@ class OffsetIndex {
   void clear() { entries_.truncate_entries(0); }
   // Entries strictly increasing in both offset and position, all below `log_size`.
   bool sane(uint64_t log_size) const;
-  IoResult<> seal() { return entries_.seal(); }
+  IoResult<std::shared_ptr<File>> seal() { return entries_.seal(); }
   IoResult<> sync() { return entries_.sync(); }
 
  private:
@@ -110,7 +111,7 @@ class TimeIndex {
   void truncate_to(int64_t offset);
   void clear() { entries_.truncate_entries(0); }
   bool sane(int64_t next_offset) const;
-  IoResult<> seal() { return entries_.seal(); }
+  IoResult<std::shared_ptr<File>> seal() { return entries_.seal(); }
   IoResult<> sync() { return entries_.sync(); }
 
  private:

@@ -119,6 +119,9 @@ class PartitionLog {
   IoResult<> roll(int64_t now_ms);
   bool should_roll(size_t incoming, int64_t last_offset, int64_t now_ms) const;
   void start_sync();
+  // Files the next sync covers: logs holding offsets past the durable offset, and index files
+  // that rolls trimmed since the last sync.
+  std::vector<std::shared_ptr<File>> take_files_to_sync();
   void sync_finished(int64_t target, IoResult<> result);
   void go_offline(const std::string& what, std::error_code ec);
   void delete_segment(std::map<int64_t, std::shared_ptr<Segment>>::iterator it);
@@ -135,6 +138,10 @@ class PartitionLog {
   Syncer* syncer_ = nullptr;
   asio::any_io_executor executor_;
   bool sync_running_ = false;
+  // A roll left work for the next sync: the new segment's directory entry, the old segment's
+  // index files (and its data, when not yet durable).
+  bool dir_sync_pending_ = false;
+  bool resync_ = false;  // a roll happened while a sync ran: sync again when it ends
   std::multimap<int64_t, std::function<void(IoResult<>)>> durable_waiters_;
   int64_t unflushed_messages_ = 0;
   int64_t last_flush_ms_ = 0;

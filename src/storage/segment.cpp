@@ -297,8 +297,12 @@ IoResult<> Segment::seal() {
     if (auto r = log_->truncate(size_); !r) return r;  // frees the reserved blocks past the end
     reserved_ = size_;
   }
-  if (auto r = offset_index_.seal(); !r) return r;
-  return time_index_.seal();
+  auto offsets = offset_index_.seal();
+  if (!offsets) return tl::unexpected(offsets.error());
+  auto times = time_index_.seal();
+  if (!times) return tl::unexpected(times.error());
+  unsynced_index_files_ = {std::move(*offsets), std::move(*times)};
+  return {};
 }
 
 void Segment::remove_files() {

@@ -9,6 +9,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "storage/file.h"
 #include "storage/index.h"
@@ -78,10 +80,11 @@ class Segment {
   IoResult<> sync();
   // Reserves the log's blocks up to `bytes` (never past segment.bytes), as appends do in steps.
   void reserve_to(uint64_t bytes);
-  // Gives back the blocks reserved past the end and trims the indexes to their entries, syncing
-  // them (the segment stops being active). The log's data is not synced here: the caller's
-  // next sync covers it.
+  // Gives back the blocks reserved past the end and trims the indexes to their entries (the
+  // segment stops being active). Syncs nothing, so it never waits for the disk: the caller's
+  // next sync covers the log, and the index files, which take_unsynced_index_files() hands over.
   IoResult<> seal();
+  std::vector<std::shared_ptr<File>> take_unsynced_index_files() { return std::exchange(unsynced_index_files_, {}); }
   // Deletes the segment's files.
   void remove_files();
 
@@ -113,6 +116,7 @@ class Segment {
   int64_t created_ms_ = 0;
   int64_t first_batch_timestamp_ = -1;
   uint64_t bytes_since_index_ = 0;
+  std::vector<std::shared_ptr<File>> unsynced_index_files_;  // trimmed by seal(), not yet synced
 };
 
 }  // namespace fjord::storage

@@ -18,10 +18,10 @@ Syncer::~Syncer() {
 }
 
 void Syncer::submit(std::vector<std::shared_ptr<File>> files, asio::any_io_executor reply_to,
-                    std::function<void(IoResult<>)> done) {
+                    std::function<void(IoResult<>)> done, Env* env, std::filesystem::path dir) {
   {
     std::lock_guard lock(mutex_);
-    jobs_.push_back(Job{std::move(files), std::move(reply_to), std::move(done)});
+    jobs_.push_back(Job{std::move(files), std::move(reply_to), std::move(done), env, std::move(dir)});
   }
   wake_.notify_one();
 }
@@ -39,6 +39,9 @@ void Syncer::run() {
     IoResult<> result;
     for (const auto& f : job.files) {
       if (auto r = f->sync(); !r && result) result = r;
+    }
+    if (job.env != nullptr) {
+      if (auto r = job.env->sync_dir(job.dir); !r && result) result = r;
     }
     asio::post(job.reply_to, [done = std::move(job.done), result] { done(result); });
   }

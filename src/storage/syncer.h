@@ -12,6 +12,7 @@
 
 #include <condition_variable>
 #include <deque>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -30,15 +31,18 @@ class Syncer {
   Syncer(const Syncer&) = delete;
   Syncer& operator=(const Syncer&) = delete;
 
-  // Syncs every file, then runs `done` on `reply_to` with the first error, if any.
+  // Syncs every file (and, with `env`, the directory `dir`), then runs `done` on `reply_to`
+  // with the first error, if any.
   void submit(std::vector<std::shared_ptr<File>> files, asio::any_io_executor reply_to,
-              std::function<void(IoResult<>)> done);
+              std::function<void(IoResult<>)> done, Env* env = nullptr, std::filesystem::path dir = {});
 
  private:
   struct Job {
     std::vector<std::shared_ptr<File>> files;
     asio::any_io_executor reply_to;
     std::function<void(IoResult<>)> done;
+    Env* env = nullptr;
+    std::filesystem::path dir;
   };
   void run();
 

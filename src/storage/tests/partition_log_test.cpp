@@ -404,7 +404,7 @@ TEST(PartitionLog, GroupCommitCoversConcurrentWaitersAndSurvivesAPowerCut) {
   EXPECT_EQ((*reopened)->log_end_offset(), 640) << "only the synced part survives this power cut";
 }
 
-TEST(PartitionLog, RollingLeavesTheOldSegmentsSyncToTheSyncerAndItsDataSurvivesAPowerCut) {
+TEST(PartitionLog, RollingSyncsNothingOnTheShardThreadAndTheSyncerMakesTheRolledSegmentsDurable) {
   TempDir dir("roll-sync");
   FaultEnv env;
   asio::io_context io;
@@ -420,8 +420,8 @@ TEST(PartitionLog, RollingLeavesTheOldSegmentsSyncToTheSyncerAndItsDataSurvivesA
     ASSERT_TRUE((*log)->append(b, 0).has_value());
   }
   ASSERT_GE((*log)->segment_count(), 4u);
-  EXPECT_EQ(env.log_syncs_on(std::this_thread::get_id()), 0)
-      << "a roll must not fdatasync the old segment on the appending (shard) thread";
+  EXPECT_EQ(env.syncs_on(std::this_thread::get_id()), 0)
+      << "a roll must not sync a segment, index or directory on the appending (shard) thread";
   int64_t active_base = 0;
   for (const auto& e : fs::directory_iterator(pdir))
     if (e.path().extension() == ".log") active_base = std::max<int64_t>(active_base, std::stoll(e.path().stem()));
@@ -430,6 +430,17 @@ TEST(PartitionLog, RollingLeavesTheOldSegmentsSyncToTheSyncerAndItsDataSurvivesA
   // syncs the segment it closed.
   for (int i = 0; i < 100 && (*log)->durable_offset() < active_base; ++i) io.run_one_for(std::chrono::milliseconds(100));
   EXPECT_GE((*log)->durable_offset(), active_base);
+  // The trimmed index files of the rolled segments were synced too.
+  for (int i = 0; i < 100; ++i) io.run_one_for(std::chrono::milliseconds(1));
+  int sealed_indexes = 0;
+  for (const auto& e : fs::directory_iterator(pdir)) {
+    if (e.path().extension() != ".index" && e.path().extension() != ".timeindex") continue;
+    if (std::stoll(e.path().stem()) == active_base) continue;
+    ++sealed_indexes;
+    EXPECT_EQ(env.synced_size(e.path()), fs::file_size(e.path())) << e.path();
+  }
+  EXPECT_GE(sealed_indexes, 6);
+  EXPECT_EQ(env.syncs_on(std::this_thread::get_id()), 0);
   log->reset();
 
   env.power_cut();

@@ -54,7 +54,13 @@ class FaultEnv final : public Env {
     }
     return std::unique_ptr<File>(new Tracked(std::move(*f), path, this));
   }
-  IoResult<> sync_dir(const std::filesystem::path& dir) override { return Env::posix().sync_dir(dir); }
+  IoResult<> sync_dir(const std::filesystem::path& dir) override {
+    {
+      std::lock_guard lock(mutex_);
+      ++syncs_by_thread_[std::this_thread::get_id()];
+    }
+    return Env::posix().sync_dir(dir);
+  }
 
   void power_cut() {
     std::lock_guard lock(mutex_);
@@ -64,11 +70,16 @@ class FaultEnv final : public Env {
     }
   }
   int syncs() const { return syncs_; }
-  // fdatasyncs of segment data files that ran on `thread`.
-  int log_syncs_on(std::thread::id thread) {
+  // File and directory syncs that ran on `thread`.
+  int syncs_on(std::thread::id thread) {
     std::lock_guard lock(mutex_);
-    auto it = log_syncs_by_thread_.find(thread);
-    return it == log_syncs_by_thread_.end() ? 0 : it->second;
+    auto it = syncs_by_thread_.find(thread);
+    return it == syncs_by_thread_.end() ? 0 : it->second;
+  }
+  // The size a power cut leaves `path` at.
+  uint64_t synced_size(const std::filesystem::path& path) {
+    std::lock_guard lock(mutex_);
+    return synced_[path];
   }
   void fail_writes(bool fail) { fail_writes_ = fail; }
 
@@ -89,7 +100,7 @@ class FaultEnv final : public Env {
         std::lock_guard lock(env_->mutex_);
         env_->synced_[path_] = *size;
         ++env_->syncs_;
-        if (path_.extension() == ".log") ++env_->log_syncs_by_thread_[std::this_thread::get_id()];
+        ++env_->syncs_by_thread_[std::this_thread::get_id()];
       }
       return r;
     }
@@ -110,7 +121,7 @@ class FaultEnv final : public Env {
 
   std::mutex mutex_;
   std::map<std::filesystem::path, uint64_t> synced_;  // GUARDED_BY(mutex_)
-  std::map<std::thread::id, int> log_syncs_by_thread_;  // GUARDED_BY(mutex_)
+  std::map<std::thread::id, int> syncs_by_thread_;  // GUARDED_BY(mutex_)
   std::atomic<int> syncs_{0};
   std::atomic<bool> fail_writes_{false};
 };
