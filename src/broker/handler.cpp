@@ -12,7 +12,7 @@ const HandlerInfo kHandlers[] = {
     // compressed batches; they carry message formats 0/1, which are refused per partition.
     {ProduceRequest::kApiKey, 0, 11, &typed_handler<ProduceRequest, ProduceResponse, handle_produce>},
     {FetchRequest::kApiKey, 4, 17, &typed_handler<FetchRequest, FetchResponse, handle_fetch>},
-    {ListOffsetsRequest::kApiKey, 1, 8,
+    {ListOffsetsRequest::kApiKey, 1, 9,
      &typed_handler<ListOffsetsRequest, ListOffsetsResponse, handle_list_offsets>},
     {ApiVersionsRequest::kApiKey, 0, 3, &typed_handler<ApiVersionsRequest, ApiVersionsResponse, handle_api_versions>},
     {MetadataRequest::kApiKey, 0, 12, &typed_handler<MetadataRequest, MetadataResponse, handle_metadata>},

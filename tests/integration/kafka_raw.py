@@ -2,7 +2,7 @@
 
 Only what the tests need: framing, request headers v1/v2, response headers v0/v1, and
 encoders/decoders for ApiVersions (v0-v3), Metadata (v0-v12), CreateTopics v7,
-DeleteTopics v6, Produce v3-v8, Fetch v4, ListOffsets v1, and uncompressed v2 record batches
+DeleteTopics v6, Produce v3-v8, Fetch v4, ListOffsets v1 and v9, and uncompressed v2 record batches
 (with CRC-32C). Everything is struct-packed by hand so that the tests can also send
 deliberately broken frames (see test_bad_input.py).
 
@@ -334,6 +334,10 @@ class Conn:
         body = build_fetch_v4(topic, partition_offsets, **kw)
         return parse_fetch_v4(self.request(API_FETCH, 4, body, False))
 
+    def list_offsets_v9(self, topic, partition_timestamps):
+        body = build_list_offsets_v9(topic, partition_timestamps)
+        return parse_list_offsets_v9(self.request(API_LIST_OFFSETS, 9, body, True))
+
     def list_offsets_v1(self, topic, partition_timestamps):
         body = build_list_offsets_v1(topic, partition_timestamps)
         return parse_list_offsets_v1(self.request(API_LIST_OFFSETS, 1, body, False))
@@ -550,6 +554,9 @@ INVALID_RECORD = 87
 
 EARLIEST_TIMESTAMP = -2
 LATEST_TIMESTAMP = -1
+MAX_TIMESTAMP = -3
+EARLIEST_LOCAL_TIMESTAMP = -4
+LATEST_TIERED_TIMESTAMP = -5
 
 
 def _crc32c_table():
@@ -795,6 +802,40 @@ def build_list_offsets_v1(topic, partition_timestamps):
         w.string(name).array(sorted(partition_timestamps.items()), part)
 
     return Writer().int32(-1).array([topic], t).bytes()
+
+
+def build_list_offsets_v9(topic, partition_timestamps, isolation_level=0):
+    """Flexible ListOffsets v9 (current_leader_epoch -1: not fenced)."""
+
+    def part(w, item):
+        w.int32(item[0]).int32(-1).int64(item[1]).tagged_fields()
+
+    def t(w, name):
+        w.string(name, compact=True).array(sorted(partition_timestamps.items()), part, compact=True).tagged_fields()
+
+    return Writer().int32(-1).int8(isolation_level).array([topic], t, compact=True).tagged_fields().bytes()
+
+
+def parse_list_offsets_v9(r):
+    """{(topic, partition): {error_code, timestamp, offset, leader_epoch}}."""
+    out = {}
+    r.int32()  # throttle_time_ms
+
+    def topic(r):
+        name = r.string(compact=True)
+
+        def part(r):
+            p = {"partition": r.int32(), "error_code": r.int16(), "timestamp": r.int64(), "offset": r.int64(),
+                 "leader_epoch": r.int32()}
+            r.tagged_fields()
+            out[(name, p["partition"])] = p
+
+        r.array(part, compact=True)
+        r.tagged_fields()
+
+    r.array(topic, compact=True)
+    r.tagged_fields()
+    return out
 
 
 def parse_list_offsets_v1(r):

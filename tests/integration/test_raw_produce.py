@@ -180,6 +180,28 @@ def test_list_offsets_v1(broker, topic):
     assert unknown["error_code"] == kr.UNKNOWN_TOPIC_OR_PARTITION
 
 
+def test_list_offsets_v9_answers_every_special_timestamp(broker, topic):
+    """v9 (the highest) is advertised; -5 (latest tiered offset) is -1 as Kafka answers without
+    tiered storage; the others as in v1, with the leader epoch of a found offset."""
+    base = now_ms() - 60_000
+    with kr.Conn.to(broker.bootstrap) as c:
+        assert c.api_versions()["api_keys"][kr.API_LIST_OFFSETS] == (1, 9)
+        recs = [(b"k", b"v", [], base + 10 * i) for i in range(5)]
+        assert c.produce(TOPIC, {0: kr.record_batch(recs, base_timestamp=base)}, acks=-1)[(TOPIC, 0)]["error_code"] == 0
+        specials = (kr.EARLIEST_TIMESTAMP, kr.LATEST_TIMESTAMP, kr.MAX_TIMESTAMP, kr.EARLIEST_LOCAL_TIMESTAMP,
+                    kr.LATEST_TIERED_TIMESTAMP, base + 15)
+        got = {t: c.list_offsets_v9(TOPIC, {0: t})[(TOPIC, 0)] for t in specials}
+    got = {t: (r["error_code"], r["offset"], r["timestamp"], r["leader_epoch"]) for t, r in got.items()}
+    assert got == {
+        kr.EARLIEST_TIMESTAMP: (0, 0, -1, 0),
+        kr.LATEST_TIMESTAMP: (0, 5, -1, 0),
+        kr.MAX_TIMESTAMP: (0, 4, base + 40, 0),
+        kr.EARLIEST_LOCAL_TIMESTAMP: (0, 0, -1, 0),
+        kr.LATEST_TIERED_TIMESTAMP: (0, -1, -1, -1),
+        base + 15: (0, 2, base + 20, 0),
+    }
+
+
 @pytest.mark.parametrize("gzip", [False, True])
 def test_out_of_range_timestamps_name_their_records(broker, gzip):
     """message.timestamp.before/after.max.ms are checked record by record (inside compressed

@@ -1,5 +1,6 @@
-// ListOffsets: earliest (-2, and -4 earliest-local), latest (-1), max timestamp (-3, v7+), and
-// the first offset whose timestamp is at or after a given time.
+// ListOffsets: earliest (-2, and -4 earliest-local), latest (-1), max timestamp (-3, v7+),
+// latest tiered (-5: no tiered storage here, so offset -1, as Kafka answers without it), and the
+// first offset whose timestamp is at or after a given time.
 #include "broker/handlers/handlers.h"
 #include "broker/partitions.h"
 #include "protocol/codec.h"
@@ -14,6 +15,7 @@ constexpr int64_t kLatest = -1;
 constexpr int64_t kEarliest = -2;
 constexpr int64_t kMaxTimestamp = -3;
 constexpr int64_t kEarliestLocal = -4;
+constexpr int64_t kLatestTiered = -5;
 
 struct Found {
   int64_t offset = -1;
@@ -49,6 +51,8 @@ Found lookup(storage::PartitionLog& log, int64_t timestamp, ErrorCode* error) {
     case kEarliest:
     case kEarliestLocal:
       return {log.log_start_offset(), -1};
+    case kLatestTiered:
+      return {-1, -1};
     case kMaxTimestamp: {
       auto b = log.find_max_timestamp();
       if (!b) *error = b.error();
