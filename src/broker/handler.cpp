@@ -14,7 +14,7 @@ const HandlerInfo kHandlers[] = {
     {FetchRequest::kApiKey, 4, 17, &typed_handler<FetchRequest, FetchResponse, handle_fetch>},
     {ListOffsetsRequest::kApiKey, 1, 9,
      &typed_handler<ListOffsetsRequest, ListOffsetsResponse, handle_list_offsets>},
-    {ApiVersionsRequest::kApiKey, 0, 3, &typed_handler<ApiVersionsRequest, ApiVersionsResponse, handle_api_versions>},
+    {ApiVersionsRequest::kApiKey, 0, 4, &typed_handler<ApiVersionsRequest, ApiVersionsResponse, handle_api_versions>},
     {MetadataRequest::kApiKey, 0, 12, &typed_handler<MetadataRequest, MetadataResponse, handle_metadata>},
     {FindCoordinatorRequest::kApiKey, 0, 4,
      &typed_handler<FindCoordinatorRequest, FindCoordinatorResponse, handle_find_coordinator>},

@@ -175,8 +175,9 @@ def test_api_versions_unsupported_version(broker):
             r = c.recv_response(cid, flexible_header=False)  # response header v0
             resp = kr.parse_api_versions(r, 0)  # v0 body
             assert resp["error_code"] == kr.UNSUPPORTED_VERSION
-            assert resp["api_keys"] == {kr.API_API_VERSIONS: (0, 3)}
+            assert resp["api_keys"] == {kr.API_API_VERSIONS: (0, 4)}
             # The connection stays usable: clients retry with a version from that answer.
+            assert c.api_versions(4)["error_code"] == 0
             assert c.api_versions(3)["error_code"] == 0
             assert c.api_versions(0)["error_code"] == 0
         w.progressed()

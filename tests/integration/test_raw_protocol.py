@@ -11,7 +11,7 @@ from fjord_harness import partition_dirs, wait_dirs_gone, wait_until
 # What the broker implements today (and so must advertise, no more, no less).
 EXPECTED_VERSIONS = {
     kr.API_METADATA: (0, 12),
-    kr.API_API_VERSIONS: (0, 3),
+    kr.API_API_VERSIONS: (0, 4),
     kr.API_CREATE_TOPICS: (0, 7),
     kr.API_DELETE_TOPICS: (0, 6),
     kr.API_DESCRIBE_CONFIGS: (0, 4),
