@@ -16,7 +16,7 @@ const HandlerInfo kHandlers[] = {
      &typed_handler<ListOffsetsRequest, ListOffsetsResponse, handle_list_offsets>},
     {ApiVersionsRequest::kApiKey, 0, 4, &typed_handler<ApiVersionsRequest, ApiVersionsResponse, handle_api_versions>},
     {MetadataRequest::kApiKey, 0, 12, &typed_handler<MetadataRequest, MetadataResponse, handle_metadata>},
-    {FindCoordinatorRequest::kApiKey, 0, 4,
+    {FindCoordinatorRequest::kApiKey, 0, 6,
      &typed_handler<FindCoordinatorRequest, FindCoordinatorResponse, handle_find_coordinator>},
     {JoinGroupRequest::kApiKey, 0, 9, &typed_handler<JoinGroupRequest, JoinGroupResponse, handle_join_group>},
     {SyncGroupRequest::kApiKey, 0, 5, &typed_handler<SyncGroupRequest, SyncGroupResponse, handle_sync_group>},

@@ -97,6 +97,24 @@ def find_coordinator(c, key, key_type=0):
             "node_id": r.int32(), "host": r.string(), "port": r.int32()}
 
 
+def find_coordinators_v6(c, keys, key_type=0):
+    """FindCoordinator v6 (flexible, batched keys): {key: {error_code, error_message, node_id, host, port}}."""
+    body = kr.Writer().int8(key_type).array(list(keys), lambda w, k: w.string(k, compact=True), compact=True) \
+        .tagged_fields().bytes()
+    r = c.request(API_FIND_COORDINATOR, 6, body, True)
+    r.int32()  # throttle_time_ms
+
+    def coordinator(r):
+        out = {"key": r.string(compact=True), "node_id": r.int32(), "host": r.string(compact=True),
+               "port": r.int32(), "error_code": r.int16(), "error_message": r.string(compact=True)}
+        r.tagged_fields()
+        return out
+
+    coordinators = r.array(coordinator, compact=True)
+    r.tagged_fields()
+    return {c["key"]: c for c in coordinators}
+
+
 def join_group(c, group, member_id="", session_timeout_ms=10000, rebalance_timeout_ms=10000,
                group_instance_id=None, protocol_type="consumer", protocols=(("range", b""),)):
     """JoinGroup v5. The response comes when the join phase ends (at once for a lone member)."""

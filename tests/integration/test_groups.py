@@ -680,6 +680,21 @@ def test_raw_join_with_session_timeout_out_of_bounds(gbroker, session_ms):
             assert res["error_code"] == gr.MEMBER_ID_REQUIRED, (ok_ms, res)
 
 
+def test_raw_find_coordinator_v6_batches_keys_and_refuses_other_key_types(gbroker):
+    """FindCoordinator v6 (the highest): every group key is answered with this broker; transaction
+    (1) and share-group (2) keys get INVALID_REQUEST, key by key, since neither exists here."""
+    host, port = gbroker.bootstrap.split(":")
+    with kr.Conn.to(gbroker.bootstrap, timeout=15) as c:
+        assert gr.until_coordinator_ready(lambda: gr.find_coordinator(c, "fc-a"))["error_code"] == 0
+        got = gr.find_coordinators_v6(c, ["fc-a", "fc-b"])
+        assert {k: (v["error_code"], v["host"], v["port"]) for k, v in got.items()} == \
+            {"fc-a": (0, host, int(port)), "fc-b": (0, host, int(port))}
+        for key_type in (1, 2):
+            got = gr.find_coordinators_v6(c, ["fc-a"], key_type=key_type)
+            assert got["fc-a"]["error_code"] == 42, got  # INVALID_REQUEST
+            assert got["fc-a"]["node_id"] == -1 and got["fc-a"]["error_message"]
+
+
 def test_raw_delete_groups(gbroker):
     """DeleteGroups: GROUP_ID_NOT_FOUND for an unknown group, NON_EMPTY_GROUP while a member is
     in it, success once it left (offsets gone too), then GROUP_ID_NOT_FOUND again."""

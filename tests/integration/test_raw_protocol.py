@@ -19,7 +19,7 @@ EXPECTED_VERSIONS = {
     0: (0, 11),  # Produce (v0-2 refuse message formats 0/1 per partition)
     1: (4, 17),  # Fetch
     2: (1, 9),  # ListOffsets
-    10: (0, 4),  # FindCoordinator
+    10: (0, 6),  # FindCoordinator
     33: (0, 2),  # AlterConfigs
     44: (0, 1),  # IncrementalAlterConfigs
     8: (0, 9),  # OffsetCommit

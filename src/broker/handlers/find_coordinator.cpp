@@ -1,6 +1,7 @@
 // FindCoordinator: on one node, this broker coordinates every consumer group (creating
-// __consumer_offsets on first use). Transaction coordinators do not exist yet: such keys get
-// INVALID_REQUEST with a message saying so.
+// __consumer_offsets on first use). Transaction and share-group (v6) coordinators do not exist
+// yet: such keys get INVALID_REQUEST with a message saying so, as Kafka answers a key type it
+// does not serve. v5 only allows an error Fjord never gives (TRANSACTION_ABORTABLE).
 #include "broker/groups.h"
 #include "broker/handlers/handlers.h"
 
@@ -20,7 +21,7 @@ asio::awaitable<FindCoordinatorResponse> handle_find_coordinator(RequestContext&
                     int32_t& port) {
     if (req.key_type != kGroupKey) {
       error = code(ErrorCode::INVALID_REQUEST);
-      message = "only consumer group coordinators exist (no transactions yet)";
+      message = "only consumer group coordinators exist (no transactions or share groups yet)";
       node = -1;
       port = -1;
       return;
