@@ -1,0 +1,189 @@
+// The `fjord topic` commands: create, list, describe, delete, alter-config.
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "client/client.h"
+#include "client/rdkafka_helpers.h"
+
+namespace fjord::client {
+namespace {
+
+// Prints each topic's outcome of a CreateTopics/DeleteTopics event; returns the exit code.
+using TopicResultsFn = const rd_kafka_topic_result_t** (*)(const rd_kafka_event_t*, size_t*);
+int report_topic_results(const Common& c, rd_kafka_event_t* ev, TopicResultsFn results_of, const char* done) {
+  if (auto err = admin_error(c, ev)) return fail(*err);
+  int rc = 0;
+  size_t n = 0;
+  const rd_kafka_topic_result_t** results = results_of(ev, &n);
+  for (size_t i = 0; i < n; ++i) {
+    const char* name = rd_kafka_topic_result_name(results[i]);
+    if (rd_kafka_topic_result_error(results[i])) {
+      rc = fail(fmt::format("{}: {}", name, rd_kafka_topic_result_error_string(results[i])));
+    } else {
+      fmt::print("{} topic {}\n", done, name);
+    }
+  }
+  return rc;
+}
+
+const rd_kafka_topic_result_t** created_topics(const rd_kafka_event_t* ev, size_t* n) {
+  return rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(const_cast<rd_kafka_event_t*>(ev)), n);
+}
+
+const rd_kafka_topic_result_t** deleted_topics(const rd_kafka_event_t* ev, size_t* n) {
+  return rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(const_cast<rd_kafka_event_t*>(ev)), n);
+}
+
+struct ConfigValue {
+  std::string name;
+  std::string value;
+  bool is_default;
+  rd_kafka_ConfigSource_t source;
+};
+
+// Every config of a topic as DescribeConfigs reports it.
+tl::expected<std::vector<ConfigValue>, std::string> describe_topic_configs(rd_kafka_t* rk, const Common& c,
+                                                                          const std::string& name) {
+  rd_kafka_ConfigResource_t* res = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, name.c_str());
+  rd_kafka_queue_t* q = rd_kafka_queue_new(rk);
+  rd_kafka_DescribeConfigs(rk, &res, 1, nullptr, q);
+  rd_kafka_event_t* ev = wait_admin_result(q, c.timeout_ms);
+  tl::expected<std::vector<ConfigValue>, std::string> out;
+  if (auto err = admin_error(c, ev)) {
+    out = tl::unexpected(*err);
+  } else {
+    size_t n = 0;
+    const rd_kafka_ConfigResource_t** rs =
+        rd_kafka_DescribeConfigs_result_resources(rd_kafka_event_DescribeConfigs_result(ev), &n);
+    if (n == 1 && rd_kafka_ConfigResource_error(rs[0])) {
+      out = tl::unexpected(fmt::format("{}: {}", name, rd_kafka_ConfigResource_error_string(rs[0])));
+    } else if (n == 1) {
+      size_t cnt = 0;
+      const rd_kafka_ConfigEntry_t** entries = rd_kafka_ConfigResource_configs(rs[0], &cnt);
+      for (size_t k = 0; k < cnt; ++k) {
+        const char* v = rd_kafka_ConfigEntry_value(entries[k]);
+        out->push_back({rd_kafka_ConfigEntry_name(entries[k]), v ? v : "",
+                        rd_kafka_ConfigEntry_is_default(entries[k]) != 0, rd_kafka_ConfigEntry_source(entries[k])});
+      }
+    }
+  }
+  if (ev) rd_kafka_event_destroy(ev);
+  rd_kafka_ConfigResource_destroy(res);
+  rd_kafka_queue_destroy(q);
+  return out;
+}
+
+}  // namespace
+
+int topic_create(const Common& c, const std::string& name, int partitions, int replication_factor,
+                 const std::map<std::string, std::string>& configs) {
+  std::string error;
+  Kafka rk = make_client(c, RD_KAFKA_PRODUCER, {}, error);
+  if (!rk) return fail(error);
+  char err[512];
+  rd_kafka_NewTopic_t* topic = rd_kafka_NewTopic_new(name.c_str(), partitions, replication_factor, err, sizeof(err));
+  if (topic == nullptr) return fail(err);
+  for (const auto& [k, v] : configs) rd_kafka_NewTopic_set_config(topic, k.c_str(), v.c_str());
+  rd_kafka_queue_t* q = rd_kafka_queue_new(rk.get());
+  rd_kafka_AdminOptions_t* opts = rd_kafka_AdminOptions_new(rk.get(), RD_KAFKA_ADMIN_OP_CREATETOPICS);
+  rd_kafka_AdminOptions_set_request_timeout(opts, c.timeout_ms, err, sizeof(err));
+  rd_kafka_CreateTopics(rk.get(), &topic, 1, opts, q);
+  rd_kafka_event_t* ev = wait_admin_result(q, c.timeout_ms);
+  int rc = report_topic_results(c, ev, created_topics, "created");
+  if (ev) rd_kafka_event_destroy(ev);
+  rd_kafka_AdminOptions_destroy(opts);
+  rd_kafka_NewTopic_destroy(topic);
+  rd_kafka_queue_destroy(q);
+  return rc;
+}
+
+int topic_delete(const Common& c, const std::string& name) {
+  std::string error;
+  Kafka rk = make_client(c, RD_KAFKA_PRODUCER, {}, error);
+  if (!rk) return fail(error);
+  rd_kafka_DeleteTopic_t* topic = rd_kafka_DeleteTopic_new(name.c_str());
+  rd_kafka_queue_t* q = rd_kafka_queue_new(rk.get());
+  rd_kafka_DeleteTopics(rk.get(), &topic, 1, nullptr, q);
+  rd_kafka_event_t* ev = wait_admin_result(q, c.timeout_ms);
+  int rc = report_topic_results(c, ev, deleted_topics, "deleted");
+  if (ev) rd_kafka_event_destroy(ev);
+  rd_kafka_DeleteTopic_destroy(topic);
+  rd_kafka_queue_destroy(q);
+  return rc;
+}
+
+int topic_alter_config(const Common& c, const std::string& name, const std::map<std::string, std::string>& set,
+                       const std::vector<std::string>& remove) {
+  std::string error;
+  Kafka rk = make_client(c, RD_KAFKA_PRODUCER, {}, error);
+  if (!rk) return fail(error);
+  // AlterConfigs replaces every override: start from the current ones.
+  auto current = describe_topic_configs(rk.get(), c, name);
+  if (!current) return fail(current.error());
+  std::map<std::string, std::string> overrides;
+  for (const ConfigValue& v : *current)
+    if (v.source == RD_KAFKA_CONFIG_SOURCE_DYNAMIC_TOPIC_CONFIG) overrides[v.name] = v.value;
+  for (const auto& k : remove) overrides.erase(k);
+  for (const auto& [k, v] : set) overrides[k] = v;
+
+  rd_kafka_ConfigResource_t* res = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, name.c_str());
+  for (const auto& [k, v] : overrides) rd_kafka_ConfigResource_set_config(res, k.c_str(), v.c_str());
+  rd_kafka_queue_t* q = rd_kafka_queue_new(rk.get());
+  rd_kafka_AlterConfigs(rk.get(), &res, 1, nullptr, q);
+  rd_kafka_event_t* ev = wait_admin_result(q, c.timeout_ms);
+  int rc = 0;
+  if (auto err = admin_error(c, ev)) {
+    rc = fail(*err);
+  } else {
+    size_t n = 0;
+    const rd_kafka_ConfigResource_t** rs = rd_kafka_AlterConfigs_result_resources(rd_kafka_event_AlterConfigs_result(ev), &n);
+    if (n == 1 && rd_kafka_ConfigResource_error(rs[0])) {
+      rc = fail(fmt::format("{}: {}", name, rd_kafka_ConfigResource_error_string(rs[0])));
+    } else {
+      fmt::print("altered configs of topic {}\n", name);
+    }
+  }
+  if (ev) rd_kafka_event_destroy(ev);
+  rd_kafka_ConfigResource_destroy(res);
+  rd_kafka_queue_destroy(q);
+  return rc;
+}
+
+int topic_list(const Common& c) {
+  std::string error;
+  Kafka rk = make_client(c, RD_KAFKA_PRODUCER, {}, error);
+  if (!rk) return fail(error);
+  const rd_kafka_metadata_t* md = fetch_metadata(rk.get(), c, nullptr, error);
+  if (!md) return fail(error);
+  std::vector<std::string> names;
+  for (int i = 0; i < md->topic_cnt; ++i) names.emplace_back(md->topics[i].topic);
+  std::sort(names.begin(), names.end());
+  for (const auto& n : names) fmt::print("{}\n", n);
+  rd_kafka_metadata_destroy(md);
+  return 0;
+}
+
+int topic_describe(const Common& c, const std::string& name) {
+  std::string error;
+  Kafka rk = make_client(c, RD_KAFKA_PRODUCER, {{"allow.auto.create.topics", "false"}}, error);
+  if (!rk) return fail(error);
+  auto md = topic_metadata(rk.get(), c, name);
+  if (!md) return fail(md.error());
+  const auto& tm = (*md)->topics[0];
+  fmt::print("topic {}  partitions {}\n", tm.topic, tm.partition_cnt);
+  for (int p = 0; p < tm.partition_cnt; ++p) {
+    int64_t lo = -1, hi = -1;
+    rd_kafka_query_watermark_offsets(rk.get(), name.c_str(), tm.partitions[p].id, &lo, &hi, c.timeout_ms);
+    fmt::print("  partition {}  leader {}  log start {}  log end {}\n", tm.partitions[p].id, tm.partitions[p].leader, lo, hi);
+  }
+  md->reset();
+
+  auto configs = describe_topic_configs(rk.get(), c, name);
+  if (!configs) return fail(configs.error());
+  fmt::print("configs:\n");
+  for (const ConfigValue& v : *configs) fmt::print("  {}={}{}\n", v.name, v.value, v.is_default ? "" : "  (set)");
+  return 0;
+}
+
+}  // namespace fjord::client
