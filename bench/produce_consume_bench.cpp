@@ -9,6 +9,7 @@
 // disk and page cache allow here, for reference. `--case 1024/all/8` runs only the cases named.
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -317,6 +318,16 @@ int main(int argc, char** argv) {
     fmt::print("|   disk alone         | {:>22} | {:>18} | {:>20} | {:>22} | {:>19} | {:>19} |\n",
                fmt::format("{:.0f} MB/s", ceiling_mbs), "", std::string(c.acks) == "all" ? "1 MiB + fdatasync" : "1 MiB writes",
                "", fmt::format("{:.2f}", ceiling_cpu), "");
+    if (repetitions > 1) {
+      auto runs = [](const std::vector<Run>& v, double Run::*field) {
+        std::vector<std::string> out;
+        for (const Run& r : v) out.push_back(fmt::format("{:.0f}", r.*field));
+        return fmt::format("{}", fmt::join(out, "/"));
+      };
+      fmt::print("|   each run (MB/s)    | {:>22} | {:>18} | {:>20} | {:>22} | {:>19} | {:>19} |\n",
+                 runs(fj_runs, &Run::produce_mbs), runs(mock_runs, &Run::produce_mbs), "",
+                 runs(fj_runs, &Run::consume_mbs) + " / " + runs(mock_runs, &Run::consume_mbs), "", "");
+    }
     if (failed) fmt::print("  (failed deliveries: {})\n", failed);
   }
 
