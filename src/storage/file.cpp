@@ -2,8 +2,10 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 namespace fjord::storage {
@@ -49,6 +51,10 @@ class PosixFile final : public File {
   }
 
   IoResult<> reserve(uint64_t offset, uint64_t length) override {
+    struct statvfs fs {};
+    if (::fstatvfs(fd_, &fs) != 0) return tl::unexpected(last_error());
+    if (!reservation_leaves_room(uint64_t(fs.f_bavail) * fs.f_frsize, uint64_t(fs.f_blocks) * fs.f_frsize, length))
+      return tl::unexpected(std::make_error_code(std::errc::no_space_on_device));
     if (::fallocate(fd_, FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset), static_cast<off_t>(length)) != 0)
       return tl::unexpected(last_error());
     return {};
@@ -90,6 +96,11 @@ class PosixEnv final : public Env {
 };
 
 }  // namespace
+
+bool reservation_leaves_room(uint64_t free_bytes, uint64_t total_bytes, uint64_t length) {
+  const uint64_t keep = std::max<uint64_t>(total_bytes / 20, uint64_t{1} << 30);
+  return free_bytes >= length && free_bytes - length >= keep;
+}
 
 Env& Env::posix() {
   static PosixEnv env;

@@ -28,7 +28,8 @@ class File {
   virtual IoResult<> truncate(uint64_t size) = 0;
   // Reserves disk blocks for [offset, offset + length) without changing the file's size
   // (fallocate KEEP_SIZE): later writes there need no block allocation, which makes their
-  // fdatasync about twice as fast. Best effort; truncate() to the size gives them back.
+  // fdatasync about twice as fast. Best effort; truncate() to the size gives them back. Refused
+  // (ENOSPC) where reservation_leaves_room() says no.
   virtual IoResult<> reserve(uint64_t offset, uint64_t length) {
     (void)offset;
     (void)length;
@@ -38,6 +39,11 @@ class File {
   // The descriptor, for mmap and sendfile.
   virtual int fd() const = 0;
 };
+
+// Whether reserving `length` more bytes still leaves the file system at least 5% of its size and
+// 1 GiB free. Reservations only make syncs faster: they must never be what fills a disk (a
+// busy partition's next segment reserves up to segment.bytes at once).
+bool reservation_leaves_room(uint64_t free_bytes, uint64_t total_bytes, uint64_t length);
 
 class Env {
  public:
