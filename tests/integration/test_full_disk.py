@@ -1,0 +1,118 @@
+"""A full disk, for real: the data dir is a 48 MiB tmpfs in a private mount namespace (made by
+this test, alive across broker restarts). Produce gets KAFKA_STORAGE_ERROR once a write fails,
+the broker keeps serving, and after space is freed and the broker restarted, librdkafka reads
+back every acknowledged record once, in order, and offsets continue."""
+
+import subprocess
+
+import pytest
+
+import kafka_raw as kr
+from clients import consume, consumer, create_topic
+from fjord_harness import Broker
+
+KAFKA_STORAGE_ERROR = 56
+SIZE_MB = 48
+BALLAST_MB = 8
+RECORD_BYTES = 64 * 1024
+RECORDS_PER_BATCH = 4
+
+
+class MountNamespace:
+    """A sleeping process in its own mount namespace, with a small tmpfs mounted at `mount_dir`
+    there only. Brokers run inside it through nsenter; it is killed (by PID) at teardown."""
+
+    def __init__(self, mount_dir):
+        mount_dir.mkdir(parents=True, exist_ok=True)
+        self.dir = mount_dir
+        self.proc = subprocess.Popen(
+            ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+             "mount -t tmpfs -o size=%dm fjord-full-disk '%s' && echo mounted && exec sleep 900"
+             % (SIZE_MB, mount_dir)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+        line = self.proc.stdout.readline()
+        if line.strip() != b"mounted":
+            self.proc.wait(timeout=10)
+            raise AssertionError("cannot make a mount namespace with a tmpfs (needs root): %s"
+                                 % self.proc.stderr.read().decode(errors="replace"))
+
+    def prefix(self):
+        return ["nsenter", "--target", str(self.proc.pid), "--mount"]
+
+    def run(self, *cmd):
+        subprocess.run(self.prefix() + list(cmd), check=True, timeout=30)
+
+    def close(self):
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+
+
+class NamespacedBroker(Broker):
+    def __init__(self, ns, *args, **kw):
+        super().__init__(*args, **kw)
+        self.ns = ns
+
+    def command(self):
+        return self.ns.prefix() + super().command()
+
+
+@pytest.fixture
+def full_disk_broker(tmp_path):
+    ns = MountNamespace(tmp_path / "small-disk")
+    b = NamespacedBroker(ns, tmp_path / "broker", data_dir=ns.dir / "data", name="broker")
+    try:
+        yield b
+        problems = b.finish()
+        assert not problems, "\n\n".join(problems)
+    finally:
+        if b.running():
+            b.kill9()
+        ns.close()
+
+
+def batch(first):
+    """RECORDS_PER_BATCH records of RECORD_BYTES, record i's value being byte i % 251 repeated."""
+    return kr.record_batch([(b"k%d" % i, bytes([i % 251]) * RECORD_BYTES)
+                            for i in range(first, first + RECORDS_PER_BATCH)])
+
+
+def test_full_disk_refuses_with_storage_error_and_loses_nothing_acknowledged(full_disk_broker):
+    b = full_disk_broker
+    b.ns.run("sh", "-c", "head -c %d /dev/zero > '%s/ballast'" % (BALLAST_MB << 20, b.ns.dir))
+    b.start()
+    topic = create_topic(b, "full", 1)
+    acked = 0
+    with kr.Conn.to(b.bootstrap, timeout=15) as c:
+        for _ in range(SIZE_MB * 1024 * 1024 // (RECORD_BYTES * RECORDS_PER_BATCH) + 10):  # bounded
+            res = c.produce(topic, {0: batch(acked)}, acks=-1)[(topic, 0)]
+            if res["error_code"] != 0:
+                break
+            assert res["base_offset"] == acked
+            acked += RECORDS_PER_BATCH
+        assert res["error_code"] == KAFKA_STORAGE_ERROR, res
+        # Most of the disk was filled before the refusal.
+        assert acked * RECORD_BYTES > (SIZE_MB - BALLAST_MB - 16) << 20, acked
+        # The partition stays refused; the broker keeps answering.
+        assert c.produce(topic, {0: batch(acked)}, acks=1)[(topic, 0)]["error_code"] == KAFKA_STORAGE_ERROR
+        assert c.metadata([topic])["topics"][0]["error_code"] == 0
+    b.wait_for_log(r"No space left on device")
+    b.stop()
+
+    b.ns.run("rm", "%s/ballast" % b.ns.dir)
+    b.start()
+    c = consumer(b)
+    try:
+        from confluent_kafka import TopicPartition
+        c.assign([TopicPartition(topic, 0, 0)])
+        msgs, errors = consume(c, count=acked, timeout=60)
+        extra, _ = consume(c, timeout=3, idle=1.5)
+    finally:
+        c.close()
+    assert not errors, errors
+    assert [m.offset() for m in msgs] == list(range(acked))
+    assert all(m.value() == bytes([m.offset() % 251]) * RECORD_BYTES for m in msgs)
+    assert extra == [], "records past the last acknowledged one: %d" % len(extra)
+    # Offsets continue after the restart.
+    with kr.Conn.to(b.bootstrap, timeout=15) as conn:
+        res = conn.produce(topic, {0: batch(acked)}, acks=-1)[(topic, 0)]
+    assert (res["error_code"], res["base_offset"]) == (0, acked)
