@@ -1,9 +1,12 @@
-"""A full disk, for real: the data dir is a 48 MiB tmpfs in a private mount namespace (made by
-this test, alive across broker restarts). Produce gets KAFKA_STORAGE_ERROR once a write fails,
+"""A full disk, for real: the data dir is a 48 MiB tmpfs mounted in a mount namespace of its own
+(made by this test, alive across broker restarts). Produce gets KAFKA_STORAGE_ERROR once a write fails,
 the broker keeps serving, and after space is freed and the broker restarted, librdkafka reads
 back every acknowledged record once, in order, and offsets continue."""
 
+import os
 import subprocess
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -18,23 +21,44 @@ RECORD_BYTES = 64 * 1024
 RECORDS_PER_BATCH = 4
 
 
-class MountNamespace:
-    """A sleeping process in its own mount namespace, with a small tmpfs mounted at `mount_dir`
-    there only. Brokers run inside it through nsenter; it is killed (by PID) at teardown."""
+def mount_is_shared(path):
+    """Whether the mount holding `path` propagates mounts made under it (a "shared:" tag in
+    /proc/self/mountinfo), or None when no visible mount holds it (as in a chroot)."""
+    best = None
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            point, optional = fields[4], fields[6:fields.index("-")]
+            if (str(path) + "/").startswith(point.rstrip("/") + "/") and (best is None or len(point) > len(best[0])):
+                best = (point, any(o.startswith("shared:") for o in optional))
+    return None if best is None else best[1]
 
-    def __init__(self, mount_dir):
-        mount_dir.mkdir(parents=True, exist_ok=True)
-        self.dir = mount_dir
+
+class MountNamespace:
+    """A sleeping process in its own mount namespace, with a small tmpfs mounted at a fresh
+    directory under /dev/shm there only; brokers run inside it through nsenter. The mount is made
+    only under a mount that propagates nothing (checked), so it can never appear outside, even
+    where the namespace cannot be made private itself (a chroot's root is no mount point). The
+    process is killed (by PID) and the directory removed at teardown."""
+
+    def __init__(self):
+        self.dir = Path(tempfile.mkdtemp(prefix="fjord-full-disk-", dir="/dev/shm"))
+        self.proc = None
+        if mount_is_shared(self.dir) is not False:
+            self.close()
+            raise AssertionError("the mount holding /dev/shm is shared or unknown: a test mount there could "
+                                 "propagate outside its namespace")
         self.proc = subprocess.Popen(
-            ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+            ["unshare", "--mount", "--propagation", "unchanged", "sh", "-c",
              "mount -t tmpfs -o size=%dm fjord-full-disk '%s' && echo mounted && exec sleep 900"
-             % (SIZE_MB, mount_dir)],
+             % (SIZE_MB, self.dir)],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
         line = self.proc.stdout.readline()
         if line.strip() != b"mounted":
             self.proc.wait(timeout=10)
-            raise AssertionError("cannot make a mount namespace with a tmpfs (needs root): %s"
-                                 % self.proc.stderr.read().decode(errors="replace"))
+            why = self.proc.stderr.read().decode(errors="replace")
+            self.close()
+            raise AssertionError("cannot make a mount namespace with a tmpfs (needs root): %s" % why)
 
     def prefix(self):
         return ["nsenter", "--target", str(self.proc.pid), "--mount"]
@@ -43,8 +67,10 @@ class MountNamespace:
         subprocess.run(self.prefix() + list(cmd), check=True, timeout=30)
 
     def close(self):
-        self.proc.kill()
-        self.proc.wait(timeout=10)
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        os.rmdir(self.dir)
 
 
 class NamespacedBroker(Broker):
@@ -58,7 +84,7 @@ class NamespacedBroker(Broker):
 
 @pytest.fixture
 def full_disk_broker(tmp_path):
-    ns = MountNamespace(tmp_path / "small-disk")
+    ns = MountNamespace()
     b = NamespacedBroker(ns, tmp_path / "broker", data_dir=ns.dir / "data", name="broker")
     try:
         yield b
