@@ -3,7 +3,7 @@
 the broker keeps serving, and after space is freed and the broker restarted, librdkafka reads
 back every acknowledged record once, in order, and offsets continue."""
 
-import os
+import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -59,9 +59,17 @@ class MountNamespace:
             why = self.proc.stderr.read().decode(errors="replace")
             self.close()
             raise AssertionError("cannot make a mount namespace with a tmpfs (needs root): %s" % why)
+        # Inside the namespace, the directory is the small tmpfs (nothing is written elsewhere).
+        blocks, size = subprocess.run(self.prefix() + ["stat", "-f", "-c", "%b %S", str(self.dir)], check=True,
+                                      capture_output=True, text=True, timeout=30).stdout.split()
+        if int(blocks) * int(size) != SIZE_MB << 20:
+            self.close()
+            raise AssertionError("%s in the namespace is not the %d MiB tmpfs" % (self.dir, SIZE_MB))
 
     def prefix(self):
-        return ["nsenter", "--target", str(self.proc.pid), "--mount"]
+        # --root/--wd: entering a mount namespace resets the root to the namespace's, which in a
+        # chroot is not this process's.
+        return ["nsenter", "--target", str(self.proc.pid), "--mount", "--root", "--wd"]
 
     def run(self, *cmd):
         subprocess.run(self.prefix() + list(cmd), check=True, timeout=30)
@@ -70,7 +78,7 @@ class MountNamespace:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(timeout=10)
-        os.rmdir(self.dir)
+        shutil.rmtree(self.dir)
 
 
 class NamespacedBroker(Broker):
