@@ -77,16 +77,6 @@ std::optional<std::string> offsets_at_time(rd_kafka_t* rk, const Common& c, rd_k
   return std::nullopt;
 }
 
-rd_kafka_event_t* wait_admin_result(rd_kafka_queue_t* q, int timeout_ms) {
-  return rd_kafka_queue_poll(q, timeout_ms + 1000);
-}
-
-std::optional<std::string> admin_error(const Common& c, rd_kafka_event_t* ev) {
-  if (ev == nullptr) return fmt::format("no answer from {} within {} ms", c.brokers, c.timeout_ms);
-  if (rd_kafka_event_error(ev)) return std::string(rd_kafka_event_error_string(ev));
-  return std::nullopt;
-}
-
 AdminOptions admin_options(rd_kafka_t* rk, const Common& c, rd_kafka_admin_op_t op) {
   AdminOptions opts(rd_kafka_AdminOptions_new(rk, op));
   char err[512];
@@ -98,9 +88,10 @@ tl::expected<Event, std::string> run_admin(rd_kafka_t* rk, const Common& c,
                                            const std::function<void(rd_kafka_queue_t*)>& send) {
   rd_kafka_queue_t* q = rd_kafka_queue_new(rk);
   send(q);
-  Event ev(wait_admin_result(q, c.timeout_ms));
+  Event ev(rd_kafka_queue_poll(q, c.timeout_ms + 1000));
   rd_kafka_queue_destroy(q);
-  if (auto err = admin_error(c, ev.get())) return tl::unexpected(*err);
+  if (!ev) return tl::unexpected(fmt::format("no answer from {} within {} ms", c.brokers, c.timeout_ms));
+  if (rd_kafka_event_error(ev.get())) return tl::unexpected(std::string(rd_kafka_event_error_string(ev.get())));
   return ev;
 }
 

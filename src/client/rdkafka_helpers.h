@@ -50,12 +50,6 @@ tl::expected<std::vector<int32_t>, std::string> partition_ids(const rd_kafka_met
 std::optional<std::string> offsets_at_time(rd_kafka_t* rk, const Common& c, rd_kafka_topic_partition_list_t* parts,
                                            int64_t timestamp_ms);
 
-// Waits for an admin operation's result event on `q` (nullptr when none came in time).
-rd_kafka_event_t* wait_admin_result(rd_kafka_queue_t* q, int timeout_ms);
-
-// Why an admin result event failed (or never came), or nullopt.
-std::optional<std::string> admin_error(const Common& c, rd_kafka_event_t* ev);
-
 struct EventDeleter {
   void operator()(rd_kafka_event_t* ev) const { rd_kafka_event_destroy(ev); }
 };

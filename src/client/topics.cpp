@@ -9,13 +9,13 @@
 namespace fjord::client {
 namespace {
 
-// Prints each topic's outcome of a CreateTopics/DeleteTopics event; returns the exit code.
+// Prints each topic's outcome of a CreateTopics/DeleteTopics result; returns the exit code.
 using TopicResultsFn = const rd_kafka_topic_result_t** (*)(const rd_kafka_event_t*, size_t*);
-int report_topic_results(const Common& c, rd_kafka_event_t* ev, TopicResultsFn results_of, const char* done) {
-  if (auto err = admin_error(c, ev)) return fail(*err);
+int report_topic_results(const tl::expected<Event, std::string>& ev, TopicResultsFn results_of, const char* done) {
+  if (!ev) return fail(ev.error());
   int rc = 0;
   size_t n = 0;
-  const rd_kafka_topic_result_t** results = results_of(ev, &n);
+  const rd_kafka_topic_result_t** results = results_of(ev->get(), &n);
   for (size_t i = 0; i < n; ++i) {
     const char* name = rd_kafka_topic_result_name(results[i]);
     if (rd_kafka_topic_result_error(results[i])) {
@@ -46,31 +46,24 @@ struct ConfigValue {
 tl::expected<std::vector<ConfigValue>, std::string> describe_topic_configs(rd_kafka_t* rk, const Common& c,
                                                                           const std::string& name) {
   rd_kafka_ConfigResource_t* res = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, name.c_str());
-  rd_kafka_queue_t* q = rd_kafka_queue_new(rk);
-  rd_kafka_DescribeConfigs(rk, &res, 1, nullptr, q);
-  rd_kafka_event_t* ev = wait_admin_result(q, c.timeout_ms);
-  tl::expected<std::vector<ConfigValue>, std::string> out;
-  if (auto err = admin_error(c, ev)) {
-    out = tl::unexpected(*err);
-  } else {
-    size_t n = 0;
-    const rd_kafka_ConfigResource_t** rs =
-        rd_kafka_DescribeConfigs_result_resources(rd_kafka_event_DescribeConfigs_result(ev), &n);
-    if (n == 1 && rd_kafka_ConfigResource_error(rs[0])) {
-      out = tl::unexpected(fmt::format("{}: {}", name, rd_kafka_ConfigResource_error_string(rs[0])));
-    } else if (n == 1) {
-      size_t cnt = 0;
-      const rd_kafka_ConfigEntry_t** entries = rd_kafka_ConfigResource_configs(rs[0], &cnt);
-      for (size_t k = 0; k < cnt; ++k) {
-        const char* v = rd_kafka_ConfigEntry_value(entries[k]);
-        out->push_back({rd_kafka_ConfigEntry_name(entries[k]), v ? v : "",
-                        rd_kafka_ConfigEntry_is_default(entries[k]) != 0, rd_kafka_ConfigEntry_source(entries[k])});
-      }
+  auto ev = run_admin(rk, c, [&](rd_kafka_queue_t* q) { rd_kafka_DescribeConfigs(rk, &res, 1, nullptr, q); });
+  rd_kafka_ConfigResource_destroy(res);
+  if (!ev) return tl::unexpected(ev.error());
+  size_t n = 0;
+  const rd_kafka_ConfigResource_t** rs =
+      rd_kafka_DescribeConfigs_result_resources(rd_kafka_event_DescribeConfigs_result(ev->get()), &n);
+  std::vector<ConfigValue> out;
+  if (n == 1 && rd_kafka_ConfigResource_error(rs[0]))
+    return tl::unexpected(fmt::format("{}: {}", name, rd_kafka_ConfigResource_error_string(rs[0])));
+  if (n == 1) {
+    size_t cnt = 0;
+    const rd_kafka_ConfigEntry_t** entries = rd_kafka_ConfigResource_configs(rs[0], &cnt);
+    for (size_t k = 0; k < cnt; ++k) {
+      const char* v = rd_kafka_ConfigEntry_value(entries[k]);
+      out.push_back({rd_kafka_ConfigEntry_name(entries[k]), v ? v : "",
+                     rd_kafka_ConfigEntry_is_default(entries[k]) != 0, rd_kafka_ConfigEntry_source(entries[k])});
     }
   }
-  if (ev) rd_kafka_event_destroy(ev);
-  rd_kafka_ConfigResource_destroy(res);
-  rd_kafka_queue_destroy(q);
   return out;
 }
 
@@ -85,17 +78,11 @@ int topic_create(const Common& c, const std::string& name, int partitions, int r
   rd_kafka_NewTopic_t* topic = rd_kafka_NewTopic_new(name.c_str(), partitions, replication_factor, err, sizeof(err));
   if (topic == nullptr) return fail(err);
   for (const auto& [k, v] : configs) rd_kafka_NewTopic_set_config(topic, k.c_str(), v.c_str());
-  rd_kafka_queue_t* q = rd_kafka_queue_new(rk.get());
-  rd_kafka_AdminOptions_t* opts = rd_kafka_AdminOptions_new(rk.get(), RD_KAFKA_ADMIN_OP_CREATETOPICS);
-  rd_kafka_AdminOptions_set_request_timeout(opts, c.timeout_ms, err, sizeof(err));
-  rd_kafka_CreateTopics(rk.get(), &topic, 1, opts, q);
-  rd_kafka_event_t* ev = wait_admin_result(q, c.timeout_ms);
-  int rc = report_topic_results(c, ev, created_topics, "created");
-  if (ev) rd_kafka_event_destroy(ev);
-  rd_kafka_AdminOptions_destroy(opts);
+  AdminOptions opts = admin_options(rk.get(), c, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+  auto ev =
+      run_admin(rk.get(), c, [&](rd_kafka_queue_t* q) { rd_kafka_CreateTopics(rk.get(), &topic, 1, opts.get(), q); });
   rd_kafka_NewTopic_destroy(topic);
-  rd_kafka_queue_destroy(q);
-  return rc;
+  return report_topic_results(ev, created_topics, "created");
 }
 
 int topic_delete(const Common& c, const std::string& name) {
@@ -103,14 +90,9 @@ int topic_delete(const Common& c, const std::string& name) {
   Kafka rk = make_client(c, RD_KAFKA_PRODUCER, {}, error);
   if (!rk) return fail(error);
   rd_kafka_DeleteTopic_t* topic = rd_kafka_DeleteTopic_new(name.c_str());
-  rd_kafka_queue_t* q = rd_kafka_queue_new(rk.get());
-  rd_kafka_DeleteTopics(rk.get(), &topic, 1, nullptr, q);
-  rd_kafka_event_t* ev = wait_admin_result(q, c.timeout_ms);
-  int rc = report_topic_results(c, ev, deleted_topics, "deleted");
-  if (ev) rd_kafka_event_destroy(ev);
+  auto ev = run_admin(rk.get(), c, [&](rd_kafka_queue_t* q) { rd_kafka_DeleteTopics(rk.get(), &topic, 1, nullptr, q); });
   rd_kafka_DeleteTopic_destroy(topic);
-  rd_kafka_queue_destroy(q);
-  return rc;
+  return report_topic_results(ev, deleted_topics, "deleted");
 }
 
 int topic_alter_config(const Common& c, const std::string& name, const std::map<std::string, std::string>& set,
@@ -129,25 +111,16 @@ int topic_alter_config(const Common& c, const std::string& name, const std::map<
 
   rd_kafka_ConfigResource_t* res = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, name.c_str());
   for (const auto& [k, v] : overrides) rd_kafka_ConfigResource_set_config(res, k.c_str(), v.c_str());
-  rd_kafka_queue_t* q = rd_kafka_queue_new(rk.get());
-  rd_kafka_AlterConfigs(rk.get(), &res, 1, nullptr, q);
-  rd_kafka_event_t* ev = wait_admin_result(q, c.timeout_ms);
-  int rc = 0;
-  if (auto err = admin_error(c, ev)) {
-    rc = fail(*err);
-  } else {
-    size_t n = 0;
-    const rd_kafka_ConfigResource_t** rs = rd_kafka_AlterConfigs_result_resources(rd_kafka_event_AlterConfigs_result(ev), &n);
-    if (n == 1 && rd_kafka_ConfigResource_error(rs[0])) {
-      rc = fail(fmt::format("{}: {}", name, rd_kafka_ConfigResource_error_string(rs[0])));
-    } else {
-      fmt::print("altered configs of topic {}\n", name);
-    }
-  }
-  if (ev) rd_kafka_event_destroy(ev);
+  auto ev = run_admin(rk.get(), c, [&](rd_kafka_queue_t* q) { rd_kafka_AlterConfigs(rk.get(), &res, 1, nullptr, q); });
   rd_kafka_ConfigResource_destroy(res);
-  rd_kafka_queue_destroy(q);
-  return rc;
+  if (!ev) return fail(ev.error());
+  size_t n = 0;
+  const rd_kafka_ConfigResource_t** rs =
+      rd_kafka_AlterConfigs_result_resources(rd_kafka_event_AlterConfigs_result(ev->get()), &n);
+  if (n == 1 && rd_kafka_ConfigResource_error(rs[0]))
+    return fail(fmt::format("{}: {}", name, rd_kafka_ConfigResource_error_string(rs[0])));
+  fmt::print("altered configs of topic {}\n", name);
+  return 0;
 }
 
 int topic_list(const Common& c) {

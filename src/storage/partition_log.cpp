@@ -144,10 +144,7 @@ IoResult<> PartitionLog::roll(int64_t now_ms) {
   segments_.emplace(base, std::move(*seg));
   dir_sync_pending_ = true;
   if (syncer_ == nullptr) return flush();
-  if (sync_running_)
-    resync_ = true;
-  else
-    start_sync();
+  if (!sync_running_) start_sync();  // else sync_finished() starts the next one
   return {};
 }
 
@@ -352,7 +349,6 @@ void PartitionLog::start_sync() {
   std::vector<std::shared_ptr<File>> files = take_files_to_sync();
   const bool dir = std::exchange(dir_sync_pending_, false);
   sync_running_ = true;
-  resync_ = false;
   unflushed_messages_ = 0;
   syncer_->submit(
       std::move(files), executor_,
@@ -380,7 +376,7 @@ void PartitionLog::sync_finished(int64_t target, IoResult<> result) {
     fn({});
   }
   sync_running_ = false;
-  if (!durable_waiters_.empty() || resync_) start_sync();
+  if (!durable_waiters_.empty() || dir_sync_pending_) start_sync();
 }
 
 void PartitionLog::maybe_flush(int64_t now_ms) {

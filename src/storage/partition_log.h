@@ -139,9 +139,9 @@ class PartitionLog {
   asio::any_io_executor executor_;
   bool sync_running_ = false;
   // A roll left work for the next sync: the new segment's directory entry, the old segment's
-  // index files (and its data, when not yet durable).
+  // index files (and its data, when not yet durable). A sync running meanwhile is followed by
+  // another.
   bool dir_sync_pending_ = false;
-  bool resync_ = false;  // a roll happened while a sync ran: sync again when it ends
   std::multimap<int64_t, std::function<void(IoResult<>)>> durable_waiters_;
   int64_t unflushed_messages_ = 0;
   int64_t last_flush_ms_ = 0;

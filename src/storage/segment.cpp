@@ -213,7 +213,7 @@ IoResult<> Segment::append(ByteView data, int64_t base_offset, int64_t last_offs
     // Reserve ahead as much as the segment holds (1 to 64 MiB): a busy partition reserves in
     // big steps, an idle one wastes little. seal() gives back what was not used.
     constexpr uint64_t kMin = 1 << 20, kMax = 64 << 20;
-    reserve_to(std::max(end + std::clamp(end, kMin, kMax), end));
+    reserve_to(end + std::clamp(end, kMin, kMax));
     reserved_ = std::max(reserved_, end);
   }
   if (auto r = log_->write_at(size_, data); !r) return r;
