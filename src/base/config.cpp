@@ -69,6 +69,12 @@ const ConfigDef kBrokerConfigs[] = {
     {"log.cleaner.min.compaction.lag.ms", T::Long, "0", 0, kMaxLong},
     {"log.cleaner.max.compaction.lag.ms", T::Long, kMaxLongText, 1, kMaxLong},
     {"log.cleaner.min.cleanable.ratio", T::Double, "0.5", 0, 1},
+    {"log.cleaner.enable", T::Boolean, "true"},
+    {"log.cleaner.threads", T::Int, "1", 1, 64},
+    {"log.cleaner.dedupe.buffer.size", T::Long, "134217728", 1 << 16, kMaxLong},
+    {"log.cleaner.io.buffer.load.factor", T::Double, "0.9", 0, 1},
+    {"log.cleaner.io.max.bytes.per.second", T::Double, "1.7976931348623157E308", 1, kMaxLong},
+    {"log.cleaner.backoff.ms", T::Long, "15000", 1, kMaxLong},
     {"log.segment.delete.delay.ms", T::Long, "60000", 0, kMaxLong},
     {"log.flush.interval.messages", T::Long, kMaxLongText, 1, kMaxLong},
     {"log.flush.interval.ms", T::Long, std::nullopt},
@@ -259,6 +265,11 @@ std::optional<std::string> BrokerConfig::get(std::string_view name) const {
 int64_t BrokerConfig::get_long(std::string_view name) const {
   auto v = get(name);
   return v ? parse_int(*v).value_or(0) : 0;
+}
+
+double BrokerConfig::get_double(std::string_view name) const {
+  auto v = get(name);
+  return v ? std::strtod(std::string(trim(*v)).c_str(), nullptr) : 0;
 }
 
 bool BrokerConfig::get_bool(std::string_view name) const {

@@ -62,6 +62,7 @@ class BrokerConfig {
   int64_t get_long(std::string_view name) const;
   int32_t get_int(std::string_view name) const { return static_cast<int32_t>(get_long(name)); }
   bool get_bool(std::string_view name) const;
+  double get_double(std::string_view name) const;
   const Properties& explicit_values() const { return props_; }
 
   // Typed views of the keys the broker uses.

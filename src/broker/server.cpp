@@ -52,35 +52,33 @@ int64_t wall_ms() {
       .count();
 }
 
-// Every shard's recovery points and log start offsets, gathered on the calling shard.
-asio::awaitable<std::pair<storage::OffsetCheckpoint, storage::OffsetCheckpoint>> gather_checkpoints(Broker& broker,
-                                                                                                     bool close_logs,
-                                                                                                     bool* all_closed) {
-  storage::OffsetCheckpoint recovery_points, log_starts;
+// Every shard's checkpoints, gathered on the calling shard.
+asio::awaitable<storage::Checkpoints> gather_checkpoints(Broker& broker, bool close_logs, bool* all_closed) {
+  storage::Checkpoints all;
   for (int i = 0; i < broker.shards.count(); ++i) {
     storage::LogManager* logs = broker.logs[static_cast<size_t>(i)].get();
     auto collect = [logs, close_logs] {
       bool ok = close_logs ? logs->close_all() : true;
-      storage::OffsetCheckpoint rp, ls;
-      logs->collect_checkpoints(rp, ls);
-      return std::make_tuple(ok, std::move(rp), std::move(ls));
+      return std::make_pair(ok, logs->collect_checkpoints());
     };
-    auto [ok, rp, ls] = co_await run_on(broker.shards.context(i), std::move(collect));
+    auto [ok, cp] = co_await run_on(broker.shards.context(i), std::move(collect));
     if (all_closed && !ok) *all_closed = false;
-    recovery_points.merge(rp);
-    log_starts.merge(ls);
+    all.merge(cp);
   }
-  co_return std::make_pair(std::move(recovery_points), std::move(log_starts));
+  co_return all;
 }
 
-// Retention and flush.ms on every shard; checkpoints from the controller shard.
+// Retention, flush.ms and compaction on every shard; checkpoints from the controller shard.
 asio::awaitable<void> housekeeping(Broker& broker, int shard, std::chrono::milliseconds retention_every,
-                                   std::chrono::milliseconds checkpoint_every, std::string data_dir) {
+                                   std::chrono::milliseconds checkpoint_every, std::chrono::milliseconds clean_every,
+                                   std::string data_dir) {
   asio::steady_timer timer(broker.shards.context(shard));
   auto next_retention = std::chrono::steady_clock::now() + retention_every;
   auto next_checkpoint = std::chrono::steady_clock::now() + checkpoint_every;
+  auto next_clean = std::chrono::steady_clock::now() + clean_every;
   for (;;) {
-    auto wake = shard == kControllerShard ? std::min(next_retention, next_checkpoint) : next_retention;
+    auto wake = std::min(next_retention, next_clean);
+    if (shard == kControllerShard) wake = std::min(wake, next_checkpoint);
     timer.expires_at(wake);
     std::error_code ec;
     co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
@@ -90,9 +88,13 @@ asio::awaitable<void> housekeeping(Broker& broker, int shard, std::chrono::milli
       broker.logs[static_cast<size_t>(shard)]->tick(wall_ms());
       next_retention = now + retention_every;
     }
+    if (now >= next_clean) {
+      broker.logs[static_cast<size_t>(shard)]->clean(wall_ms());
+      next_clean = now + clean_every;
+    }
     if (shard == kControllerShard && now >= next_checkpoint) {
-      auto [rp, ls] = co_await gather_checkpoints(broker, false, nullptr);
-      if (auto r = storage::write_shutdown_state(storage::Env::posix(), data_dir, rp, ls, false); !r)
+      auto checkpoints = co_await gather_checkpoints(broker, false, nullptr);
+      if (auto r = storage::write_shutdown_state(storage::Env::posix(), data_dir, checkpoints, false); !r)
         spdlog::error("writing offset checkpoints: {}", r.error().message());
       next_checkpoint = now + checkpoint_every;
     }
@@ -145,10 +147,20 @@ int serve(const BrokerConfig& config) {
   // Partition logs: each opened by the shard that owns it, after recovery if the last stop was
   // not clean.
   storage::Syncer syncer(config.get_int("num.io.threads"));
+  // Compaction passes run on the cleaner's threads; the shards plan them and apply their results.
+  std::unique_ptr<storage::LogCleaner> cleaner;
+  if (config.get_bool("log.cleaner.enable")) {
+    storage::LogCleaner::Options options;
+    options.threads = config.get_int("log.cleaner.threads");
+    options.dedupe_bytes = static_cast<size_t>(config.get_long("log.cleaner.dedupe.buffer.size"));
+    options.load_factor = config.get_double("log.cleaner.io.buffer.load.factor");
+    options.io_bytes_per_second = config.get_double("log.cleaner.io.max.bytes.per.second");
+    cleaner = std::make_unique<storage::LogCleaner>(storage::Env::posix(), options);
+  }
   std::vector<std::unique_ptr<storage::LogManager>> logs;
   for (int i = 0; i < shard_count; ++i)
     logs.push_back(std::make_unique<storage::LogManager>(storage::Env::posix(), data_dir, syncer,
-                                                         shards.context(i).get_executor()));
+                                                         shards.context(i).get_executor(), cleaner.get()));
   auto startup = storage::read_startup_state(storage::Env::posix(), data_dir);
   if (!startup) {
     spdlog::error("cannot read the state of {}: {}", data_dir, startup.error());
@@ -257,8 +269,9 @@ int serve(const BrokerConfig& config) {
 
   auto retention_every = std::chrono::milliseconds(config.get_long("log.retention.check.interval.ms"));
   auto checkpoint_every = std::chrono::milliseconds(std::max<int64_t>(1000, config.get_long("log.flush.offset.checkpoint.interval.ms")));
+  auto clean_every = std::chrono::milliseconds(config.get_long("log.cleaner.backoff.ms"));
   for (int i = 0; i < shard_count; ++i)
-    asio::co_spawn(shards.context(i), housekeeping(broker, i, retention_every, checkpoint_every, data_dir),
+    asio::co_spawn(shards.context(i), housekeeping(broker, i, retention_every, checkpoint_every, clean_every, data_dir),
                    asio::detached);
 
   auto expire_every = std::chrono::milliseconds(config.get_long("offsets.retention.check.interval.ms"));
@@ -278,8 +291,8 @@ int serve(const BrokerConfig& config) {
     // Flush and close every log on its shard, then checkpoint and mark the stop clean.
     asio::co_spawn(shards.context(kControllerShard), [&]() -> asio::awaitable<void> {
       bool all_closed = true;
-      auto [rp, ls] = co_await gather_checkpoints(broker, true, &all_closed);
-      if (auto r = storage::write_shutdown_state(storage::Env::posix(), data_dir, rp, ls, all_closed); !r)
+      auto checkpoints = co_await gather_checkpoints(broker, true, &all_closed);
+      if (auto r = storage::write_shutdown_state(storage::Env::posix(), data_dir, checkpoints, all_closed); !r)
         spdlog::error("writing the shutdown state: {}", r.error().message());
       if (!all_closed) spdlog::warn("some logs could not be closed cleanly: the next start recovers them");
       shards.stop();

@@ -141,6 +141,51 @@ Result unzstd(ByteView in, size_t max) {
   return out;
 }
 
+Result gzip(ByteView in) {
+  z_stream z{};
+  // windowBits 15 + 16: a gzip wrapper, as Kafka's clients write.
+  if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+    return tl::unexpected(std::string("zlib init failed"));
+  Bytes out(deflateBound(&z, static_cast<uLong>(in.size())) + 32);
+  z.next_in = const_cast<Bytef*>(in.data());
+  z.avail_in = static_cast<uInt>(in.size());
+  z.next_out = out.data();
+  z.avail_out = static_cast<uInt>(out.size());
+  int rc = deflate(&z, Z_FINISH);
+  out.resize(out.size() - z.avail_out);
+  deflateEnd(&z);
+  if (rc != Z_STREAM_END) return tl::unexpected(std::string("gzip: compression failed"));
+  return out;
+}
+
+Result snappy(ByteView in) {
+  size_t len = snappy_max_compressed_length(in.size());
+  Bytes out(len);
+  if (snappy_compress(reinterpret_cast<const char*>(in.data()), in.size(), reinterpret_cast<char*>(out.data()), &len) !=
+      SNAPPY_OK)
+    return tl::unexpected(std::string("snappy: compression failed"));
+  out.resize(len);
+  return out;
+}
+
+Result lz4(ByteView in) {
+  LZ4F_preferences_t prefs{};
+  prefs.frameInfo.blockSizeID = LZ4F_max64KB;  // what librdkafka and the Java client use
+  Bytes out(LZ4F_compressFrameBound(in.size(), &prefs));
+  size_t n = LZ4F_compressFrame(out.data(), out.size(), in.data(), in.size(), &prefs);
+  if (LZ4F_isError(n)) return tl::unexpected(fmt::format("lz4: {}", LZ4F_getErrorName(n)));
+  out.resize(n);
+  return out;
+}
+
+Result zstd(ByteView in) {
+  Bytes out(ZSTD_compressBound(in.size()));
+  size_t n = ZSTD_compress(out.data(), out.size(), in.data(), in.size(), ZSTD_CLEVEL_DEFAULT);
+  if (ZSTD_isError(n)) return tl::unexpected(fmt::format("zstd: {}", ZSTD_getErrorName(n)));
+  out.resize(n);
+  return out;
+}
+
 }  // namespace
 
 tl::expected<Bytes, std::string> decompress(Codec codec, ByteView input, size_t max_output) {
@@ -156,6 +201,22 @@ tl::expected<Bytes, std::string> decompress(Codec codec, ByteView input, size_t 
       return unlz4(input, max_output);
     case Codec::Zstd:
       return unzstd(input, max_output);
+  }
+  return tl::unexpected(fmt::format("unknown codec {}", static_cast<int>(codec)));
+}
+
+tl::expected<Bytes, std::string> compress(Codec codec, ByteView input) {
+  switch (codec) {
+    case Codec::None:
+      return Bytes(input.begin(), input.end());
+    case Codec::Gzip:
+      return gzip(input);
+    case Codec::Snappy:
+      return snappy(input);
+    case Codec::Lz4:
+      return lz4(input);
+    case Codec::Zstd:
+      return zstd(input);
   }
   return tl::unexpected(fmt::format("unknown codec {}", static_cast<int>(codec)));
 }

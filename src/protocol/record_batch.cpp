@@ -117,6 +117,7 @@ size_t for_each_record(ByteView records, const BatchHeader& header, const std::f
     view.index = i;
     rec.read_int8();  // attributes
     view.timestamp = header.base_timestamp + rec.read_varlong();
+    view.after_timestamp = ByteView(rec.position(), rec.remaining());
     view.offset_delta = rec.read_varint();
     for (std::optional<ByteView>* part : {&view.key, &view.value}) {
       int32_t n = rec.read_varint();

@@ -38,6 +38,9 @@ inline constexpr uint16_t kCompressionMask = 0x07;
 inline constexpr uint16_t kTimestampTypeBit = 0x08;
 inline constexpr uint16_t kTransactionalBit = 0x10;
 inline constexpr uint16_t kControlBit = 0x20;
+// KIP-534: set by compaction on batches holding tombstones; baseTimestamp then holds the time
+// after which those tombstones may be removed.
+inline constexpr uint16_t kDeleteHorizonBit = 0x40;
 }  // namespace batch
 
 // The fixed header of one batch, read from its first 61 bytes.
@@ -61,6 +64,7 @@ struct BatchHeader {
   int compression() const { return attributes & batch::kCompressionMask; }
   bool log_append_time() const { return (attributes & batch::kTimestampTypeBit) != 0; }
   bool is_control() const { return (attributes & batch::kControlBit) != 0; }
+  bool has_delete_horizon() const { return (attributes & batch::kDeleteHorizonBit) != 0; }
 };
 
 // Reads the header at the start of `bytes` (at least 61 bytes, else nullopt). No validation.
@@ -80,6 +84,9 @@ struct RecordView {
   int32_t offset_delta = 0;
   std::optional<ByteView> key;
   std::optional<ByteView> value;
+  // The record's bytes from offsetDelta to its end (offset delta, key, value, headers): what a
+  // rewrite that changes only the timestamp delta copies as is.
+  ByteView after_timestamp;
 };
 
 // Calls `fn` for each record of `records` (a batch's record bytes, inflated if compressed), in

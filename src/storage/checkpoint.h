@@ -18,6 +18,7 @@ using OffsetCheckpoint = std::map<TopicPartition, int64_t>;
 
 inline constexpr const char* kRecoveryPointCheckpoint = "recovery-point-offset-checkpoint";
 inline constexpr const char* kLogStartCheckpoint = "log-start-offset-checkpoint";
+inline constexpr const char* kCleanerCheckpoint = "cleaner-offset-checkpoint";
 inline constexpr const char* kCleanShutdownMarker = ".kafka_cleanshutdown";
 
 IoResult<> write_checkpoint(Env& env, const std::filesystem::path& path, const OffsetCheckpoint& entries);

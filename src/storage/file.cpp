@@ -102,6 +102,20 @@ bool reservation_leaves_room(uint64_t free_bytes, uint64_t total_bytes, uint64_t
   return free_bytes >= length && free_bytes - length >= keep;
 }
 
+IoResult<> Env::rename(const std::filesystem::path& from, const std::filesystem::path& to) {
+  std::error_code ec;
+  std::filesystem::rename(from, to, ec);
+  if (ec) return tl::unexpected(ec);
+  return {};
+}
+
+IoResult<> Env::remove(const std::filesystem::path& path) {
+  std::error_code ec;
+  std::filesystem::remove(path, ec);
+  if (ec) return tl::unexpected(ec);
+  return {};
+}
+
 Env& Env::posix() {
   static PosixEnv env;
   return env;

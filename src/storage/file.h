@@ -51,6 +51,10 @@ class Env {
   virtual IoResult<std::unique_ptr<File>> open(const std::filesystem::path& path, bool create) = 0;
   // Makes renames, creations and deletions in `dir` durable.
   virtual IoResult<> sync_dir(const std::filesystem::path& dir) = 0;
+  // Renames `from` over `to`.
+  virtual IoResult<> rename(const std::filesystem::path& from, const std::filesystem::path& to);
+  // Removes a file; one that does not exist is no error.
+  virtual IoResult<> remove(const std::filesystem::path& path);
 
   // The real file system.
   static Env& posix();

@@ -172,4 +172,22 @@ bool TimeIndex::sane(int64_t next_offset) const {
   return true;
 }
 
+void IndexBuilder::add(int64_t last_offset, uint64_t position, uint64_t size, int64_t max_timestamp) {
+  if (position == 0 || bytes_since_index_ >= interval_) {
+    uint8_t e[OffsetIndex::kEntrySize];
+    put32(e, static_cast<uint32_t>(last_offset - base_));
+    put32(e + 4, static_cast<uint32_t>(position));
+    offsets_.insert(offsets_.end(), e, e + sizeof(e));
+    bytes_since_index_ = 0;
+  }
+  if (max_timestamp > max_timestamp_) {
+    max_timestamp_ = max_timestamp;
+    uint8_t e[TimeIndex::kEntrySize];
+    put64(e, static_cast<uint64_t>(max_timestamp));
+    put32(e + 8, static_cast<uint32_t>(last_offset - base_));
+    times_.insert(times_.end(), e, e + sizeof(e));
+  }
+  bytes_since_index_ += size;
+}
+
 }  // namespace fjord::storage

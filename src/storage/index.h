@@ -119,4 +119,23 @@ class TimeIndex {
   MappedEntries entries_;
 };
 
+// Both index files of a segment built in memory in one go (compaction's output), by the rules an
+// active segment indexes its appends: an offset entry for the first batch and then for the first
+// after every `interval_bytes`; a time entry whenever a batch raises the largest timestamp.
+class IndexBuilder {
+ public:
+  IndexBuilder(int64_t base_offset, uint32_t interval_bytes) : base_(base_offset), interval_(interval_bytes) {}
+  void add(int64_t last_offset, uint64_t position, uint64_t size, int64_t max_timestamp);
+  const Bytes& offset_entries() const { return offsets_; }
+  const Bytes& time_entries() const { return times_; }
+
+ private:
+  int64_t base_;
+  uint32_t interval_;
+  uint64_t bytes_since_index_ = 0;
+  int64_t max_timestamp_ = -1;
+  Bytes offsets_;
+  Bytes times_;
+};
+
 }  // namespace fjord::storage

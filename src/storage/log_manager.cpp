@@ -26,6 +26,8 @@ tl::expected<PartitionLog*, std::string> LogManager::open(const std::string& top
                                 startup.clean_shutdown, now_ms, &syncer_, executor_, report);
   if (!log) return tl::unexpected(fmt::format("cannot open log {}-{}: {}", topic, partition, log.error().message()));
   PartitionLog* raw = log->get();
+  if (auto it = startup.cleaner_offsets.find(tp); it != startup.cleaner_offsets.end())
+    raw->set_first_dirty_offset(it->second);
   logs_[tp] = Entry{topic_id, std::move(*log)};
   return raw;
 }
@@ -38,10 +40,25 @@ PartitionLog* LogManager::find(const std::string& topic, int32_t partition, cons
 
 void LogManager::forget(const std::string& topic, int32_t partition) { logs_.erase({topic, partition}); }
 
-void LogManager::collect_checkpoints(OffsetCheckpoint& recovery_points, OffsetCheckpoint& log_starts) const {
+Checkpoints LogManager::collect_checkpoints() const {
+  Checkpoints out;
   for (const auto& [tp, entry] : logs_) {
-    recovery_points[tp] = entry.log->durable_offset();
-    log_starts[tp] = entry.log->log_start_offset();
+    out.recovery_points[tp] = entry.log->durable_offset();
+    out.log_starts[tp] = entry.log->log_start_offset();
+    if (entry.log->config().compaction.compact) out.cleaner_offsets[tp] = entry.log->first_dirty_offset();
+  }
+  return out;
+}
+
+void LogManager::clean(int64_t now_ms) {
+  if (cleaner_ == nullptr) return;
+  for (auto& [tp, entry] : logs_) {
+    PartitionLog* log = entry.log.get();
+    auto plan = log->plan_cleaning(now_ms);
+    if (!plan) continue;
+    cleaner_->submit(std::move(*plan), log->clean_ticket(), executor_, [log, alive = log->alive()](CleanResult r) {
+      if (*alive) log->finish_cleaning(r);
+    });
   }
 }
 
@@ -73,6 +90,11 @@ tl::expected<StartupState, std::string> read_startup_state(Env& env, const fs::p
   std::error_code ec;
   fs::path marker = data_dir / kCleanShutdownMarker;
   state.clean_shutdown = fs::exists(marker, ec);
+  // Losing the cleaner's progress costs only a pass over clean data.
+  if (auto cleaner = read_checkpoint(data_dir / kCleanerCheckpoint); cleaner)
+    state.cleaner_offsets = std::move(*cleaner);
+  else
+    spdlog::warn("{}; compaction starts over", cleaner.error());
   auto rp = read_checkpoint(data_dir / kRecoveryPointCheckpoint);
   auto ls = read_checkpoint(data_dir / kLogStartCheckpoint);
   if (!rp || !ls) {
@@ -91,10 +113,10 @@ tl::expected<StartupState, std::string> read_startup_state(Env& env, const fs::p
   return state;
 }
 
-IoResult<> write_shutdown_state(Env& env, const fs::path& data_dir, const OffsetCheckpoint& recovery_points,
-                                const OffsetCheckpoint& log_starts, bool clean) {
-  if (auto r = write_checkpoint(env, data_dir / kRecoveryPointCheckpoint, recovery_points); !r) return r;
-  if (auto r = write_checkpoint(env, data_dir / kLogStartCheckpoint, log_starts); !r) return r;
+IoResult<> write_shutdown_state(Env& env, const fs::path& data_dir, const Checkpoints& checkpoints, bool clean) {
+  if (auto r = write_checkpoint(env, data_dir / kRecoveryPointCheckpoint, checkpoints.recovery_points); !r) return r;
+  if (auto r = write_checkpoint(env, data_dir / kLogStartCheckpoint, checkpoints.log_starts); !r) return r;
+  if (auto r = write_checkpoint(env, data_dir / kCleanerCheckpoint, checkpoints.cleaner_offsets); !r) return r;
   if (!clean) return {};
   auto f = env.open(data_dir / kCleanShutdownMarker, true);
   if (!f) return tl::unexpected(f.error());

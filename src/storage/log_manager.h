@@ -21,12 +21,27 @@ struct StartupState {
   bool clean_shutdown = false;
   OffsetCheckpoint recovery_points;
   OffsetCheckpoint log_start_offsets;
+  OffsetCheckpoint cleaner_offsets;  // where each compacted log's dirty part starts
+};
+
+// What the checkpoint files record of every open log.
+struct Checkpoints {
+  OffsetCheckpoint recovery_points;
+  OffsetCheckpoint log_starts;
+  OffsetCheckpoint cleaner_offsets;
+  void merge(Checkpoints& other) {
+    recovery_points.merge(other.recovery_points);
+    log_starts.merge(other.log_starts);
+    cleaner_offsets.merge(other.cleaner_offsets);
+  }
 };
 
 class LogManager {
  public:
-  LogManager(Env& env, std::filesystem::path data_dir, Syncer& syncer, asio::any_io_executor executor)
-      : env_(env), data_dir_(std::move(data_dir)), syncer_(syncer), executor_(std::move(executor)) {}
+  // `cleaner`: where compaction passes run; nullptr: no compaction (log.cleaner.enable=false).
+  LogManager(Env& env, std::filesystem::path data_dir, Syncer& syncer, asio::any_io_executor executor,
+             LogCleaner* cleaner = nullptr)
+      : env_(env), data_dir_(std::move(data_dir)), syncer_(syncer), executor_(std::move(executor)), cleaner_(cleaner) {}
 
   // Opens (creating if needed) the log of a partition; a log open for another topic id of the
   // same name (a deleted and re-created topic) is closed first.
@@ -38,10 +53,13 @@ class LogManager {
   // Closes the log (its directory is renamed and removed by whoever deletes the topic).
   void forget(const std::string& topic, int32_t partition);
 
-  // Recovery points (durable offsets) and log start offsets of every open log.
-  void collect_checkpoints(OffsetCheckpoint& recovery_points, OffsetCheckpoint& log_starts) const;
+  // Recovery points (durable offsets), log start offsets and (compacted logs) cleaner offsets of
+  // every open log.
+  Checkpoints collect_checkpoints() const;
   // Retention and flush.ms for every log.
   void tick(int64_t now_ms);
+  // Starts a compaction pass for every compacted log that is due one (log.cleaner.backoff.ms).
+  void clean(int64_t now_ms);
   // Flushes and closes every log (clean shutdown). Returns false if any failed.
   bool close_all();
   size_t size() const { return logs_.size(); }
@@ -59,14 +77,15 @@ class LogManager {
   std::filesystem::path data_dir_;
   Syncer& syncer_;
   asio::any_io_executor executor_;
+  LogCleaner* cleaner_;
   std::map<TopicPartition, Entry> logs_;
 };
 
 // Reads the checkpoints and the clean-shutdown marker of a data dir, then removes the marker (a
 // crash from now on is unclean again).
 tl::expected<StartupState, std::string> read_startup_state(Env& env, const std::filesystem::path& data_dir);
-// Writes both checkpoints and, when `clean`, the marker.
-IoResult<> write_shutdown_state(Env& env, const std::filesystem::path& data_dir, const OffsetCheckpoint& recovery_points,
-                                const OffsetCheckpoint& log_starts, bool clean);
+// Writes the checkpoints and, when `clean`, the marker.
+IoResult<> write_shutdown_state(Env& env, const std::filesystem::path& data_dir, const Checkpoints& checkpoints,
+                                bool clean);
 
 }  // namespace fjord::storage

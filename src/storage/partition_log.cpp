@@ -43,6 +43,7 @@ IoResult<std::unique_ptr<PartitionLog>> PartitionLog::open(Env& env, const fs::p
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) return tl::unexpected(ec);
+  if (auto r = finish_interrupted_cleaning(env, dir); !r) return tl::unexpected(r.error());
   std::vector<int64_t> bases = segment_bases(dir);
   bool cut = false;  // a recovered segment lost its tail: later segments cannot follow it
   for (size_t i = 0; i < bases.size(); ++i) {
@@ -57,7 +58,8 @@ IoResult<std::unique_ptr<PartitionLog>> PartitionLog::open(Env& env, const fs::p
     bool may_hold_unflushed = last || bases[i + 1] > recovery_point;
     bool recover = !clean_shutdown && may_hold_unflushed;
     uint64_t truncated = 0;
-    auto seg = Segment::open(env, dir, bases[i], config.segment, recover, last, &truncated);
+    auto seg = Segment::open(env, dir, bases[i], config.segment, recover, last, &truncated,
+                             last ? INT64_MAX : bases[i + 1]);
     if (!seg) return tl::unexpected(seg.error());
     ++rep.segments;
     if (recover) {
@@ -101,7 +103,10 @@ IoResult<std::unique_ptr<PartitionLog>> PartitionLog::open(Env& env, const fs::p
   return log;
 }
 
-PartitionLog::~PartitionLog() { *alive_ = false; }
+PartitionLog::~PartitionLog() {
+  *alive_ = false;
+  if (clean_ticket_) clean_ticket_->cancel();  // the pass touches this directory no more
+}
 
 uint64_t PartitionLog::size_bytes() const {
   uint64_t total = 0;
@@ -121,7 +126,10 @@ bool PartitionLog::should_roll(size_t incoming, int64_t last_offset, int64_t now
   if (seg.index_full()) return true;
   if (last_offset - seg.base_offset() > kMaxRelativeOffset) return true;
   int64_t since = seg.first_batch_timestamp() >= 0 ? seg.first_batch_timestamp() : seg.created_ms();
-  return now_ms - since > config_.segment_ms;
+  // A compacted log also rolls by max.compaction.lag.ms: only closed segments are cleaned.
+  int64_t roll_ms = config_.segment_ms;
+  if (config_.compaction.compact) roll_ms = std::min(roll_ms, config_.compaction.max_compaction_lag_ms);
+  return now_ms - since > roll_ms;
 }
 
 IoResult<> PartitionLog::roll(int64_t now_ms) {
@@ -244,6 +252,8 @@ tl::expected<std::optional<BatchInfo>, ErrorCode> PartitionLog::find_max_timesta
 
 tl::expected<void, ErrorCode> PartitionLog::truncate_to(int64_t offset) {
   if (offline_) return tl::unexpected(ErrorCode::KAFKA_STORAGE_ERROR);
+  // A compaction pass holds the closed segments; truncation waits for it to end.
+  if (cleaning()) return tl::unexpected(ErrorCode::REQUEST_TIMED_OUT);
   offset = std::max(offset, log_start_offset_);
   if (offset >= log_end_offset()) return {};
   // Whole segments at or after the offset go; the last one left becomes the active segment.
@@ -284,19 +294,23 @@ void PartitionLog::delete_segment(std::map<int64_t, std::shared_ptr<Segment>>::i
 }
 
 int PartitionLog::enforce_retention(int64_t now_ms) {
-  if (offline_) return 0;
+  // A compaction pass holds the closed segments: they go at the next check after it.
+  if (offline_ || cleaning()) return 0;
   int deleted = 0;
   uint64_t total = size_bytes();
   for (;;) {
     auto oldest = segments_.begin();
     const Segment& seg = *oldest->second;
-    if (seg.empty()) break;
+    const bool last = segments_.size() == 1;
+    // Below the log start offset (DeleteRecords), or emptied by compaction.
+    bool unreachable = !last && (std::next(oldest)->first <= log_start_offset_ || seg.empty());
+    if (seg.empty() && !unreachable) break;
     bool expired = config_.retention_ms >= 0 && seg.max_timestamp() >= 0 &&
                    now_ms - seg.max_timestamp() > config_.retention_ms;
     bool over_size = config_.retention_bytes >= 0 &&
                      total - seg.size() >= static_cast<uint64_t>(config_.retention_bytes);
-    if (!expired && !over_size) break;
-    if (segments_.size() == 1) {
+    if (!expired && !over_size && !unreachable) break;
+    if (last) {
       // The active segment itself is due (Kafka's rule): roll an empty one after it first.
       if (auto r = roll(now_ms); !r) {
         go_offline("rolling a segment for retention", r.error());
@@ -307,12 +321,109 @@ int PartitionLog::enforce_retention(int64_t now_ms) {
     total -= seg.size();
     int64_t next_base = std::next(oldest)->first;
     spdlog::info("{}: retention deletes segment {} ({} bytes, {})", dir_.string(), oldest->first, seg.size(),
-                 expired ? "older than retention.ms" : "beyond retention.bytes");
+                 unreachable ? (seg.empty() ? "empty" : "below the log start offset")
+                 : expired   ? "older than retention.ms"
+                             : "beyond retention.bytes");
     delete_segment(oldest);
     log_start_offset_ = std::max(log_start_offset_, next_base);
     ++deleted;
   }
   return deleted;
+}
+
+tl::expected<int64_t, ErrorCode> PartitionLog::delete_records_before(int64_t offset) {
+  if (offline_) return tl::unexpected(ErrorCode::KAFKA_STORAGE_ERROR);
+  if (offset == -1) offset = high_watermark();
+  if (offset < 0 || offset > high_watermark()) return tl::unexpected(ErrorCode::OFFSET_OUT_OF_RANGE);
+  if (offset <= log_start_offset_) return log_start_offset_;
+  log_start_offset_ = offset;
+  spdlog::info("{}: log start offset moved to {} (DeleteRecords)", dir_.string(), offset);
+  if (cleaning()) return log_start_offset_;
+  while (segments_.size() > 1 && std::next(segments_.begin())->first <= log_start_offset_) {
+    spdlog::info("{}: deleting segment {} below the log start offset", dir_.string(), segments_.begin()->first);
+    delete_segment(segments_.begin());
+  }
+  return log_start_offset_;
+}
+
+std::optional<CleanPlan> PartitionLog::plan_cleaning(int64_t now_ms) {
+  const CompactionConfig& cc = config_.compaction;
+  if (!cc.compact || cleaning() || offline_ || closed_) return std::nullopt;
+  const int64_t first_dirty = std::max(first_dirty_offset_, log_start_offset_);
+  // Cleanable: closed segments whose data is durable, from the one holding the log start on,
+  // up to the first dirty one holding a record younger than min.compaction.lag.ms.
+  std::vector<const std::pair<const int64_t, std::shared_ptr<Segment>>*> cleanable;
+  uint64_t clean_bytes = 0, dirty_bytes = 0;
+  int64_t first_dirty_batch_ts = -1;
+  for (auto it = segments_.begin(); std::next(it) != segments_.end(); ++it) {
+    const int64_t end = std::next(it)->first;
+    if (end > durable_offset_) break;
+    if (end <= log_start_offset_) continue;
+    const bool dirty = end > first_dirty;
+    if (dirty && cc.min_compaction_lag_ms > 0 && it->second->max_timestamp() > now_ms - cc.min_compaction_lag_ms) break;
+    if (dirty && first_dirty_batch_ts < 0) first_dirty_batch_ts = it->second->first_batch_timestamp();
+    (dirty ? dirty_bytes : clean_bytes) += it->second->size();
+    cleanable.push_back(&*it);
+  }
+  if (cleanable.empty() || std::next(segments_.find(cleanable.back()->first))->first <= first_dirty) return std::nullopt;
+  const double ratio = clean_bytes + dirty_bytes == 0
+                           ? 1.0
+                           : static_cast<double>(dirty_bytes) / static_cast<double>(clean_bytes + dirty_bytes);
+  const bool overdue = cc.max_compaction_lag_ms != INT64_MAX && first_dirty_batch_ts >= 0 &&
+                       now_ms - first_dirty_batch_ts > cc.max_compaction_lag_ms;
+  if (ratio < cc.min_cleanable_dirty_ratio && !overdue) return std::nullopt;
+
+  CleanPlan plan;
+  plan.dir = dir_;
+  plan.name = dir_.filename().string();
+  plan.first_dirty = first_dirty;
+  plan.now_ms = now_ms;
+  plan.delete_retention_ms = cc.delete_retention_ms;
+  plan.index_interval_bytes = config_.segment.index_interval_bytes;
+  cleaning_groups_.clear();
+  uint64_t group_bytes = 0;
+  for (const auto* entry : cleanable) {
+    const Segment& seg = *entry->second;
+    const int64_t end = std::next(segments_.find(entry->first))->first;
+    // A group becomes one segment: within segment.bytes, relative offsets within 32 bits.
+    bool fits = !plan.groups.empty() && group_bytes + seg.size() <= config_.segment_bytes &&
+                end - plan.groups.back().front().base <= INT32_MAX;
+    if (!fits) {
+      plan.groups.emplace_back();
+      plan.group_ends.push_back(end);
+      cleaning_groups_.emplace_back();
+      group_bytes = 0;
+    }
+    plan.groups.back().push_back(CleanerInput{entry->first, seg.log_file(), seg.size()});
+    plan.group_ends.back() = end;
+    cleaning_groups_.back().push_back(entry->first);
+    group_bytes += seg.size();
+  }
+  clean_ticket_ = std::make_shared<CleanTicket>();
+  return plan;
+}
+
+void PartitionLog::finish_cleaning(const CleanResult& result) {
+  clean_ticket_.reset();
+  auto groups = std::exchange(cleaning_groups_, {});
+  if (result.partial && !result.cancelled) {
+    // On disk the swap completes when the log is next opened; until then this log cannot know
+    // which of its files are current.
+    go_offline("swapping in a compacted segment (" + result.error + ")", std::make_error_code(std::errc::io_error));
+    return;
+  }
+  for (size_t g : result.swapped) {
+    if (g >= groups.size()) break;
+    const int64_t base = groups[g].front();
+    auto seg = Segment::open(*env_, dir_, base, config_.segment, false, false, nullptr);
+    if (!seg) {
+      go_offline("opening a compacted segment", seg.error());
+      return;
+    }
+    for (int64_t b : groups[g]) segments_.erase(b);
+    segments_.emplace(base, std::move(*seg));
+  }
+  if (result.next_dirty >= 0) first_dirty_offset_ = std::max(first_dirty_offset_, result.next_dirty);
 }
 
 void PartitionLog::when_durable(int64_t offset, std::function<void(IoResult<>)> done) {

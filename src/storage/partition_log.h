@@ -18,6 +18,7 @@
 
 #include "protocol/generated/error_codes.h"
 #include "protocol/record_batch.h"
+#include "storage/cleaner.h"
 #include "storage/segment.h"
 #include "storage/syncer.h"
 
@@ -32,6 +33,7 @@ struct LogConfig {
   int64_t flush_messages = INT64_MAX;        // flush.messages
   int64_t flush_ms = INT64_MAX;              // flush.ms
   bool log_append_time = false;              // message.timestamp.type=LogAppendTime
+  CompactionConfig compaction;               // cleanup.policy contains compact, and its settings
 };
 
 struct RecoveryReport {
@@ -97,6 +99,24 @@ class PartitionLog {
   // start offset. Returns how many segments went.
   int enforce_retention(int64_t now_ms);
 
+  // DeleteRecords: moves the log start offset up to `offset` (-1: the high watermark) and
+  // deletes the segments wholly below it (later, when a compaction pass holds them). Returns
+  // the new log start offset; OFFSET_OUT_OF_RANGE past the high watermark.
+  tl::expected<int64_t, protocol::ErrorCode> delete_records_before(int64_t offset);
+
+  // Compaction. The next pass over the closed, durable segments when one is due (dirty ratio
+  // min.cleanable.dirty.ratio, or max.compaction.lag.ms), else nullopt. Until finish_cleaning()
+  // gets its result, the segments it names are neither changed nor deleted here.
+  std::optional<CleanPlan> plan_cleaning(int64_t now_ms);
+  void finish_cleaning(const CleanResult& result);
+  bool cleaning() const { return clean_ticket_ != nullptr; }
+  const std::shared_ptr<CleanTicket>& clean_ticket() const { return clean_ticket_; }
+  // Offsets below this have been compacted (Kafka's cleaner-offset-checkpoint).
+  int64_t first_dirty_offset() const { return first_dirty_offset_; }
+  void set_first_dirty_offset(int64_t offset) { first_dirty_offset_ = offset; }
+  // False once this log is destroyed: for completions that may outlive it.
+  std::shared_ptr<const bool> alive() const { return alive_; }
+
   // Durability. `done` runs on this log's executor once every offset below `offset` is synced
   // (or with the error that stopped it). Syncs are group commits: one fdatasync covers every
   // wait registered while the previous one ran.
@@ -134,6 +154,9 @@ class PartitionLog {
   int64_t durable_offset_ = 0;
   bool offline_ = false;
   bool closed_ = false;
+  int64_t first_dirty_offset_ = 0;
+  std::shared_ptr<CleanTicket> clean_ticket_;  // set while a compaction pass runs
+  std::vector<std::vector<int64_t>> cleaning_groups_;  // its groups' segment bases
 
   Syncer* syncer_ = nullptr;
   asio::any_io_executor executor_;

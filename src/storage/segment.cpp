@@ -52,7 +52,7 @@ IoResult<std::unique_ptr<Segment>> Segment::create(Env& env, const fs::path& dir
 
 IoResult<std::unique_ptr<Segment>> Segment::open(Env& env, const fs::path& dir, int64_t base_offset,
                                                  const SegmentConfig& config, bool recover, bool active,
-                                                 uint64_t* truncated_bytes) {
+                                                 uint64_t* truncated_bytes, int64_t next_base) {
   std::unique_ptr<Segment> seg(new Segment(dir, base_offset, config));
   seg->next_offset_ = base_offset;
   auto log = env.open(dir / segment_file_name(base_offset, ".log"), false);
@@ -77,7 +77,8 @@ IoResult<std::unique_ptr<Segment>> Segment::open(Env& env, const fs::path& dir, 
   if (recover) {
     // Scan everything with CRCs; cut after the last whole valid batch.
     uint64_t end = 0;
-    auto stopped = seg->scan(0, true, [&](const BatchInfo& b) {
+    OffsetRule rule{base_offset, next_base, next_base == INT64_MAX};
+    auto stopped = scan_log(*seg->log_, seg->size_, 0, rule, true, [&](const BatchInfo& b, ByteView) {
       end = b.position + b.size;
       return true;
     });
@@ -106,7 +107,7 @@ IoResult<std::unique_ptr<Segment>> Segment::open(Env& env, const fs::path& dir, 
   if (*stopped != seg->size_ || !sane || !seg->time_index_.sane(seg->next_offset_)) {
     // The index disagrees with the log, or the log has a tail that is not whole: rebuild
     // from a full scan (and cut that tail).
-    return open(env, dir, base_offset, config, true, active, truncated_bytes);
+    return open(env, dir, base_offset, config, true, active, truncated_bytes, next_base);
   }
   if (auto last = seg->time_index_.last()) seg->max_timestamp_ = std::max(seg->max_timestamp_, last->timestamp);
   if (seg->size_ > 0) {
@@ -120,20 +121,22 @@ IoResult<std::unique_ptr<Segment>> Segment::open(Env& env, const fs::path& dir, 
   return seg;
 }
 
-IoResult<uint64_t> Segment::scan(uint64_t position, bool check_crc, const BatchVisitor& fn) const {
+IoResult<uint64_t> scan_log(const File& log, uint64_t size, uint64_t position, const OffsetRule& rule, bool check_crc,
+                            const LogBatchVisitor& fn) {
   std::vector<uint8_t> buf;
   uint64_t buf_start = position;  // file position of buf[0]
-  int64_t expected_min_offset = base_offset_;
+  int64_t expected_min_offset = rule.min;
+  const uint64_t first_position = position;
   size_t header_chunk = kHeaderScanFirst;
   uint64_t last_size = 0;
   for (;;) {
-    if (position + batch::kHeaderSize > size_) return position;
+    if (position + batch::kHeaderSize > size) return position;
     // Make sure the header is in the buffer.
     if (position < buf_start || position + batch::kHeaderSize > buf_start + buf.size()) {
       size_t want = check_crc ? kCrcScanChunk : last_size >= kBigBatch ? batch::kHeaderSize : header_chunk;
       if (!check_crc && last_size < kBigBatch) header_chunk = std::min(header_chunk * 2, kHeaderScanMax);
-      buf.resize(std::min<uint64_t>(want, size_ - position));
-      auto n = log_->read_at(position, buf);
+      buf.resize(std::min<uint64_t>(want, size - position));
+      auto n = log.read_at(position, buf);
       if (!n) return tl::unexpected(n.error());
       buf.resize(*n);
       buf_start = position;
@@ -142,16 +145,15 @@ IoResult<uint64_t> Segment::scan(uint64_t position, bool check_crc, const BatchV
     const uint8_t* p = buf.data() + (position - buf_start);
     auto h = protocol::read_batch_header(ByteView(p, batch::kHeaderSize));
     if (!h || h->magic != 2 || h->batch_length < static_cast<int32_t>(kMinBatchLength) || h->last_offset_delta < 0 ||
-        h->base_offset < expected_min_offset || position + h->total_size() > size_)
+        h->base_offset < expected_min_offset || h->last_offset() >= rule.end || position + h->total_size() > size)
       return position;
-    // Recovery also wants offsets contiguous (baseOffset is outside the CRC). Compaction, when it
-    // comes, will leave gaps and must relax this.
-    if (check_crc && h->base_offset != expected_min_offset && position > 0) return position;
+    if (rule.contiguous && position > first_position && h->base_offset != expected_min_offset) return position;
+    ByteView whole;
     if (check_crc) {
       if (position + h->total_size() > buf_start + buf.size()) {
         buf.resize(std::max<uint64_t>(kCrcScanChunk, h->total_size()));
-        buf.resize(std::min<uint64_t>(buf.size(), size_ - position));
-        auto n = log_->read_at(position, buf);
+        buf.resize(std::min<uint64_t>(buf.size(), size - position));
+        auto n = log.read_at(position, buf);
         if (!n) return tl::unexpected(n.error());
         buf.resize(*n);
         buf_start = position;
@@ -159,13 +161,19 @@ IoResult<uint64_t> Segment::scan(uint64_t position, bool check_crc, const BatchV
         p = buf.data();
       }
       if (crc32c(p + batch::kAttributes, h->total_size() - batch::kAttributes) != h->crc) return position;
+      whole = ByteView(p, h->total_size());
     }
     BatchInfo info{h->base_offset, h->last_offset(), h->max_timestamp, position, h->total_size()};
-    if (!fn(info)) return position;
+    if (!fn(info, whole)) return position;
     expected_min_offset = h->last_offset() + 1;
     position += h->total_size();
     last_size = h->total_size();
   }
+}
+
+IoResult<uint64_t> Segment::scan(uint64_t position, bool check_crc, const BatchVisitor& fn) const {
+  return scan_log(*log_, size_, position, OffsetRule{base_offset_}, check_crc,
+                  [&](const BatchInfo& b, ByteView) { return fn(b); });
 }
 
 void Segment::index_batch(const BatchInfo& b) {

@@ -40,6 +40,25 @@ struct BatchInfo {
   uint64_t size;
 };
 
+// The offsets a scan accepts: increasing from `min`, every batch's last offset below `end`, and
+// with `contiguous` each batch starting right after the one before it. Compaction leaves gaps,
+// but only in segments that have a successor (whose base offset bounds them): the last
+// segment, the one appended to, must be contiguous, which catches a flipped bit in a
+// baseOffset (outside the CRC) there.
+struct OffsetRule {
+  int64_t min = 0;
+  int64_t end = INT64_MAX;
+  bool contiguous = false;
+};
+
+// Walks the record batches of a `.log` of `size` bytes from `position` on; stops at the end, at a
+// batch that is not whole or not well-formed (magic, sizes, offsets as `rule` says), or when
+// `fn` returns false. With `check_crc`, also stops at a batch whose CRC fails, and `fn` gets the
+// whole batch's bytes (else an empty view). Returns the position where it stopped.
+using LogBatchVisitor = std::function<bool(const BatchInfo&, ByteView batch)>;
+IoResult<uint64_t> scan_log(const File& log, uint64_t size, uint64_t position, const OffsetRule& rule, bool check_crc,
+                            const LogBatchVisitor& fn);
+
 class Segment {
  public:
   // Creates a new, empty active segment.
@@ -48,9 +67,11 @@ class Segment {
   // Opens an existing segment. With `recover`, scans every batch (CRC checked), truncates after
   // the last whole valid one and rebuilds both indexes; otherwise trusts the .log and rebuilds
   // the indexes only if they fail their sanity check. `truncated_bytes` reports what was cut.
+  // `next_base`: the base offset of the segment after this one (recovery then accepts offset
+  // gaps below it), INT64_MAX for the last segment.
   static IoResult<std::unique_ptr<Segment>> open(Env& env, const std::filesystem::path& dir, int64_t base_offset,
                                                  const SegmentConfig& config, bool recover, bool active,
-                                                 uint64_t* truncated_bytes);
+                                                 uint64_t* truncated_bytes, int64_t next_base = INT64_MAX);
 
   int64_t base_offset() const { return base_offset_; }
   int64_t next_offset() const { return next_offset_; }  // one past the last offset held

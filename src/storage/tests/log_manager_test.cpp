@@ -58,10 +58,9 @@ TEST(LogManager, CleanAndUncleanStartsAndTopicIdChanges) {
     EXPECT_EQ(m.find("t", 0, id), *log);
     EXPECT_EQ(m.find("t", 0, Uuid::random()), nullptr);
     ASSERT_TRUE(m.close_all());
-    OffsetCheckpoint rp, ls;
-    m.collect_checkpoints(rp, ls);
-    EXPECT_EQ((rp[{"t", 0}]), 5);
-    ASSERT_TRUE(write_shutdown_state(Env::posix(), dir.path, rp, ls, true).has_value());
+    Checkpoints cp = m.collect_checkpoints();
+    EXPECT_EQ((cp.recovery_points[{"t", 0}]), 5);
+    ASSERT_TRUE(write_shutdown_state(Env::posix(), dir.path, cp, true).has_value());
   }
   {
     auto startup = read_startup_state(Env::posix(), dir.path);

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -45,6 +46,7 @@ inline Bytes make_batch(int records, size_t value_size, int64_t ts, uint8_t fill
 class FaultEnv final : public Env {
  public:
   IoResult<std::unique_ptr<File>> open(const std::filesystem::path& path, bool create) override {
+    if (!step()) return tl::unexpected(crashed());
     auto f = Env::posix().open(path, create);
     if (!f) return f;
     auto size = (*f)->size();
@@ -55,12 +57,39 @@ class FaultEnv final : public Env {
     return std::unique_ptr<File>(new Tracked(std::move(*f), path, this));
   }
   IoResult<> sync_dir(const std::filesystem::path& dir) override {
+    if (!step()) return tl::unexpected(crashed());
     {
       std::lock_guard lock(mutex_);
       ++syncs_by_thread_[std::this_thread::get_id()];
     }
     return Env::posix().sync_dir(dir);
   }
+
+  IoResult<> rename(const std::filesystem::path& from, const std::filesystem::path& to) override {
+    if (!step()) return tl::unexpected(crashed());
+    auto r = Env::rename(from, to);
+    if (r) {
+      // What was synced of `from` is what `to` now holds.
+      std::lock_guard lock(mutex_);
+      auto it = synced_.find(from);
+      uint64_t size = it == synced_.end() ? 0 : it->second;
+      if (it != synced_.end()) synced_.erase(it);
+      synced_[to] = size;
+    }
+    return r;
+  }
+  IoResult<> remove(const std::filesystem::path& path) override {
+    if (!step()) return tl::unexpected(crashed());
+    auto r = Env::remove(path);
+    std::lock_guard lock(mutex_);
+    synced_.erase(path);
+    return r;
+  }
+
+  // The process "dies" after `ops` more file operations (opens, writes, syncs, truncations,
+  // renames, removals): every later one fails. -1: never.
+  void crash_after(int64_t ops) { crash_countdown_ = ops; }
+  bool has_crashed() const { return crash_countdown_ == 0; }
 
   void power_cut() {
     std::lock_guard lock(mutex_);
@@ -84,16 +113,27 @@ class FaultEnv final : public Env {
   void fail_writes(bool fail) { fail_writes_ = fail; }
 
  private:
+  // One more file operation: false once the countdown reached zero.
+  bool step() {
+    int64_t left = crash_countdown_.load();
+    while (left > 0 && !crash_countdown_.compare_exchange_weak(left, left - 1)) {
+    }
+    return left != 0;
+  }
+  static std::error_code crashed() { return std::make_error_code(std::errc::io_error); }
+
   class Tracked final : public File {
    public:
     Tracked(std::unique_ptr<File> f, std::filesystem::path path, FaultEnv* env)
         : f_(std::move(f)), path_(std::move(path)), env_(env) {}
     IoResult<> write_at(uint64_t offset, ByteView data) override {
+      if (!env_->step()) return tl::unexpected(crashed());
       if (env_->fail_writes_) return tl::unexpected(std::make_error_code(std::errc::no_space_on_device));
       return f_->write_at(offset, data);
     }
     IoResult<size_t> read_at(uint64_t offset, std::span<uint8_t> out) const override { return f_->read_at(offset, out); }
     IoResult<> sync() override {
+      if (!env_->step()) return tl::unexpected(crashed());
       auto size = f_->size();
       auto r = f_->sync();
       if (r && size) {
@@ -105,6 +145,7 @@ class FaultEnv final : public Env {
       return r;
     }
     IoResult<> truncate(uint64_t size) override {
+      if (!env_->step()) return tl::unexpected(crashed());
       auto r = f_->truncate(size);
       std::lock_guard lock(env_->mutex_);
       env_->synced_[path_] = std::min(env_->synced_[path_], size);
@@ -124,6 +165,7 @@ class FaultEnv final : public Env {
   std::map<std::thread::id, int> syncs_by_thread_;  // GUARDED_BY(mutex_)
   std::atomic<int> syncs_{0};
   std::atomic<bool> fail_writes_{false};
+  std::atomic<int64_t> crash_countdown_{-1};
 };
 
 }  // namespace fjord::storage::testing
