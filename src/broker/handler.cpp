@@ -38,6 +38,8 @@ const HandlerInfo kHandlers[] = {
      &typed_handler<AlterConfigsRequest, AlterConfigsResponse, handle_alter_configs>},
     {IncrementalAlterConfigsRequest::kApiKey, 0, 1,
      &typed_handler<IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse, handle_incremental_alter_configs>},
+    {DeleteRecordsRequest::kApiKey, 0, 2,
+     &typed_handler<DeleteRecordsRequest, DeleteRecordsResponse, handle_delete_records>},
     {CreatePartitionsRequest::kApiKey, 0, 3,
      &typed_handler<CreatePartitionsRequest, CreatePartitionsResponse, handle_create_partitions>},
 };

@@ -17,6 +17,31 @@ int64_t now_ms() {
       .count();
 }
 
+asio::awaitable<storage::Checkpoints> gather_checkpoints(Broker& broker, bool close_logs, bool* all_closed) {
+  storage::Checkpoints all;
+  for (int i = 0; i < broker.shards.count(); ++i) {
+    storage::LogManager* logs = broker.logs[static_cast<size_t>(i)].get();
+    auto collect = [logs, close_logs] {
+      bool ok = close_logs ? logs->close_all() : true;
+      return std::make_pair(ok, logs->collect_checkpoints());
+    };
+    auto [ok, cp] = co_await run_on(broker.shards.context(i), std::move(collect));
+    if (all_closed && !ok) *all_closed = false;
+    all.merge(cp);
+  }
+  co_return all;
+}
+
+asio::awaitable<storage::IoResult<>> write_checkpoints(Broker& broker) {
+  auto checkpoints = co_await gather_checkpoints(broker, false, nullptr);
+  auto write = [&broker, &checkpoints] {
+    auto r = storage::write_shutdown_state(storage::Env::posix(), broker.config.data_dir(), checkpoints, false);
+    if (!r) spdlog::error("writing offset checkpoints: {}", r.error().message());
+    return r;
+  };
+  co_return co_await run_on(broker.controller_context(), std::move(write));
+}
+
 storage::PartitionLog* partition_log(Broker& broker, const metadata::TopicInfo& topic, int32_t partition) {
   int shard = broker.shard_of(topic.name, partition);
   storage::LogManager& logs = *broker.logs[static_cast<size_t>(shard)];

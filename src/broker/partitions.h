@@ -25,4 +25,11 @@ asio::awaitable<std::optional<storage::IoResult<>>> wait_durable_for(storage::Pa
 
 int64_t now_ms();
 
+// Every shard's checkpoints, gathered on the calling shard; with `close_logs` each shard closes
+// its logs first (and `all_closed` says whether all did).
+asio::awaitable<storage::Checkpoints> gather_checkpoints(Broker& broker, bool close_logs, bool* all_closed);
+// Gathers the checkpoints and writes them (on the controller shard, so that writes never
+// overlap). DeleteRecords calls it so that a moved log start offset survives a crash.
+asio::awaitable<storage::IoResult<>> write_checkpoints(Broker& broker);
+
 }  // namespace fjord::broker

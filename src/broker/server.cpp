@@ -52,26 +52,9 @@ int64_t wall_ms() {
       .count();
 }
 
-// Every shard's checkpoints, gathered on the calling shard.
-asio::awaitable<storage::Checkpoints> gather_checkpoints(Broker& broker, bool close_logs, bool* all_closed) {
-  storage::Checkpoints all;
-  for (int i = 0; i < broker.shards.count(); ++i) {
-    storage::LogManager* logs = broker.logs[static_cast<size_t>(i)].get();
-    auto collect = [logs, close_logs] {
-      bool ok = close_logs ? logs->close_all() : true;
-      return std::make_pair(ok, logs->collect_checkpoints());
-    };
-    auto [ok, cp] = co_await run_on(broker.shards.context(i), std::move(collect));
-    if (all_closed && !ok) *all_closed = false;
-    all.merge(cp);
-  }
-  co_return all;
-}
-
 // Retention, flush.ms and compaction on every shard; checkpoints from the controller shard.
 asio::awaitable<void> housekeeping(Broker& broker, int shard, std::chrono::milliseconds retention_every,
-                                   std::chrono::milliseconds checkpoint_every, std::chrono::milliseconds clean_every,
-                                   std::string data_dir) {
+                                   std::chrono::milliseconds checkpoint_every, std::chrono::milliseconds clean_every) {
   asio::steady_timer timer(broker.shards.context(shard));
   auto next_retention = std::chrono::steady_clock::now() + retention_every;
   auto next_checkpoint = std::chrono::steady_clock::now() + checkpoint_every;
@@ -93,9 +76,7 @@ asio::awaitable<void> housekeeping(Broker& broker, int shard, std::chrono::milli
       next_clean = now + clean_every;
     }
     if (shard == kControllerShard && now >= next_checkpoint) {
-      auto checkpoints = co_await gather_checkpoints(broker, false, nullptr);
-      if (auto r = storage::write_shutdown_state(storage::Env::posix(), data_dir, checkpoints, false); !r)
-        spdlog::error("writing offset checkpoints: {}", r.error().message());
+      co_await write_checkpoints(broker);
       next_checkpoint = now + checkpoint_every;
     }
   }
@@ -271,7 +252,7 @@ int serve(const BrokerConfig& config) {
   auto checkpoint_every = std::chrono::milliseconds(std::max<int64_t>(1000, config.get_long("log.flush.offset.checkpoint.interval.ms")));
   auto clean_every = std::chrono::milliseconds(config.get_long("log.cleaner.backoff.ms"));
   for (int i = 0; i < shard_count; ++i)
-    asio::co_spawn(shards.context(i), housekeeping(broker, i, retention_every, checkpoint_every, clean_every, data_dir),
+    asio::co_spawn(shards.context(i), housekeeping(broker, i, retention_every, checkpoint_every, clean_every),
                    asio::detached);
 
   auto expire_every = std::chrono::milliseconds(config.get_long("offsets.retention.check.interval.ms"));

@@ -72,6 +72,10 @@ class BatchFilter {
     if (visited != static_cast<size_t>(h.records_count)) return tl::unexpected(std::string("a record does not parse"));
     const bool set_horizon = tombstone_kept && !h.has_delete_horizon();
     const bool drop_horizon = !tombstone_kept && h.has_delete_horizon();
+    if (tombstone_kept) {
+      const int64_t horizon = set_horizon ? now_ms_ + delete_retention_ms_ : h.base_timestamp;
+      stats_.next_delete_horizon = std::min(stats_.next_delete_horizon, horizon);
+    }
     if (removed == 0 && !set_horizon && !drop_horizon) return Fate::Keep;
     stats_.records_removed += removed;
     stats_.tombstones_removed += tombstones_removed;

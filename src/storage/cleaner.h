@@ -130,6 +130,8 @@ struct CleanStats {
   uint64_t tombstones_removed = 0;
   uint64_t batches_rewritten = 0;
   int groups_rewritten = 0;  // groups that changed (the others were left as they were)
+  // The earliest delete horizon of the tombstones kept: a pass is due then, dirty or not.
+  int64_t next_delete_horizon = INT64_MAX;
 };
 
 struct CleanResult {

@@ -365,13 +365,15 @@ std::optional<CleanPlan> PartitionLog::plan_cleaning(int64_t now_ms) {
     (dirty ? dirty_bytes : clean_bytes) += it->second->size();
     cleanable.push_back(&*it);
   }
-  if (cleanable.empty() || std::next(segments_.find(cleanable.back()->first))->first <= first_dirty) return std::nullopt;
+  if (cleanable.empty()) return std::nullopt;
+  const bool has_dirty = std::next(segments_.find(cleanable.back()->first))->first > first_dirty;
   const double ratio = clean_bytes + dirty_bytes == 0
                            ? 1.0
                            : static_cast<double>(dirty_bytes) / static_cast<double>(clean_bytes + dirty_bytes);
   const bool overdue = cc.max_compaction_lag_ms != INT64_MAX && first_dirty_batch_ts >= 0 &&
                        now_ms - first_dirty_batch_ts > cc.max_compaction_lag_ms;
-  if (ratio < cc.min_cleanable_dirty_ratio && !overdue) return std::nullopt;
+  const bool tombstones_due = now_ms >= next_delete_horizon_;
+  if (!(has_dirty && (ratio >= cc.min_cleanable_dirty_ratio || overdue)) && !tombstones_due) return std::nullopt;
 
   CleanPlan plan;
   plan.dir = dir_;
@@ -423,7 +425,10 @@ void PartitionLog::finish_cleaning(const CleanResult& result) {
     for (int64_t b : groups[g]) segments_.erase(b);
     segments_.emplace(base, std::move(*seg));
   }
-  if (result.next_dirty >= 0) first_dirty_offset_ = std::max(first_dirty_offset_, result.next_dirty);
+  if (result.next_dirty >= 0) {
+    first_dirty_offset_ = std::max(first_dirty_offset_, result.next_dirty);
+    next_delete_horizon_ = result.stats.next_delete_horizon;
+  }
 }
 
 void PartitionLog::when_durable(int64_t offset, std::function<void(IoResult<>)> done) {

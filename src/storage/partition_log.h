@@ -155,6 +155,8 @@ class PartitionLog {
   bool offline_ = false;
   bool closed_ = false;
   int64_t first_dirty_offset_ = 0;
+  // When kept tombstones may go (unknown after a start: the first pass finds out).
+  int64_t next_delete_horizon_ = 0;
   std::shared_ptr<CleanTicket> clean_ticket_;  // set while a compaction pass runs
   std::vector<std::vector<int64_t>> cleaning_groups_;  // its groups' segment bases
 

@@ -45,6 +45,8 @@
 #include "protocol/generated/describe_groups_response.h"
 #include "protocol/generated/delete_groups_request.h"
 #include "protocol/generated/delete_groups_response.h"
+#include "protocol/generated/delete_records_request.h"
+#include "protocol/generated/delete_records_response.h"
 #include "protocol/generated/offset_delete_request.h"
 #include "protocol/generated/offset_delete_response.h"
 #include "protocol/generated/produce_request.h"
@@ -66,6 +68,7 @@ asio::awaitable<protocol::CreateTopicsResponse> handle_create_topics(RequestCont
 asio::awaitable<protocol::DeleteTopicsResponse> handle_delete_topics(RequestContext&, protocol::DeleteTopicsRequest&);
 asio::awaitable<protocol::CreatePartitionsResponse> handle_create_partitions(RequestContext&,
                                                                              protocol::CreatePartitionsRequest&);
+asio::awaitable<protocol::DeleteRecordsResponse> handle_delete_records(RequestContext&, protocol::DeleteRecordsRequest&);
 asio::awaitable<protocol::DescribeConfigsResponse> handle_describe_configs(RequestContext&,
                                                                            protocol::DescribeConfigsRequest&);
 

@@ -29,6 +29,7 @@ struct TopicLimits {
   bool create_time = true;
   int64_t before_max_ms = INT64_MAX;
   int64_t after_max_ms = INT64_MAX;
+  bool compacted = false;  // cleanup.policy has compact: every record needs a key
 };
 
 // Four lookups per topic and request (validated values: they parse).
@@ -39,6 +40,7 @@ TopicLimits limits_for(const BrokerConfig& config, const metadata::TopicInfo& to
   if (auto v = value("message.timestamp.type")) l.create_time = *v == "CreateTime";
   if (auto v = value("message.timestamp.before.max.ms")) l.before_max_ms = std::stoll(*v);
   if (auto v = value("message.timestamp.after.max.ms")) l.after_max_ms = std::stoll(*v);
+  if (auto v = value("cleanup.policy")) l.compacted = v->find("compact") != std::string::npos;
   return l;
 }
 
@@ -77,6 +79,18 @@ std::optional<BatchError> check_records(ByteView records, const TopicLimits& lim
                                fmt::format("batch of {} bytes is larger than max.message.bytes ({})", batch.size(),
                                            limits.max_message_bytes)};
       return;
+    }
+    if (limits.compacted && !h.is_control()) {
+      // Compaction keeps the last record per key: a record without one has no place (Kafka's rule).
+      BatchError e{ErrorCode::INVALID_RECORD, {}};
+      for_each_record(*body, h, [&](const RecordView& r) {
+        if (!r.key) e.records.emplace_back(r.index, "a compacted topic cannot accept a record without a key");
+      });
+      if (!e.records.empty()) {
+        e.message = fmt::format("{} record(s) without a key for a compacted topic", e.records.size());
+        limit_error = std::move(e);
+        return;
+      }
     }
     const bool bounded = limits.before_max_ms != INT64_MAX || limits.after_max_ms != INT64_MAX;
     if (limits.create_time && bounded) {

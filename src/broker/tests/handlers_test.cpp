@@ -447,6 +447,58 @@ TEST_F(HandlersTest, ProduceErrors) {
   EXPECT_EQ(log->log_end_offset(), 1);
 }
 
+TEST_F(HandlersTest, DeleteRecordsAtEveryVersionAndKeylessRecordsForCompactedTopics) {
+  create("trim", 1, 5);
+  create("table", 1, 5, {{"cleanup.policy", "compact"}});
+  auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::system_clock::now().time_since_epoch()).count();
+  auto produce = [&](const std::string& topic, Bytes records) {
+    ProduceRequest req;
+    req.acks = 1;
+    auto& t = req.topic_data.emplace_back();
+    t.name = topic;
+    auto& p = t.partition_data.emplace_back();
+    p.index = 0;
+    p.records = Records(std::move(records));
+    return call<ProduceResponse>(req, 9).responses[0].partition_responses[0];
+  };
+  for (int i = 0; i < 4; ++i) ASSERT_EQ(produce("trim", batch_of(3, now_ms, "r")).error_code, 0);
+  auto delete_records = [&](const std::string& topic, int64_t offset, int16_t v) {
+    DeleteRecordsRequest req;
+    req.timeout_ms = 1000;
+    auto& t = req.topics.emplace_back();
+    t.name = topic;
+    auto& p = t.partitions.emplace_back();
+    p.partition_index = 0;
+    p.offset = offset;
+    return call<DeleteRecordsResponse>(req, v).topics[0].partitions[0];
+  };
+  for (int16_t v = 0; v <= 2; ++v) {
+    auto r = delete_records("trim", 2 + v * 3, v);
+    EXPECT_EQ(r.error_code, 0) << v;
+    EXPECT_EQ(r.low_watermark, 2 + v * 3) << v;
+  }
+  EXPECT_EQ(delete_records("trim", 13, 2).error_code, code(ErrorCode::OFFSET_OUT_OF_RANGE));
+  EXPECT_EQ(delete_records("trim", 3, 2).low_watermark, 8);  // never backwards
+  EXPECT_EQ(delete_records("trim", -1, 2).low_watermark, 12);  // -1: the high watermark
+  EXPECT_EQ(delete_records("nope", 0, 2).error_code, code(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION));
+  EXPECT_EQ(delete_records("table", 0, 2).error_code, code(ErrorCode::POLICY_VIOLATION));
+  // The new log start is in the checkpoint file already (a crash does not bring records back).
+  auto ls = storage::read_checkpoint(dir_ / storage::kLogStartCheckpoint);
+  ASSERT_TRUE(ls.has_value());
+  EXPECT_EQ((ls->at({"trim", 0})), 12);
+
+  // A compacted topic takes keyed records only.
+  EXPECT_EQ(produce("table", batch_of(2, now_ms, "keyed")).error_code, 0);
+  RecordBatchBuilder keyless(now_ms);
+  keyless.add(Bytes{'k'}, Bytes{'v'}, now_ms);
+  keyless.add(std::nullopt, Bytes{'v'}, now_ms);
+  auto refused = produce("table", keyless.build());
+  EXPECT_EQ(refused.error_code, code(ErrorCode::INVALID_RECORD));
+  ASSERT_EQ(refused.record_errors.size(), 1u);
+  EXPECT_EQ(refused.record_errors[0].batch_index, 1);
+}
+
 // A file whose fdatasync waits until released: it holds the syncer thread, so every later sync
 // waits behind it.
 class StalledFile : public storage::File {
