@@ -302,8 +302,11 @@ int PartitionLog::enforce_retention(int64_t now_ms) {
     auto oldest = segments_.begin();
     const Segment& seg = *oldest->second;
     const bool last = segments_.size() == 1;
-    // Below the log start offset (DeleteRecords), or emptied by compaction.
-    bool unreachable = !last && (std::next(oldest)->first <= log_start_offset_ || seg.empty());
+    // Below the log start offset (DeleteRecords), or emptied by compaction where the delete
+    // policy also applies (a compact-only log keeps its start offset: later passes merge the
+    // empty segment into the next group).
+    const bool deletes = config_.retention_ms >= 0 || config_.retention_bytes >= 0;
+    bool unreachable = !last && (std::next(oldest)->first <= log_start_offset_ || (seg.empty() && deletes));
     if (seg.empty() && !unreachable) break;
     bool expired = config_.retention_ms >= 0 && seg.max_timestamp() >= 0 &&
                    now_ms - seg.max_timestamp() > config_.retention_ms;
