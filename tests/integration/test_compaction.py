@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka import KafkaError, TopicPartition
 
+from fjord_harness import wait_until
 from clients import consume, consume_partitions, consumer, create_topic, ok_reports, produce_all, producer, watermarks
 
 HERE = Path(__file__).resolve().parent
@@ -38,17 +39,6 @@ def read_all(broker, topic):
     msgs, errors = consume_partitions(broker, topic, [0], start=0, timeout=30)
     assert not errors, errors
     return msgs
-
-
-def wait_for(pred, timeout, what):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() >= deadline:
-            raise AssertionError("%s: not within %.0fs" % (what, timeout))
-        time.sleep(0.2)
 
 
 def test_compacted_topic_keeps_the_last_value_per_key(cbroker):
@@ -82,7 +72,8 @@ def test_compacted_topic_keeps_the_last_value_per_key(cbroker):
         got = {m.key(): m.value() for m in msgs}
         return msgs if len(msgs) == len(want) and got == want else None
 
-    msgs = wait_for(compacted, 60, "the topic compacted to the last value per key, tombstones gone")
+    msgs = wait_until(compacted, timeout=60, interval=0.2,
+                      what="the topic compacted to the last value per key, tombstones gone")
     # Original offsets, in order, each the last record of its key.
     offsets = [m.offset() for m in msgs]
     assert offsets == sorted(offsets)
