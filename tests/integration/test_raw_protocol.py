@@ -32,6 +32,7 @@ EXPECTED_VERSIONS = {
     16: (0, 5),  # ListGroups
     42: (0, 2),  # DeleteGroups
     47: (0, 0),  # OffsetDelete
+    21: (0, 2),  # DeleteRecords
 }
 
 
