@@ -101,6 +101,41 @@ const ConfigDef kBrokerConfigs[] = {
     {"zookeeper.connect", T::String, std::nullopt},
 };
 
+// Kafka's cluster-wide dynamic keys that Fjord applies live: the broker-level defaults of topic
+// configs (their primary synonyms), the log cleaner's pool, and message.max.bytes.
+constexpr std::string_view kDynamicBrokerConfigs[] = {
+    "log.retention.ms",
+    "log.retention.bytes",
+    "log.segment.bytes",
+    "log.roll.ms",
+    "log.roll.jitter.ms",
+    "log.cleanup.policy",
+    "compression.type",
+    "log.cleaner.delete.retention.ms",
+    "log.cleaner.min.compaction.lag.ms",
+    "log.cleaner.max.compaction.lag.ms",
+    "log.cleaner.min.cleanable.ratio",
+    "log.cleaner.threads",
+    "log.cleaner.dedupe.buffer.size",
+    "log.cleaner.io.buffer.load.factor",
+    "log.cleaner.io.max.bytes.per.second",
+    "log.cleaner.backoff.ms",
+    "log.segment.delete.delay.ms",
+    "log.flush.interval.messages",
+    "log.flush.interval.ms",
+    "log.index.interval.bytes",
+    "log.index.size.max.bytes",
+    "log.message.timestamp.type",
+    "log.message.timestamp.difference.max.ms",
+    "log.message.timestamp.before.max.ms",
+    "log.message.timestamp.after.max.ms",
+    "log.message.downconversion.enable",
+    "log.preallocate",
+    "message.max.bytes",
+    "min.insync.replicas",
+    "unclean.leader.election.enable",
+};
+
 const std::vector<TopicConfigDef>& topic_table() {
   static const std::vector<TopicConfigDef> table = {
       {{"cleanup.policy", T::List, "delete", INT64_MIN, INT64_MAX, kCleanupPolicies}, {{"log.cleanup.policy"}}},
@@ -179,6 +214,11 @@ const TopicConfigDef* find_topic_config(std::string_view name) {
   return nullptr;
 }
 
+bool is_dynamic_broker_config(std::string_view name) {
+  return std::find(std::begin(kDynamicBrokerConfigs), std::end(kDynamicBrokerConfigs), name) !=
+         std::end(kDynamicBrokerConfigs);
+}
+
 std::optional<std::string> validate_config_value(const ConfigDef& def, std::string_view value) {
   auto check_allowed = [&](std::string_view item) -> std::optional<std::string> {
     if (def.allowed.empty()) return std::nullopt;
@@ -255,9 +295,36 @@ tl::expected<BrokerConfig, std::string> BrokerConfig::create(Properties props, s
   return config;
 }
 
+BrokerConfig BrokerConfig::with_dynamic(const Properties& cluster, const Properties& broker) const {
+  auto keep = [](const Properties& in) {
+    Properties out;
+    for (const auto& [key, value] : in) {
+      const ConfigDef* def = find_broker_config(key);
+      if (def != nullptr && is_dynamic_broker_config(key) && !validate_config_value(*def, value)) out[key] = value;
+    }
+    return out;
+  };
+  BrokerConfig out = *this;
+  out.dynamic_default_ = keep(cluster);
+  out.dynamic_broker_ = keep(broker);
+  return out;
+}
+
+std::vector<BrokerConfig::LayerValue> BrokerConfig::layers(std::string_view name) const {
+  std::vector<LayerValue> out;
+  const std::string key(name);
+  auto add = [&](const Properties& props, ConfigLayer layer) {
+    if (auto it = props.find(key); it != props.end()) out.push_back({layer, std::string(trim(it->second))});
+  };
+  add(dynamic_broker_, ConfigLayer::DynamicBroker);
+  add(dynamic_default_, ConfigLayer::DynamicDefault);
+  add(props_, ConfigLayer::Static);
+  return out;
+}
+
 std::optional<std::string> BrokerConfig::get(std::string_view name) const {
-  auto it = props_.find(std::string(name));
-  if (it != props_.end()) return std::string(trim(it->second));
+  auto set = layers(name);
+  if (!set.empty()) return std::move(set.front().value);
   if (const ConfigDef* def = find_broker_config(name); def && def->default_value) return std::string(*def->default_value);
   return std::nullopt;
 }
@@ -295,13 +362,14 @@ std::string BrokerConfig::advertised_listeners() const {
 
 BrokerConfig::Resolved BrokerConfig::topic_default(const TopicConfigDef& def) const {
   for (const Synonym& s : def.synonyms) {
-    auto it = props_.find(std::string(s.broker_key));
-    if (it == props_.end()) continue;
-    if (s.factor == 1) return {std::string(trim(it->second)), std::string(s.broker_key)};
-    if (auto v = parse_int(it->second)) return {std::to_string(*v * s.factor), std::string(s.broker_key)};
+    auto set = layers(s.broker_key);
+    if (set.empty()) continue;
+    const LayerValue& top = set.front();
+    if (s.factor == 1) return {top.value, std::string(s.broker_key), top.layer};
+    if (auto v = parse_int(top.value)) return {std::to_string(*v * s.factor), std::string(s.broker_key), top.layer};
   }
-  if (def.def.default_value) return {std::string(*def.def.default_value), ""};
-  return {std::nullopt, ""};
+  if (def.def.default_value) return {std::string(*def.def.default_value), "", ConfigLayer::Default};
+  return {std::nullopt, "", ConfigLayer::Default};
 }
 
 tl::expected<Listener, std::string> parse_listener(std::string_view text) {

@@ -50,20 +50,39 @@ const TopicConfigDef* find_topic_config(std::string_view name);
 // Why `value` is not valid for `def`, or nullopt when it is.
 std::optional<std::string> validate_config_value(const ConfigDef& def, std::string_view value);
 
-// The broker's static configuration: server.properties plus command-line overrides, validated.
+// Whether a broker key may change without a restart (AlterConfigs on a BROKER resource), per
+// broker or as the cluster-wide default: Kafka's "cluster-wide" update mode, for the keys Fjord
+// applies live.
+bool is_dynamic_broker_config(std::string_view name);
+
+// Where a broker key's value comes from, highest precedence first.
+enum class ConfigLayer : int8_t { DynamicBroker, DynamicDefault, Static, Default };
+
+// The broker's configuration: server.properties plus command-line overrides (static), validated,
+// with the dynamic values set through AlterConfigs on top (with_dynamic).
 class BrokerConfig {
  public:
   // Validates every known key; unknown keys are returned in `unknown_keys` (the caller warns).
   static tl::expected<BrokerConfig, std::string> create(Properties props, std::vector<std::string>& unknown_keys);
 
-  // The explicit value, else the default; nullopt when neither exists.
+  // This configuration with dynamic values on top: `broker` (this node's) over `cluster` (the
+  // cluster-wide defaults) over the static ones. Values that are not valid are ignored.
+  BrokerConfig with_dynamic(const Properties& cluster, const Properties& broker) const;
+
+  struct LayerValue {
+    ConfigLayer layer;
+    std::string value;
+  };
+  // Every layer that sets `name`, highest precedence first (the default is not a layer here).
+  std::vector<LayerValue> layers(std::string_view name) const;
+
+  // The highest explicit value, else the default; nullopt when neither exists.
   std::optional<std::string> get(std::string_view name) const;
-  bool is_set(std::string_view name) const { return props_.contains(std::string(name)); }
+  bool is_set(std::string_view name) const { return !layers(name).empty(); }
   int64_t get_long(std::string_view name) const;
   int32_t get_int(std::string_view name) const { return static_cast<int32_t>(get_long(name)); }
   bool get_bool(std::string_view name) const;
   double get_double(std::string_view name) const;
-  const Properties& explicit_values() const { return props_; }
 
   // Typed views of the keys the broker uses.
   int32_t node_id() const { return get_int("node.id"); }
@@ -77,11 +96,14 @@ class BrokerConfig {
   struct Resolved {
     std::optional<std::string> value;
     std::string source_key;  // the broker key that set it, empty when it is the default
+    ConfigLayer layer = ConfigLayer::Default;
   };
   Resolved topic_default(const TopicConfigDef& def) const;
 
  private:
-  Properties props_;
+  Properties props_;            // static
+  Properties dynamic_default_;  // cluster-wide dynamic defaults
+  Properties dynamic_broker_;   // this broker's dynamic values
 };
 
 // One listener parsed from `PLAINTEXT://host:port` (comma-separated lists take the first).

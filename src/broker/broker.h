@@ -1,5 +1,6 @@
 // The broker's shared context: configuration, metadata, the controller and the shards. Created
-// once at start, read from every shard; only the metadata image changes (atomically).
+// once at start, read from every shard; only the metadata image and the live configuration
+// change (atomically).
 #pragma once
 
 #include <chrono>
@@ -7,6 +8,7 @@
 #include <string>
 
 #include "base/config.h"
+#include "broker/live_config.h"
 #include "broker/controller.h"
 #include "broker/fetch_sessions.h"
 #include "broker/shards.h"
@@ -19,7 +21,7 @@ namespace fjord::broker {
 inline constexpr int kControllerShard = 0;
 
 struct Broker {
-  const BrokerConfig& config;
+  LiveConfig& live_config;
   metadata::MetadataStore& store;
   Controller& controller;  // on kControllerShard only: reach it through run_on
   Shards& shards;
@@ -35,6 +37,10 @@ struct Broker {
   int32_t advertised_port = 0;
   int32_t max_request_bytes = 0;
   std::chrono::milliseconds idle_timeout{0};  // 0 or less: never
+
+  // The configuration now, dynamic broker configs included. Hold the pointer for one request.
+  std::shared_ptr<const BrokerConfig> config() const { return live_config.get(); }
+  const BrokerConfig& static_config() const { return live_config.static_config(); }
 
   asio::io_context& controller_context() { return shards.context(kControllerShard); }
   int shard_of(const std::string& topic, int32_t partition) const {

@@ -10,8 +10,10 @@ namespace fjord::broker {
 
 using protocol::ErrorCode;
 
-Controller::Controller(const BrokerConfig& config, metadata::MetadataStore& store, std::filesystem::path data_dir)
-    : config_(config), store_(store), data_dir_(std::move(data_dir)) {}
+Controller::Controller(LiveConfig& config, metadata::MetadataStore& store, std::filesystem::path data_dir)
+    : config_(config), store_(store), data_dir_(std::move(data_dir)) {
+  config_.update(*store_.image());
+}
 
 TopicResult Controller::commit(const metadata::Record& record) {
   if (auto r = store_.commit({record}); !r) {
@@ -32,10 +34,10 @@ TopicResult Controller::create_topic(const NewTopic& spec, bool validate_only) {
       return fail(ErrorCode::INVALID_TOPIC_EXCEPTION,
                   fmt::format("Topic '{}' collides with existing topic: {}", spec.name, name));
   }
-  int32_t partitions = spec.partitions == -1 ? config_.get_int("num.partitions") : spec.partitions;
+  int32_t partitions = spec.partitions == -1 ? config_.get()->get_int("num.partitions") : spec.partitions;
   if (partitions <= 0)
     return fail(ErrorCode::INVALID_PARTITIONS, "Number of partitions was set to an invalid non-positive value.");
-  int32_t rf = spec.replication_factor == -1 ? config_.get_int("default.replication.factor") : spec.replication_factor;
+  int32_t rf = spec.replication_factor == -1 ? config_.get()->get_int("default.replication.factor") : spec.replication_factor;
   if (rf <= 0)
     return fail(ErrorCode::INVALID_REPLICATION_FACTOR,
                 "Replication factor must be larger than 0, or -1 to use the default value.");
@@ -72,7 +74,7 @@ TopicResult Controller::create_topic(const NewTopic& spec, bool validate_only) {
 }
 
 TopicResult Controller::delete_topic(const metadata::TopicInfo& topic_ref) {
-  if (!config_.get_bool("delete.topic.enable"))
+  if (!config_.get()->get_bool("delete.topic.enable"))
     return fail(ErrorCode::TOPIC_DELETION_DISABLED, "Topic deletion is disabled.");
   metadata::TopicInfo topic = topic_ref;  // the image may change under the reference
   if (store_.image()->find(topic.id) == nullptr)
@@ -145,6 +147,48 @@ TopicResult Controller::set_topic_configs(const std::string& name, const std::ma
   spdlog::info("topic {}: {} config change(s)", name, records.size());
   if (listener_) listener_(topic, -1, false);
   return {ErrorCode::NONE, "", std::make_shared<const metadata::TopicInfo>(topic)};
+}
+
+TopicResult Controller::set_broker_configs(const std::string& resource, const std::map<std::string, std::string>& configs,
+                                           bool validate_only) {
+  const std::string node = std::to_string(config_.static_config().node_id());
+  if (!resource.empty() && resource != node)
+    return fail(ErrorCode::INVALID_REQUEST,
+                fmt::format("Unexpected broker id, expected {} or empty string, but received {}", node, resource));
+  std::string read_only;
+  for (const auto& [key, value] : configs) {
+    if (find_broker_config(key) != nullptr && !is_dynamic_broker_config(key))
+      read_only += (read_only.empty() ? "" : ", ") + key;
+  }
+  if (!read_only.empty())
+    return fail(ErrorCode::INVALID_REQUEST, fmt::format("Cannot update these configs dynamically: {}", read_only));
+  for (const auto& [key, value] : configs) {
+    const ConfigDef* def = find_broker_config(key);
+    if (def == nullptr) return fail(ErrorCode::INVALID_CONFIG, fmt::format("Unknown broker config: {}", key));
+    if (auto why = validate_config_value(*def, value))
+      return fail(ErrorCode::INVALID_CONFIG, fmt::format("Invalid value {} for configuration {}: {}", value, key, *why));
+  }
+  const std::map<std::string, std::string>& current = store_.image()->broker_configs(resource);
+  std::vector<metadata::Record> records;
+  for (const auto& [key, value] : current)
+    if (!configs.contains(key)) records.push_back(metadata::BrokerConfigRecord{resource, key, std::nullopt});
+  for (const auto& [key, value] : configs) {
+    auto it = current.find(key);
+    if (it == current.end() || it->second != value) records.push_back(metadata::BrokerConfigRecord{resource, key, value});
+  }
+  if (validate_only || records.empty()) return {};
+  if (auto r = store_.commit(records); !r) {
+    spdlog::error("metadata commit failed: {}", r.error());
+    return fail(ErrorCode::KAFKA_STORAGE_ERROR, r.error());
+  }
+  auto image = store_.image();
+  config_.update(*image);
+  spdlog::info("broker configs{}: {} change(s)", resource.empty() ? " (cluster-wide default)" : " of node " + resource,
+               records.size());
+  if (listener_)
+    for (const auto& [name, topic] : image->topics()) listener_(*topic, -1, false);
+  if (config_listener_) config_listener_(*config_.get());
+  return {};
 }
 
 void Controller::reconcile_partition_dirs() {

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "base/config.h"
+#include "broker/live_config.h"
 #include "metadata/store.h"
 #include "protocol/generated/error_codes.h"
 
@@ -33,7 +34,8 @@ struct NewTopic {
 
 class Controller {
  public:
-  Controller(const BrokerConfig& config, metadata::MetadataStore& store, std::filesystem::path data_dir);
+  // Brings `config` up to the image's dynamic broker configs.
+  Controller(LiveConfig& config, metadata::MetadataStore& store, std::filesystem::path data_dir);
 
   TopicResult create_topic(const NewTopic& spec, bool validate_only);
   TopicResult delete_topic(const metadata::TopicInfo& topic);
@@ -41,6 +43,17 @@ class Controller {
   // Replaces the topic's config overrides with `configs` (validated first).
   TopicResult set_topic_configs(const std::string& name, const std::map<std::string, std::string>& configs,
                                 bool validate_only);
+
+  // Replaces the dynamic broker configs of `resource` (this node's id, or "" for the cluster-wide
+  // defaults) with `configs` (validated first: INVALID_REQUEST for another broker or a key that
+  // cannot change without a restart, INVALID_CONFIG for an unknown key or a bad value). Then
+  // reconfigures every topic's logs through the topic listener and calls the config listener.
+  TopicResult set_broker_configs(const std::string& resource, const std::map<std::string, std::string>& configs,
+                                 bool validate_only);
+
+  // Called after the live configuration changed (dynamic broker configs).
+  using ConfigListener = std::function<void(const BrokerConfig&)>;
+  void set_config_listener(ConfigListener listener) { config_listener_ = std::move(listener); }
 
   // Called after a topic is created (first_new_partition 0), grows (its first new partition),
   // changes its configs (first_new_partition -1), or is deleted (deleted = true), so the owning
@@ -56,10 +69,11 @@ class Controller {
   TopicResult fail(protocol::ErrorCode code, std::string message) const { return {code, std::move(message), nullptr}; }
   TopicResult commit(const metadata::Record& record);
 
-  const BrokerConfig& config_;
+  LiveConfig& config_;
   metadata::MetadataStore& store_;
   std::filesystem::path data_dir_;
   TopicListener listener_;
+  ConfigListener config_listener_;
 };
 
 }  // namespace fjord::broker

@@ -42,6 +42,9 @@ std::optional<std::string> topic_config_value(const BrokerConfig& config, const 
                                               std::string_view name);
 
 std::vector<EffectiveConfig> effective_topic_configs(const BrokerConfig& config, const metadata::TopicInfo& topic);
+// Every broker config of this node.
 std::vector<EffectiveConfig> effective_broker_configs(const BrokerConfig& config);
+// The cluster-wide dynamic defaults that are set (a BROKER resource with an empty name).
+std::vector<EffectiveConfig> effective_broker_default_configs(const BrokerConfig& config);
 
 }  // namespace fjord::broker

@@ -18,11 +18,11 @@ asio::awaitable<tl::expected<int32_t, ErrorCode>> ensure_offsets_topic(Broker& b
   if (const metadata::TopicInfo* t = broker.store.image()->find(name)) co_return t->partitions;
   NewTopic spec;
   spec.name = name;
-  spec.partitions = broker.config.get_int("offsets.topic.num.partitions");
+  spec.partitions = broker.config()->get_int("offsets.topic.num.partitions");
   spec.replication_factor = 1;  // one node: offsets.topic.replication.factor cannot be met
   spec.configs["cleanup.policy"] = "compact";
   spec.configs["compression.type"] = "producer";
-  spec.configs["segment.bytes"] = std::to_string(broker.config.get_int("offsets.topic.segment.bytes"));
+  spec.configs["segment.bytes"] = std::to_string(broker.config()->get_int("offsets.topic.segment.bytes"));
   auto create = [&broker, spec] { return broker.controller.create_topic(spec, false); };
   TopicResult result = co_await run_on(broker.controller_context(), std::move(create));
   if (result.ok()) {
@@ -76,7 +76,7 @@ std::unique_ptr<coordinator::GroupCoordinator> make_coordinator(Broker& broker, 
       asio::post(context, [done, e] { done(e); });
     });
   };
-  return std::make_unique<coordinator::GroupCoordinator>(context, coordinator_config(broker.config), std::move(append),
+  return std::make_unique<coordinator::GroupCoordinator>(context, coordinator_config(*broker.config()), std::move(append),
                                                          now_ms);
 }
 

@@ -35,7 +35,7 @@ asio::awaitable<storage::Checkpoints> gather_checkpoints(Broker& broker, bool cl
 asio::awaitable<storage::IoResult<>> write_checkpoints(Broker& broker) {
   auto checkpoints = co_await gather_checkpoints(broker, false, nullptr);
   auto write = [&broker, &checkpoints] {
-    auto r = storage::write_shutdown_state(storage::Env::posix(), broker.config.data_dir(), checkpoints, false);
+    auto r = storage::write_shutdown_state(storage::Env::posix(), broker.static_config().data_dir(), checkpoints, false);
     if (!r) spdlog::error("writing offset checkpoints: {}", r.error().message());
     return r;
   };
@@ -46,7 +46,7 @@ storage::PartitionLog* partition_log(Broker& broker, const metadata::TopicInfo& 
   int shard = broker.shard_of(topic.name, partition);
   storage::LogManager& logs = *broker.logs[static_cast<size_t>(shard)];
   if (storage::PartitionLog* log = logs.find(topic.name, partition, topic.id)) return log;
-  auto opened = logs.open(topic.name, partition, topic.id, log_config_for(broker.config, topic),
+  auto opened = logs.open(topic.name, partition, topic.id, log_config_for(*broker.config(), topic),
                           storage::StartupState{true, {}, {}}, now_ms());
   if (!opened) {
     spdlog::error("{}", opened.error());

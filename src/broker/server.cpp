@@ -13,6 +13,7 @@
 #include <asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <thread>
@@ -53,27 +54,32 @@ int64_t wall_ms() {
 }
 
 // Retention, flush.ms and compaction on every shard; checkpoints from the controller shard.
+// log.cleaner.backoff.ms is dynamic: it is read at every wake, and a wake comes at least every
+// second, so a shorter backoff applies within a second.
 asio::awaitable<void> housekeeping(Broker& broker, int shard, std::chrono::milliseconds retention_every,
-                                   std::chrono::milliseconds checkpoint_every, std::chrono::milliseconds clean_every) {
+                                   std::chrono::milliseconds checkpoint_every) {
+  using std::chrono::steady_clock;
   asio::steady_timer timer(broker.shards.context(shard));
-  auto next_retention = std::chrono::steady_clock::now() + retention_every;
-  auto next_checkpoint = std::chrono::steady_clock::now() + checkpoint_every;
-  auto next_clean = std::chrono::steady_clock::now() + clean_every;
+  auto clean_every = [&broker] { return std::chrono::milliseconds(broker.config()->get_long("log.cleaner.backoff.ms")); };
+  auto next_retention = steady_clock::now() + retention_every;
+  auto next_checkpoint = steady_clock::now() + checkpoint_every;
+  auto last_clean = steady_clock::now();
   for (;;) {
-    auto wake = std::min(next_retention, next_clean);
+    auto next_clean = last_clean + clean_every();
+    auto wake = std::min({next_retention, next_clean, steady_clock::now() + std::chrono::seconds(1)});
     if (shard == kControllerShard) wake = std::min(wake, next_checkpoint);
     timer.expires_at(wake);
     std::error_code ec;
     co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     if (ec) co_return;
-    auto now = std::chrono::steady_clock::now();
+    auto now = steady_clock::now();
     if (now >= next_retention) {
       broker.logs[static_cast<size_t>(shard)]->tick(wall_ms());
       next_retention = now + retention_every;
     }
-    if (now >= next_clean) {
+    if (now >= last_clean + clean_every()) {
       broker.logs[static_cast<size_t>(shard)]->clean(wall_ms());
-      next_clean = now + clean_every;
+      last_clean = now;
     }
     if (shard == kControllerShard && now >= next_checkpoint) {
       co_await write_checkpoints(broker);
@@ -102,16 +108,25 @@ void raise_fd_limit() {
   }
 }
 
+storage::LogCleaner::Options cleaner_options(const BrokerConfig& config) {
+  storage::LogCleaner::Options options;
+  options.threads = config.get_int("log.cleaner.threads");
+  options.dedupe_bytes = static_cast<size_t>(config.get_long("log.cleaner.dedupe.buffer.size"));
+  options.load_factor = config.get_double("log.cleaner.io.buffer.load.factor");
+  options.io_bytes_per_second = config.get_double("log.cleaner.io.max.bytes.per.second");
+  return options;
+}
+
 }  // namespace
 
-int serve(const BrokerConfig& config) {
+int serve(const BrokerConfig& static_config) {
   auto started = std::chrono::steady_clock::now();
   raise_fd_limit();
   // sendfile() to a peer that has gone raises SIGPIPE (it has no MSG_NOSIGNAL): the error must
   // end that connection, not the broker.
   ::signal(SIGPIPE, SIG_IGN);
-  const std::string data_dir = config.data_dir();
-  auto store = metadata::MetadataStore::open(data_dir, config.node_id());
+  const std::string data_dir = static_config.data_dir();
+  auto store = metadata::MetadataStore::open(data_dir, static_config.node_id());
   if (!store) {
     spdlog::error("cannot open metadata in {}: {}", data_dir, store.error());
     return 1;
@@ -119,10 +134,13 @@ int serve(const BrokerConfig& config) {
   if ((*store)->truncated_bytes() > 0)
     spdlog::warn("metadata log: cut {} bytes of a torn or corrupt tail", (*store)->truncated_bytes());
 
-  int shard_count = config.num_shards();
+  LiveConfig live_config(static_config);
+  int shard_count = static_config.num_shards();
   if (shard_count <= 0) shard_count = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   Shards shards(shard_count);
-  Controller controller(config, **store, data_dir);
+  Controller controller(live_config, **store, data_dir);  // applies the dynamic broker configs
+  auto start_config = live_config.get();
+  const BrokerConfig& config = *start_config;  // as of start: for the settings read only here
   controller.reconcile_partition_dirs();
 
   // Partition logs: each opened by the shard that owns it, after recovery if the last stop was
@@ -131,12 +149,7 @@ int serve(const BrokerConfig& config) {
   // Compaction passes run on the cleaner's threads; the shards plan them and apply their results.
   std::unique_ptr<storage::LogCleaner> cleaner;
   if (config.get_bool("log.cleaner.enable")) {
-    storage::LogCleaner::Options options;
-    options.threads = config.get_int("log.cleaner.threads");
-    options.dedupe_bytes = static_cast<size_t>(config.get_long("log.cleaner.dedupe.buffer.size"));
-    options.load_factor = config.get_double("log.cleaner.io.buffer.load.factor");
-    options.io_bytes_per_second = config.get_double("log.cleaner.io.max.bytes.per.second");
-    cleaner = std::make_unique<storage::LogCleaner>(storage::Env::posix(), options);
+    cleaner = std::make_unique<storage::LogCleaner>(storage::Env::posix(), cleaner_options(config));
   }
   std::vector<std::unique_ptr<storage::LogManager>> logs;
   for (int i = 0; i < shard_count; ++i)
@@ -173,7 +186,7 @@ int serve(const BrokerConfig& config) {
   int slots = config.get_int("max.incremental.fetch.session.cache.slots");
   for (int i = 0; i < shard_count; ++i)
     fetch_sessions.push_back(std::make_unique<FetchSessionCache>((slots + shard_count - 1) / shard_count, i, shard_count));
-  Broker broker{config, **store, controller, shards, logs, fetch_sessions};
+  Broker broker{live_config, **store, controller, shards, logs, fetch_sessions};
   std::vector<std::unique_ptr<coordinator::GroupCoordinator>> coordinators;
   for (int i = 0; i < shard_count; ++i)
     coordinators.push_back(make_coordinator(broker, i));
@@ -192,14 +205,21 @@ int serve(const BrokerConfig& config) {
         }
         if (reconfigure) {
           if (storage::PartitionLog* log = logs->find(shared->name, p, shared->id))
-            log->set_config(log_config_for(broker.config, *shared));
+            log->set_config(log_config_for(*broker.config(), *shared));
           return;
         }
-        auto log = logs->open(shared->name, p, shared->id, log_config_for(broker.config, *shared),
+        auto log = logs->open(shared->name, p, shared->id, log_config_for(*broker.config(), *shared),
                               storage::StartupState{true, {}, {}}, wall_ms());
         if (!log) spdlog::error("{}", log.error());
       });
     }
+  });
+  controller.set_config_listener([&cleaner](const BrokerConfig& now) {
+    if (!cleaner) return;
+    auto options = cleaner_options(now);
+    if (!cleaner->reconfigure(options)) return;
+    spdlog::info("log cleaner: {} thread(s), {} bytes of key map, {} bytes/s", options.threads, options.dedupe_bytes,
+                 options.io_bytes_per_second);
   });
   broker.node_id = config.node_id();
   broker.max_request_bytes = config.get_int("socket.request.max.bytes");
@@ -250,10 +270,8 @@ int serve(const BrokerConfig& config) {
 
   auto retention_every = std::chrono::milliseconds(config.get_long("log.retention.check.interval.ms"));
   auto checkpoint_every = std::chrono::milliseconds(std::max<int64_t>(1000, config.get_long("log.flush.offset.checkpoint.interval.ms")));
-  auto clean_every = std::chrono::milliseconds(config.get_long("log.cleaner.backoff.ms"));
   for (int i = 0; i < shard_count; ++i)
-    asio::co_spawn(shards.context(i), housekeeping(broker, i, retention_every, checkpoint_every, clean_every),
-                   asio::detached);
+    asio::co_spawn(shards.context(i), housekeeping(broker, i, retention_every, checkpoint_every), asio::detached);
 
   auto expire_every = std::chrono::milliseconds(config.get_long("offsets.retention.check.interval.ms"));
   for (int i = 0; i < shard_count; ++i)

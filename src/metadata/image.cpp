@@ -12,6 +12,12 @@ const TopicInfo* Image::find(const Uuid& id) const {
   return it == by_id_.end() ? nullptr : it->second.get();
 }
 
+const std::map<std::string, std::string>& Image::broker_configs(const std::string& resource) const {
+  static const std::map<std::string, std::string> kNone;
+  auto it = broker_configs_.find(resource);
+  return it == broker_configs_.end() ? kNone : it->second;
+}
+
 void Image::put(TopicPtr topic) {
   by_id_[topic->id] = topic;
   by_name_[topic->name] = std::move(topic);
@@ -44,6 +50,13 @@ Image Image::apply(const Record& record) const {
               copy->configs.erase(r.key);
             }
             next.put(std::move(copy));
+          }
+        } else if constexpr (std::is_same_v<R, BrokerConfigRecord>) {
+          auto& configs = next.broker_configs_[r.resource];
+          if (r.value) {
+            configs[r.key] = *r.value;
+          } else {
+            configs.erase(r.key);
           }
         }
       },

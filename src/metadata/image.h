@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <variant>
@@ -43,7 +44,15 @@ struct TopicConfigRecord {
   std::optional<std::string> value;  // nullopt removes the override
   bool operator==(const TopicConfigRecord&) const = default;
 };
-using Record = std::variant<TopicRecord, RemoveTopicRecord, PartitionCountRecord, TopicConfigRecord>;
+// A dynamic broker config (Kafka's ConfigRecord for a BROKER resource): `resource` is a node id
+// ("1") for one broker, or empty for the cluster-wide default.
+struct BrokerConfigRecord {
+  std::string resource;
+  std::string key;
+  std::optional<std::string> value;  // nullopt removes it
+  bool operator==(const BrokerConfigRecord&) const = default;
+};
+using Record = std::variant<TopicRecord, RemoveTopicRecord, PartitionCountRecord, TopicConfigRecord, BrokerConfigRecord>;
 
 class Image {
  public:
@@ -52,6 +61,8 @@ class Image {
   const TopicInfo* find(std::string_view name) const;
   const TopicInfo* find(const Uuid& id) const;
   const std::map<std::string, TopicPtr, std::less<>>& topics() const { return by_name_; }
+  // Dynamic broker configs of `resource` (a node id, or "" for the cluster-wide defaults).
+  const std::map<std::string, std::string>& broker_configs(const std::string& resource) const;
 
   // A new image with `record` applied. Records that do not fit (an unknown id) change nothing.
   Image apply(const Record& record) const;
@@ -61,6 +72,7 @@ class Image {
 
   std::map<std::string, TopicPtr, std::less<>> by_name_;
   std::unordered_map<Uuid, TopicPtr, UuidHash> by_id_;
+  std::map<std::string, std::map<std::string, std::string>> broker_configs_;
 };
 
 }  // namespace fjord::metadata

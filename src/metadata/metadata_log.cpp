@@ -18,7 +18,7 @@ namespace {
 using protocol::Reader;
 using protocol::Writer;
 
-enum RecordType : int8_t { kTopic = 1, kRemoveTopic = 2, kPartitionCount = 3, kTopicConfig = 4 };
+enum RecordType : int8_t { kTopic = 1, kRemoveTopic = 2, kPartitionCount = 3, kTopicConfig = 4, kBrokerConfig = 5 };
 constexpr int8_t kRecordVersion = 0;
 constexpr size_t kFrameHeader = 8;                  // int32 length + uint32 crc32c
 constexpr uint32_t kMaxRecordBytes = 64 << 20;      // far above any real record
@@ -53,6 +53,12 @@ Bytes encode_record(const Record& record) {
           w.write_int8(kRecordVersion);
           w.write_uuid(r.id);
           w.write_int32(r.partitions);
+        } else if constexpr (std::is_same_v<R, BrokerConfigRecord>) {
+          w.write_int8(kBrokerConfig);
+          w.write_int8(kRecordVersion);
+          w.write_string(r.resource, true);
+          w.write_string(r.key, true);
+          w.write_nullable_string(r.value, true);
         } else {
           w.write_int8(kTopicConfig);
           w.write_int8(kRecordVersion);
@@ -98,6 +104,14 @@ tl::expected<Record, std::string> decode_record(ByteView payload) {
     case kTopicConfig: {
       TopicConfigRecord c;
       c.id = r.read_uuid();
+      c.key = r.read_string(true);
+      c.value = r.read_nullable_string(true);
+      out = std::move(c);
+      break;
+    }
+    case kBrokerConfig: {
+      BrokerConfigRecord c;
+      c.resource = r.read_string(true);
       c.key = r.read_string(true);
       c.value = r.read_nullable_string(true);
       out = std::move(c);

@@ -525,8 +525,22 @@ IoResult<> finish_interrupted_cleaning(Env& env, const fs::path& dir) {
   return {};
 }
 
-LogCleaner::LogCleaner(Env& env, Options options) : env_(env), options_(options) {
-  for (int i = 0; i < std::max(1, options_.threads); ++i) threads_.emplace_back([this] { run(); });
+LogCleaner::LogCleaner(Env& env, Options options) : env_(env) { reconfigure(options); }
+
+bool LogCleaner::reconfigure(Options options) {
+  std::lock_guard lock(mutex_);
+  options.threads = std::max(1, options.threads);
+  if (generation_ > 0 && options == options_) return false;
+  options_ = options;
+  ++generation_;
+  for (; alive_ < options_.threads; ++alive_) threads_.emplace_back([this] { run(); });
+  wake_.notify_all();  // surplus threads waiting for work end now
+  return true;
+}
+
+int LogCleaner::threads() const {
+  std::lock_guard lock(mutex_);
+  return alive_;
 }
 
 LogCleaner::~LogCleaner() {
@@ -558,23 +572,37 @@ void LogCleaner::submit(CleanPlan plan, std::shared_ptr<CleanTicket> ticket, asi
 }
 
 void LogCleaner::run() {
-  const int threads = std::max(1, options_.threads);
-  // The map's memory is taken at the first pass, not at start.
+  // The map's memory is taken at the first pass, not at start; map and throttle follow the
+  // options of the generation they were made for.
   std::optional<OffsetMap> map;
-  IoThrottle throttle(options_.io_bytes_per_second / threads);
+  std::optional<IoThrottle> throttle;
+  uint64_t generation = 0;
   for (;;) {
     Job job;
+    Options options;
     {
       std::unique_lock lock(mutex_);
-      wake_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
+      wake_.wait(lock, [&] { return stopping_ || !jobs_.empty() || alive_ > options_.threads; });
       if (stopping_) return;
+      if (alive_ > options_.threads) {
+        --alive_;
+        return;
+      }
       job = std::move(jobs_.front());
       jobs_.pop_front();
       running_.push_back(job.ticket);
+      if (generation != generation_) {
+        map.reset();
+        throttle.reset();
+        generation = generation_;
+      }
+      options = options_;
     }
-    if (!map) map.emplace(options_.dedupe_bytes / static_cast<size_t>(threads), options_.load_factor);
+    const auto threads = static_cast<size_t>(options.threads);
+    if (!map) map.emplace(options.dedupe_bytes / threads, options.load_factor);
+    if (!throttle) throttle.emplace(options.io_bytes_per_second / static_cast<double>(threads));
     auto started = std::chrono::steady_clock::now();
-    CleanResult result = clean_log(env_, job.plan, *map, throttle, *job.ticket);
+    CleanResult result = clean_log(env_, job.plan, *map, *throttle, *job.ticket);
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
     if (!result.error.empty() && !result.cancelled)
       spdlog::error("{}: compaction failed: {}", job.plan.name, result.error);

@@ -177,6 +177,7 @@ class LogCleaner {
     size_t dedupe_bytes = 128u << 20;
     double load_factor = 0.9;
     double io_bytes_per_second = 1.7976931348623157e308;
+    bool operator==(const Options&) const = default;
   };
   LogCleaner(Env& env, Options options);
   // Cancels what runs and waits for the threads.
@@ -188,6 +189,11 @@ class LogCleaner {
   void submit(CleanPlan plan, std::shared_ptr<CleanTicket> ticket, asio::any_io_executor reply_to,
               std::function<void(CleanResult)> done);
 
+  // New options for the passes that start from now on: threads are added at once; surplus
+  // threads end after their current pass. False when nothing changed.
+  bool reconfigure(Options options);
+  int threads() const;
+
  private:
   struct Job {
     CleanPlan plan;
@@ -198,8 +204,10 @@ class LogCleaner {
   void run();
 
   Env& env_;
-  Options options_;
-  std::mutex mutex_;
+  Options options_;     // GUARDED_BY(mutex_)
+  uint64_t generation_ = 0;  // GUARDED_BY(mutex_): bumped by reconfigure
+  int alive_ = 0;            // GUARDED_BY(mutex_): threads that have not decided to end
+  mutable std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<Job> jobs_;  // GUARDED_BY(mutex_)
   std::vector<std::shared_ptr<CleanTicket>> running_;  // GUARDED_BY(mutex_)

@@ -38,6 +38,39 @@ TEST(Config, TopicDefaultsFollowBrokerSynonymsWithUnits) {
   EXPECT_EQ(seg.source_key, "");
 }
 
+TEST(Config, DynamicLayersTakePrecedenceInOrder) {
+  std::vector<std::string> unknown;
+  auto c = BrokerConfig::create({{"log.retention.hours", "2"}, {"log.segment.bytes", "4096"}, {"num.partitions", "3"}},
+                                unknown);
+  ASSERT_TRUE(c.has_value());
+  BrokerConfig d = c->with_dynamic({{"log.retention.ms", "60000"}, {"log.segment.bytes", "8192"}},
+                                   {{"log.segment.bytes", "16384"},
+                                    {"num.partitions", "9"},          // not dynamic: ignored
+                                    {"message.max.bytes", "lots"}});  // not valid: ignored
+  // The static configuration is unchanged.
+  EXPECT_EQ(c->get_int("log.segment.bytes"), 4096);
+  EXPECT_EQ(d.get_int("log.segment.bytes"), 16384);
+  EXPECT_EQ(d.get_int("num.partitions"), 3);
+  EXPECT_EQ(d.get_int("message.max.bytes"), 1048588);
+  auto layers = d.layers("log.segment.bytes");
+  ASSERT_EQ(layers.size(), 3u);
+  EXPECT_EQ(layers[0].layer, ConfigLayer::DynamicBroker);
+  EXPECT_EQ(layers[1].layer, ConfigLayer::DynamicDefault);
+  EXPECT_EQ(layers[1].value, "8192");
+  EXPECT_EQ(layers[2].layer, ConfigLayer::Static);
+  // log.retention.ms outranks log.retention.hours whatever layer sets each.
+  auto r = d.topic_default(*find_topic_config("retention.ms"));
+  EXPECT_EQ(r.value, "60000");
+  EXPECT_EQ(r.source_key, "log.retention.ms");
+  EXPECT_EQ(r.layer, ConfigLayer::DynamicDefault);
+  auto seg = d.topic_default(*find_topic_config("segment.bytes"));
+  EXPECT_EQ(seg.value, "16384");
+  EXPECT_EQ(seg.layer, ConfigLayer::DynamicBroker);
+  EXPECT_TRUE(is_dynamic_broker_config("log.retention.ms"));
+  EXPECT_FALSE(is_dynamic_broker_config("log.retention.hours"));
+  EXPECT_FALSE(is_dynamic_broker_config("node.id"));
+}
+
 TEST(Config, ValidateTopicValues) {
   EXPECT_FALSE(validate_config_value(find_topic_config("retention.ms")->def, "1000").has_value());
   EXPECT_TRUE(validate_config_value(find_topic_config("retention.ms")->def, "abc").has_value());

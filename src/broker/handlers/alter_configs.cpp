@@ -1,6 +1,6 @@
-// AlterConfigs (replace a topic's overrides) and IncrementalAlterConfigs (SET, DELETE, APPEND,
-// SUBTRACT per key). Topic resources only: the broker's configuration is static (a restart with
-// a new server.properties changes it).
+// AlterConfigs (replace a resource's dynamic configs) and IncrementalAlterConfigs (SET, DELETE,
+// APPEND, SUBTRACT per key), for topics and for brokers (this node's id, or "" for the
+// cluster-wide defaults; only the keys is_dynamic_broker_config allows).
 #include <algorithm>
 #include <sstream>
 
@@ -29,16 +29,38 @@ std::string join_list(const std::vector<std::string>& items) {
   return out;
 }
 
+// What a change needs to know about the resource: a key's definition and its current value
+// (for APPEND and SUBTRACT on a list without a dynamic value).
+struct KeyInfo {
+  std::function<const ConfigDef*(std::string_view)> find;
+  std::function<std::optional<std::string>(std::string_view)> current;
+};
+using Change = std::function<std::optional<std::string>(std::map<std::string, std::string>&, const KeyInfo&)>;
+
 // Runs the change on the controller shard; fills error_code / error_message.
 template <typename Out>
-asio::awaitable<void> apply(Broker& broker, int8_t type, const std::string& name,
-                            std::function<std::optional<std::string>(std::map<std::string, std::string>&)> change,
-                            bool validate_only, Out& out) {
+asio::awaitable<void> apply(Broker& broker, int8_t type, const std::string& name, Change change, bool validate_only,
+                            Out& out) {
   out.resource_type = type;
   out.resource_name = name;
+  auto finish = [&out](const TopicResult& result) {
+    out.error_code = code(result.error);
+    out.error_message = result.ok() ? std::nullopt : std::optional<std::string>(result.message);
+  };
   if (type == kBrokerResource) {
-    out.error_code = code(ErrorCode::INVALID_REQUEST);
-    out.error_message = "broker configs are static in Fjord: set them in server.properties or with --set";
+    std::map<std::string, std::string> configs = broker.store.image()->broker_configs(name);
+    auto config = broker.config();
+    KeyInfo info{[](std::string_view key) { return find_broker_config(key); },
+                 [config](std::string_view key) { return config->get(key); }};
+    if (auto err = change(configs, info)) {
+      out.error_code = code(ErrorCode::INVALID_CONFIG);
+      out.error_message = *err;
+      co_return;
+    }
+    auto work = [&broker, name, configs, validate_only] {
+      return broker.controller.set_broker_configs(name, configs, validate_only);
+    };
+    finish(co_await run_on(broker.controller_context(), std::move(work)));
     co_return;
   }
   if (type != kTopicResource) {
@@ -53,7 +75,16 @@ asio::awaitable<void> apply(Broker& broker, int8_t type, const std::string& name
     co_return;
   }
   std::map<std::string, std::string> configs = topic->configs;
-  if (auto err = change(configs)) {
+  KeyInfo info{[](std::string_view key) -> const ConfigDef* {
+                 const TopicConfigDef* def = find_topic_config(key);
+                 return def ? &def->def : nullptr;
+               },
+               [](std::string_view key) -> std::optional<std::string> {
+                 const TopicConfigDef* def = find_topic_config(key);
+                 if (def == nullptr || !def->def.default_value) return std::nullopt;
+                 return std::string(*def->def.default_value);
+               }};
+  if (auto err = change(configs, info)) {
     out.error_code = code(ErrorCode::INVALID_CONFIG);
     out.error_message = *err;
     co_return;
@@ -61,9 +92,7 @@ asio::awaitable<void> apply(Broker& broker, int8_t type, const std::string& name
   auto work = [&broker, name, configs, validate_only] {
     return broker.controller.set_topic_configs(name, configs, validate_only);
   };
-  TopicResult result = co_await run_on(broker.controller_context(), std::move(work));
-  out.error_code = code(result.error);
-  out.error_message = result.ok() ? std::nullopt : std::optional<std::string>(result.message);
+  finish(co_await run_on(broker.controller_context(), std::move(work)));
 }
 }  // namespace
 
@@ -72,8 +101,7 @@ asio::awaitable<AlterConfigsResponse> handle_alter_configs(RequestContext& ctx, 
   for (const auto& r : req.resources) {
     auto& out = resp.responses.emplace_back();
     const auto* res = &r;
-    std::function<std::optional<std::string>(std::map<std::string, std::string>&)> change =
-        [res](std::map<std::string, std::string>& configs) -> std::optional<std::string> {
+    Change change = [res](std::map<std::string, std::string>& configs, const KeyInfo&) -> std::optional<std::string> {
       configs.clear();  // AlterConfigs replaces every override
       for (const auto& c : res->configs) {
         if (!c.value) return "null value for " + c.name;
@@ -92,8 +120,7 @@ asio::awaitable<IncrementalAlterConfigsResponse> handle_incremental_alter_config
   for (const auto& r : req.resources) {
     auto& out = resp.responses.emplace_back();
     const auto* res = &r;
-    std::function<std::optional<std::string>(std::map<std::string, std::string>&)> change =
-        [res](std::map<std::string, std::string>& configs) -> std::optional<std::string> {
+    Change change = [res](std::map<std::string, std::string>& configs, const KeyInfo& keys) -> std::optional<std::string> {
       for (const auto& c : res->configs) {
         switch (c.config_operation) {
           case kSet:
@@ -105,12 +132,12 @@ asio::awaitable<IncrementalAlterConfigsResponse> handle_incremental_alter_config
             break;
           case kAppend:
           case kSubtract: {
-            const TopicConfigDef* def = find_topic_config(c.name);
-            if (def == nullptr) return "Unknown topic config name: " + c.name;
-            if (def->def.type != ConfigType::List) return c.name + " is not a list: APPEND and SUBTRACT need one";
+            const ConfigDef* def = keys.find(c.name);
+            if (def == nullptr) return "Unknown config name: " + c.name;
+            if (def->type != ConfigType::List) return c.name + " is not a list: APPEND and SUBTRACT need one";
             auto it = configs.find(c.name);
             std::vector<std::string> items =
-                split_list(it != configs.end() ? it->second : std::string(def->def.default_value.value_or("")));
+                split_list(it != configs.end() ? it->second : keys.current(c.name).value_or(""));
             for (const auto& v : split_list(c.value.value_or(""))) {
               auto at = std::find(items.begin(), items.end(), v);
               if (c.config_operation == kAppend && at == items.end()) items.push_back(v);

@@ -57,7 +57,7 @@ asio::awaitable<DescribeConfigsResponse> handle_describe_configs(RequestContext&
           reject(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, "The topic '" + resource.resource_name + "' does not exist.");
           break;
         }
-        add_configs(effective_topic_configs(broker.config, *topic), resource.configuration_keys, req, ctx.api_version(),
+        add_configs(effective_topic_configs(*broker.config(), *topic), resource.configuration_keys, req, ctx.api_version(),
                     out);
         break;
       }
@@ -70,8 +70,9 @@ asio::awaitable<DescribeConfigsResponse> handle_describe_configs(RequestContext&
                                                  " or empty string, but received " + name);
           break;
         }
-        if (name.empty()) break;  // cluster-wide dynamic defaults: none are set
-        add_configs(effective_broker_configs(broker.config), resource.configuration_keys, req, ctx.api_version(), out);
+        auto config = broker.config();
+        add_configs(name.empty() ? effective_broker_default_configs(*config) : effective_broker_configs(*config),
+                    resource.configuration_keys, req, ctx.api_version(), out);
         break;
       }
       case kBrokerLoggerResource:

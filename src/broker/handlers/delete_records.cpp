@@ -21,7 +21,7 @@ asio::awaitable<DeleteRecordsResponse> handle_delete_records(RequestContext& ctx
     tout.name = t.name;
     const metadata::TopicInfo* topic = image->find(t.name);
     std::optional<std::string> policy;
-    if (topic) policy = topic_config_value(broker.config, *topic, "cleanup.policy");
+    if (topic) policy = topic_config_value(*broker.config(), *topic, "cleanup.policy");
     for (const auto& p : t.partitions) {
       auto& pout = tout.partitions.emplace_back();
       pout.partition_index = p.partition_index;

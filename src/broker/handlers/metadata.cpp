@@ -63,7 +63,7 @@ asio::awaitable<MetadataResponse> handle_metadata(RequestContext& ctx, MetadataR
   }
 
   const bool may_create = (version < 4 || req.allow_auto_topic_creation) &&
-                          broker.config.get_bool("auto.create.topics.enable");
+                          broker.config()->get_bool("auto.create.topics.enable");
   for (const auto& requested : *req.topics) {
     auto& out = resp.topics.emplace_back();
     out.topic_authorized_operations = kOmittedOperations;

@@ -173,7 +173,7 @@ asio::awaitable<ProduceResponse> handle_produce(RequestContext& ctx, ProduceRequ
     tout.name = t.name;
     const metadata::TopicInfo* topic = image->find(t.name);
     std::optional<TopicLimits> limits;
-    if (topic) limits = limits_for(broker.config, *topic);
+    if (topic) limits = limits_for(*broker.config(), *topic);
     tout.partition_responses.reserve(t.partition_data.size());
     for (auto& p : t.partition_data) {
       auto& pout = tout.partition_responses.emplace_back();

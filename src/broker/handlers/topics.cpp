@@ -68,7 +68,7 @@ asio::awaitable<CreateTopicsResponse> handle_create_topics(RequestContext& ctx, 
     out.num_partitions = result.topic->partitions;
     out.replication_factor = 1;
     out.configs.emplace();
-    for (const EffectiveConfig& c : effective_topic_configs(broker.config, *result.topic)) {
+    for (const EffectiveConfig& c : effective_topic_configs(*broker.config(), *result.topic)) {
       auto& oc = out.configs->emplace_back();
       oc.name = c.name;
       oc.value = c.value;

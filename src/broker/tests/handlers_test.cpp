@@ -32,11 +32,12 @@ class HandlersTest : public ::testing::Test {
     std::vector<std::string> unknown;
     config_.emplace(*BrokerConfig::create({{"log.dirs", dir_.string()}, {"log.retention.hours", "2"}, {"group.initial.rebalance.delay.ms", "0"}, {"offsets.topic.num.partitions", "4"}}, unknown));
     store_ = std::move(*metadata::MetadataStore::open(dir_.string(), 1));
-    controller_.emplace(*config_, *store_, dir_);
+    live_config_.emplace(*config_);
+    controller_.emplace(*live_config_, *store_, dir_);
     logs_.push_back(std::make_unique<storage::LogManager>(storage::Env::posix(), dir_, syncer_,
                                                           shards_.context(0).get_executor()));
     fetch_sessions_.push_back(std::make_unique<FetchSessionCache>(2, 0, 1));
-    broker_.emplace(Broker{*config_, *store_, *controller_, shards_, logs_, fetch_sessions_});
+    broker_.emplace(Broker{*live_config_, *store_, *controller_, shards_, logs_, fetch_sessions_});
     broker_->node_id = 1;
     broker_->advertised_host = "127.0.0.1";
     broker_->advertised_port = 9092;
@@ -110,6 +111,7 @@ class HandlersTest : public ::testing::Test {
 
   fs::path dir_;
   std::optional<BrokerConfig> config_;
+  std::optional<LiveConfig> live_config_;
   std::unique_ptr<metadata::MetadataStore> store_;
   std::optional<Controller> controller_;
   Shards shards_{1};
@@ -870,11 +872,118 @@ TEST_F(HandlersTest, AlterConfigsAndIncrementalAlterConfigs) {
     EXPECT_EQ(call<AlterConfigsResponse>(req, v).responses[0].error_code, code(ErrorCode::INVALID_CONFIG));
     r.resource_name = "missing";
     EXPECT_EQ(call<AlterConfigsResponse>(req, v).responses[0].error_code, code(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION));
-    r.resource_type = 4;
+    r.resource_type = 4;  // a topic key on a broker resource
     r.resource_name = "1";
-    EXPECT_EQ(call<AlterConfigsResponse>(req, v).responses[0].error_code, code(ErrorCode::INVALID_REQUEST));
+    EXPECT_EQ(call<AlterConfigsResponse>(req, v).responses[0].error_code, code(ErrorCode::INVALID_CONFIG));
     EXPECT_EQ(overrides().at("retention.bytes"), "12345");
   }
+}
+
+TEST_F(HandlersTest, DynamicBrokerConfigsLayerOverTheStaticOnes) {
+  create("live", 1, 5);
+  auto set_broker = [&](const std::string& resource, const std::string& key, std::optional<std::string> value,
+                        int16_t version, bool validate_only = false) {
+    IncrementalAlterConfigsRequest req;
+    req.validate_only = validate_only;
+    auto& r = req.resources.emplace_back();
+    r.resource_type = 4;
+    r.resource_name = resource;
+    auto& c = r.configs.emplace_back();
+    c.name = key;
+    c.config_operation = value ? 0 : 1;
+    c.value = value;
+    auto resp = call<IncrementalAlterConfigsResponse>(req, version);
+    EXPECT_EQ(resp.responses.size(), 1u);
+    return resp.responses.empty() ? IncrementalAlterConfigsResponse::AlterConfigsResourceResponse{} : resp.responses[0];
+  };
+  auto describe = [&](int8_t type, const std::string& name, std::optional<std::vector<std::string>> keys) {
+    DescribeConfigsRequest req;
+    auto& r = req.resources.emplace_back();
+    r.resource_type = type;
+    r.resource_name = name;
+    r.configuration_keys = std::move(keys);
+    req.include_synonyms = true;
+    auto resp = call<DescribeConfigsResponse>(req, 4);
+    EXPECT_EQ(resp.results.size(), 1u);
+    EXPECT_EQ(resp.results[0].error_code, 0);
+    std::map<std::string, DescribeConfigsResponse::DescribeConfigsResourceResult> by_name;
+    for (auto& c : resp.results[0].configs) by_name[c.name] = c;
+    return by_name;
+  };
+  // The cluster-wide default, then this broker's own value, each outranking what is below.
+  EXPECT_EQ(set_broker("", "log.retention.ms", "60000", 0).error_code, 0);
+  EXPECT_EQ(store_->image()->broker_configs(""), (std::map<std::string, std::string>{{"log.retention.ms", "60000"}}));
+  auto topic = describe(2, "live", std::vector<std::string>{"retention.ms"});
+  EXPECT_EQ(topic["retention.ms"].value, "60000");
+  EXPECT_EQ(topic["retention.ms"].config_source, 3);  // DYNAMIC_DEFAULT_BROKER_CONFIG
+  ASSERT_EQ(topic["retention.ms"].synonyms.size(), 2u);
+  EXPECT_EQ(topic["retention.ms"].synonyms[0].name, "log.retention.ms");
+  EXPECT_EQ(topic["retention.ms"].synonyms[1].name, "log.retention.hours");  // static: 2
+  EXPECT_EQ(topic["retention.ms"].synonyms[1].source, 4);
+  EXPECT_EQ(set_broker("1", "log.retention.ms", "30000", 1).error_code, 0);
+  topic = describe(2, "live", std::vector<std::string>{"retention.ms"});
+  EXPECT_EQ(topic["retention.ms"].value, "30000");
+  EXPECT_EQ(topic["retention.ms"].config_source, 2);  // DYNAMIC_BROKER_CONFIG
+  EXPECT_EQ(broker_->config()->get_long("log.retention.ms"), 30000);
+  EXPECT_FALSE(config_->is_set("log.retention.ms")) << "the static configuration is unchanged";
+
+  auto node = describe(4, "1", std::vector<std::string>{"log.retention.ms", "num.partitions"});
+  EXPECT_EQ(node["log.retention.ms"].value, "30000");
+  EXPECT_EQ(node["log.retention.ms"].config_source, 2);
+  EXPECT_FALSE(node["log.retention.ms"].read_only);
+  ASSERT_EQ(node["log.retention.ms"].synonyms.size(), 2u);
+  EXPECT_EQ(node["log.retention.ms"].synonyms[1].value, "60000");
+  EXPECT_TRUE(node["num.partitions"].read_only);
+  auto cluster = describe(4, "", std::nullopt);
+  ASSERT_EQ(cluster.size(), 1u);
+  EXPECT_EQ(cluster["log.retention.ms"].value, "60000");
+  EXPECT_EQ(cluster["log.retention.ms"].config_source, 3);
+
+  // Refused, naming the key, and nothing changes.
+  auto refused = set_broker("1", "num.partitions", "4", 1);
+  EXPECT_EQ(refused.error_code, code(ErrorCode::INVALID_REQUEST));
+  EXPECT_NE(refused.error_message.value_or("").find("num.partitions"), std::string::npos);
+  refused = set_broker("1", "no.such.key", "4", 1);
+  EXPECT_EQ(refused.error_code, code(ErrorCode::INVALID_CONFIG));
+  EXPECT_NE(refused.error_message.value_or("").find("no.such.key"), std::string::npos);
+  refused = set_broker("", "log.retention.ms", "soon", 1);
+  EXPECT_EQ(refused.error_code, code(ErrorCode::INVALID_CONFIG));
+  EXPECT_NE(refused.error_message.value_or("").find("log.retention.ms"), std::string::npos);
+  EXPECT_EQ(set_broker("7", "log.retention.ms", "1000", 1).error_code, code(ErrorCode::INVALID_REQUEST));
+  EXPECT_EQ(set_broker("1", "log.retention.ms", "1000", 1, true).error_code, 0);  // validate only
+  EXPECT_EQ(broker_->config()->get_long("log.retention.ms"), 30000);
+
+  // APPEND to a list starts from the value in force.
+  EXPECT_EQ(set_broker("1", "log.cleanup.policy", std::nullopt, 1).error_code, 0);
+  {
+    IncrementalAlterConfigsRequest req;
+    auto& r = req.resources.emplace_back();
+    r.resource_type = 4;
+    r.resource_name = "1";
+    auto& c = r.configs.emplace_back();
+    c.name = "log.cleanup.policy";
+    c.config_operation = 2;
+    c.value = "compact";
+    EXPECT_EQ(call<IncrementalAlterConfigsResponse>(req, 1).responses[0].error_code, 0);
+    EXPECT_EQ(broker_->config()->get("log.cleanup.policy"), "delete,compact");
+  }
+
+  // Deleting this broker's value falls back to the cluster-wide default; AlterConfigs replaces all.
+  EXPECT_EQ(set_broker("1", "log.retention.ms", std::nullopt, 1).error_code, 0);
+  EXPECT_EQ(broker_->config()->get_long("log.retention.ms"), 60000);
+  AlterConfigsRequest replace;
+  auto& r = replace.resources.emplace_back();
+  r.resource_type = 4;
+  r.resource_name = "";
+  auto& c = replace.resources[0].configs.emplace_back();
+  c.name = "message.max.bytes";
+  c.value = "2000";
+  EXPECT_EQ(call<AlterConfigsResponse>(replace, 1).responses[0].error_code, 0);
+  EXPECT_EQ(store_->image()->broker_configs(""), (std::map<std::string, std::string>{{"message.max.bytes", "2000"}}));
+  EXPECT_FALSE(broker_->config()->is_set("log.retention.ms"));
+  topic = describe(2, "live", std::vector<std::string>{"max.message.bytes", "retention.ms"});
+  EXPECT_EQ(topic["max.message.bytes"].value, "2000");
+  EXPECT_EQ(topic["retention.ms"].value, "7200000");
 }
 
 TEST(Shards, RunOnExecutesOnTheTargetAndResumesOnTheCaller) {

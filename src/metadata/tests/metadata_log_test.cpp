@@ -25,7 +25,8 @@ std::vector<Record> sample_records() {
   t.topic.partitions = 3;
   t.topic.configs = {{"retention.ms", "1000"}};
   return {t, PartitionCountRecord{t.topic.id, 5}, TopicConfigRecord{t.topic.id, "segment.bytes", "1024"},
-          TopicConfigRecord{t.topic.id, "retention.ms", std::nullopt}, RemoveTopicRecord{t.topic.id}};
+          TopicConfigRecord{t.topic.id, "retention.ms", std::nullopt}, RemoveTopicRecord{t.topic.id},
+          BrokerConfigRecord{"", "log.retention.ms", "60000"}, BrokerConfigRecord{"1", "log.segment.bytes", std::nullopt}};
 }
 }  // namespace
 
@@ -128,6 +129,26 @@ TEST(MetadataStore, TopicsSurviveReopen) {
   EXPECT_EQ(t->name, "a");
   EXPECT_EQ(t->partitions, 4);
   EXPECT_FALSE(MetadataStore::open(dir.string(), 7).has_value());  // node.id mismatch
+  fs::remove_all(dir);
+}
+
+TEST(MetadataStore, BrokerConfigsSurviveReopen) {
+  fs::path dir = temp_dir();
+  {
+    auto store = MetadataStore::open(dir.string(), 1);
+    ASSERT_TRUE(store.has_value()) << store.error();
+    ASSERT_TRUE((*store)->commit({BrokerConfigRecord{"", "log.retention.ms", "60000"},
+                                  BrokerConfigRecord{"1", "log.segment.bytes", "2048"},
+                                  BrokerConfigRecord{"1", "message.max.bytes", "5000"}})
+                    .has_value());
+    ASSERT_TRUE((*store)->commit({BrokerConfigRecord{"1", "message.max.bytes", std::nullopt}}).has_value());
+  }
+  auto store = MetadataStore::open(dir.string(), 1);
+  ASSERT_TRUE(store.has_value());
+  auto image = (*store)->image();
+  EXPECT_EQ(image->broker_configs(""), (std::map<std::string, std::string>{{"log.retention.ms", "60000"}}));
+  EXPECT_EQ(image->broker_configs("1"), (std::map<std::string, std::string>{{"log.segment.bytes", "2048"}}));
+  EXPECT_TRUE(image->broker_configs("2").empty());
   fs::remove_all(dir);
 }
 

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
 
 #include <filesystem>
@@ -10,6 +11,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <thread>
 
 #include "base/crc32c.h"
 #include "protocol/codec.h"
@@ -107,6 +109,22 @@ class Compaction {
     log_->finish_cleaning(result);
     first_dirty_ = log_->first_dirty_offset();
     if (out) *out = result;
+    return true;
+  }
+
+  // A pass through a LogCleaner's threads, as the broker runs it. Returns false when none was due.
+  bool pass_on(LogCleaner& cleaner) {
+    auto plan = log_->plan_cleaning(now_);
+    if (!plan) return false;
+    bool done = false;
+    cleaner.submit(std::move(*plan), log_->clean_ticket(), io_.get_executor(), [&](CleanResult r) {
+      log_->finish_cleaning(r);
+      done = true;
+    });
+    io_.restart();
+    auto work = asio::make_work_guard(io_);
+    while (!done) io_.run_one();
+    first_dirty_ = log_->first_dirty_offset();
     return true;
   }
 
@@ -260,6 +278,32 @@ TEST(Compaction, KeepsTheLastValuePerKeyWithItsOffset) {
   c.open(false);
   c.check_nothing_lost();
   c.check_compacted_below(end);
+}
+
+TEST(LogCleaner, ReconfigureResizesThePoolAndPassesGoOn) {
+  Compaction c;
+  LogCleaner cleaner(c.env_, LogCleaner::Options{});
+  EXPECT_EQ(cleaner.threads(), 1);
+  int round = 0;
+  auto write_and_clean = [&] {
+    for (int i = 0; i < 40; ++i, ++round) c.append({{"k" + std::to_string(round % 7), "v" + std::to_string(round)}});
+    ASSERT_TRUE(c.pass_on(cleaner));
+    c.check_nothing_lost();
+    c.check_compacted_below(c.active_base());
+  };
+  write_and_clean();
+  LogCleaner::Options more;
+  more.threads = 3;
+  more.dedupe_bytes = 1 << 16;  // the map of a new generation has the new budget
+  cleaner.reconfigure(more);
+  EXPECT_EQ(cleaner.threads(), 3);
+  write_and_clean();
+  LogCleaner::Options fewer;
+  fewer.threads = 1;
+  cleaner.reconfigure(fewer);
+  for (int i = 0; i < 500 && cleaner.threads() > 1; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  EXPECT_EQ(cleaner.threads(), 1) << "idle surplus threads end";
+  write_and_clean();
 }
 
 TEST(Compaction, CompressedBatchesKeepTheirCodec) {
