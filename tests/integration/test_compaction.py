@@ -146,3 +146,55 @@ def test_delete_records_with_kafkajs(cbroker):
     b.kill9()
     b.start()
     assert watermarks(b, topic, 0) == (250, 300)
+
+
+def offsets_topic_bytes(broker):
+    return sum(p.stat().st_size for d in Path(broker.data_dir).iterdir() if d.name.startswith("__consumer_offsets-")
+               for p in d.iterdir() if p.name.endswith(".log"))
+
+
+def test_a_million_committed_offsets_keep_the_offsets_topic_bounded(broker_factory):
+    """__consumer_offsets is compacted: a group that commits 1,000,000 offsets (10,000 commits of
+    100 partitions, about 100 MB of commit records) leaves a few MB on disk, and the last offset
+    of every partition is what the group reads back, before and after a restart."""
+    b = broker_factory("--set", "offsets.topic.num.partitions=2", "--set", "offsets.topic.segment.bytes=1048576",
+                       "--set", "log.cleaner.backoff.ms=200", name="offsets-compaction")
+    partitions = 100
+    commits = 10_000
+    topic = create_topic(b, "committed", partitions)
+    c = consumer(b, **{"group.id": "million"})
+    written = 0
+    try:
+        for i in range(commits):
+            offsets = [TopicPartition(topic, p, i * partitions + p) for p in range(partitions)]
+            # Asynchronous, with a synchronous one every 500 so that the client never runs far ahead.
+            c.commit(offsets=offsets, asynchronous=(i % 500 != 499))
+            written += partitions
+        assert written == 1_000_000
+        peak = offsets_topic_bytes(b)
+        # Every commit was appended: a record per offset (the end offsets count them).
+        appended = sum(watermarks(b, "__consumer_offsets", p)[1] for p in range(2))
+        assert appended >= 1_000_000, appended
+        # Bounded: about 60 bytes a record, 100 MB if nothing were removed; the cleaner keeps
+        # the last commit per partition in closed segments, plus the open ones.
+        bounded = wait_until(lambda: (lambda n: n if n < 4 * 1048576 else None)(offsets_topic_bytes(b)), 60,
+                             interval=0.5, what="__consumer_offsets compacted below 4 MiB")
+        last = {p: (commits - 1) * partitions + p for p in range(partitions)}
+
+        def committed():
+            got = c.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=10)
+            return {tp.partition: tp.offset for tp in got}
+
+        assert committed() == last
+    finally:
+        c.close()
+    b.restart()
+    c = consumer(b, **{"group.id": "million"})
+    try:
+        got = c.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=10)
+        assert {tp.partition: tp.offset for tp in got} == last
+    finally:
+        c.close()
+    assert offsets_topic_bytes(b) < 4 * 1048576
+    print("__consumer_offsets: %d records appended; %d bytes on disk at the end of the commits, %d once compacted"
+          % (appended, peak, bounded))
