@@ -75,4 +75,16 @@ rd_kafka_conf_t* base_conf(const Broker& broker);
 // Creates a topic and waits for the answer; prints why on failure.
 bool create_topic(const Broker& broker, const std::string& topic, int partitions);
 
+struct ProduceResult {
+  double seconds = 0;
+  std::vector<int64_t> latencies_us;  // per record, from produce() to its delivery report
+  int failed = 0;
+};
+
+// Produces `records` values of `size` bytes (the send time in the first 8) round-robin over
+// `partitions`, with `acks`, as fast as the client goes or at `rate_per_s`; keys "k<n>" over `keys`
+// distinct keys when keys > 0, else none.
+ProduceResult produce(const Broker& b, const std::string& topic, int64_t records, size_t size, const char* acks,
+                      int partitions, int rate_per_s = 0, int keys = 0);
+
 }  // namespace bench

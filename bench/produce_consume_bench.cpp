@@ -28,56 +28,6 @@ using namespace bench;
 
 namespace {
 
-struct ProduceResult {
-  double seconds = 0;
-  std::vector<int64_t> latencies_us;
-  int failed = 0;
-};
-
-void on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
-  auto* r = static_cast<ProduceResult*>(opaque);
-  if (m->err) {
-    ++r->failed;
-    return;
-  }
-  r->latencies_us.push_back(now_us() - reinterpret_cast<int64_t>(m->_private));
-}
-
-ProduceResult produce(const Broker& b, const std::string& topic, int64_t records, size_t size, const char* acks,
-                      int partitions, int rate_per_s = 0) {
-  ProduceResult result;
-  result.latencies_us.reserve(static_cast<size_t>(records));
-  rd_kafka_conf_t* conf = base_conf(b);
-  char err[256];
-  rd_kafka_conf_set(conf, "acks", acks, err, sizeof(err));
-  rd_kafka_conf_set(conf, "linger.ms", "5", err, sizeof(err));
-  rd_kafka_conf_set(conf, "batch.size", "1000000", err, sizeof(err));
-  rd_kafka_conf_set(conf, "queue.buffering.max.messages", "1000000", err, sizeof(err));
-  rd_kafka_conf_set(conf, "queue.buffering.max.kbytes", "1048576", err, sizeof(err));
-  rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
-  rd_kafka_conf_set_opaque(conf, &result);
-  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
-  std::string value(size, 'x');
-  auto start = Clock::now();
-  for (int64_t i = 0; i < records; ++i) {
-    if (rate_per_s > 0) {
-      auto due = start + std::chrono::microseconds(i * 1'000'000 / rate_per_s);
-      while (Clock::now() < due) rd_kafka_poll(rk, 0);
-    }
-    int64_t t = now_us();
-    std::memcpy(value.data(), &t, sizeof(t));
-    while (rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(static_cast<int32_t>(i % partitions)),
-                             RD_KAFKA_V_VALUE(value.data(), value.size()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                             RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(t)), RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
-      rd_kafka_poll(rk, 1);
-    rd_kafka_poll(rk, 0);
-  }
-  rd_kafka_flush(rk, 60000);
-  result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  rd_kafka_destroy(rk);
-  return result;
-}
-
 struct ConsumeResult {
   double seconds = 0;
   int64_t records = 0;

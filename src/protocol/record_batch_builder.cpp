@@ -65,4 +65,18 @@ Bytes RecordBatchBuilder::build(int16_t attributes, int64_t producer_id, int16_t
   return out;
 }
 
+Bytes RecordBatchBuilder::build_compressed(Codec codec) const {
+  Bytes plain = build();
+  if (codec == Codec::None) return plain;
+  ByteView records(plain.data() + batch::kHeaderSize, plain.size() - batch::kHeaderSize);
+  Bytes packed = compress(codec, records).value();
+  Bytes out(plain.begin(), plain.begin() + batch::kHeaderSize);
+  out.insert(out.end(), packed.begin(), packed.end());
+  Writer w(out);
+  w.patch_int32(batch::kBatchLength, static_cast<int32_t>(out.size() - batch::kLogOverhead));
+  out[batch::kAttributes + 1] = static_cast<uint8_t>(static_cast<int>(codec));
+  w.patch_int32(batch::kCrc, static_cast<int32_t>(crc32c(out.data() + batch::kAttributes, out.size() - batch::kAttributes)));
+  return out;
+}
+
 }  // namespace fjord::protocol

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "base/bytes.h"
+#include "protocol/compression.h"
 
 namespace fjord::protocol {
 
@@ -26,6 +27,8 @@ class RecordBatchBuilder {
   // The finished batch with baseOffset 0 and a correct CRC.
   Bytes build(int16_t attributes = 0, int64_t producer_id = -1, int16_t producer_epoch = -1,
               int32_t base_sequence = -1) const;
+  // The same with its records compressed with `codec`, as a client sends it.
+  Bytes build_compressed(Codec codec) const;
 
  private:
   int64_t base_timestamp_;

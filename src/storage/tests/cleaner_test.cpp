@@ -52,18 +52,7 @@ Bytes make_batch(const std::vector<Rec>& recs, int64_t ts, Codec codec) {
     if (recs[i].value) v = bytes_of(*recs[i].value);
     b.add(k, v, ts + static_cast<int64_t>(i));
   }
-  Bytes plain = b.build();
-  if (codec == Codec::None) return plain;
-  ByteView records(plain.data() + protocol::batch::kHeaderSize, plain.size() - protocol::batch::kHeaderSize);
-  Bytes packed = *protocol::compress(codec, records);
-  Bytes out(plain.begin(), plain.begin() + protocol::batch::kHeaderSize);
-  out.insert(out.end(), packed.begin(), packed.end());
-  protocol::Writer w(out);
-  w.patch_int32(protocol::batch::kBatchLength, static_cast<int32_t>(out.size() - protocol::batch::kLogOverhead));
-  out[protocol::batch::kAttributes + 1] = static_cast<uint8_t>(static_cast<int>(codec));
-  w.patch_int32(protocol::batch::kCrc, static_cast<int32_t>(crc32c(out.data() + protocol::batch::kAttributes,
-                                                                   out.size() - protocol::batch::kAttributes)));
-  return out;
+  return b.build_compressed(codec);
 }
 
 class Compaction {
