@@ -351,7 +351,7 @@ tl::expected<int64_t, ErrorCode> PartitionLog::delete_records_before(int64_t off
 
 std::optional<CleanPlan> PartitionLog::plan_cleaning(int64_t now_ms) {
   const CompactionConfig& cc = config_.compaction;
-  if (!cc.compact || cleaning() || offline_ || closed_) return std::nullopt;
+  if (!cc.compact || cleaning() || offline_ || closed_ || now_ms < clean_retry_ms_) return std::nullopt;
   const int64_t first_dirty = std::max(first_dirty_offset_, log_start_offset_);
   // Cleanable: closed segments whose data is durable, from the one holding the log start on,
   // up to the first dirty one holding a record younger than min.compaction.lag.ms.
@@ -405,6 +405,7 @@ std::optional<CleanPlan> PartitionLog::plan_cleaning(int64_t now_ms) {
     group_bytes += seg.size();
   }
   clean_ticket_ = std::make_shared<CleanTicket>();
+  clean_planned_ms_ = now_ms;
   return plan;
 }
 
@@ -431,6 +432,15 @@ void PartitionLog::finish_cleaning(const CleanResult& result) {
   if (result.next_dirty >= 0) {
     first_dirty_offset_ = std::max(first_dirty_offset_, result.next_dirty);
     next_delete_horizon_ = result.stats.next_delete_horizon;
+  }
+  if (!result.error.empty() && !result.cancelled) {
+    // The same pass would fail again at once: wait, longer each time (Kafka instead marks the
+    // log uncleanable until a restart).
+    const int doublings = std::min(clean_failures_++, 6);
+    clean_retry_ms_ = clean_planned_ms_ + std::min(kCleanRetryMs << doublings, kCleanRetryMaxMs);
+  } else if (!result.cancelled) {
+    clean_failures_ = 0;
+    clean_retry_ms_ = 0;
   }
 }
 

@@ -106,10 +106,14 @@ class PartitionLog {
 
   // Compaction. The next pass over the closed, durable segments when one is due (dirty ratio
   // min.cleanable.dirty.ratio, or max.compaction.lag.ms), else nullopt. Until finish_cleaning()
-  // gets its result, the segments it names are neither changed nor deleted here.
+  // gets its result, the segments it names are neither changed nor deleted here. After a pass
+  // that failed (a corrupt batch, an I/O error), none is due for kCleanRetryMs, doubling with
+  // each failure in a row up to kCleanRetryMaxMs.
   std::optional<CleanPlan> plan_cleaning(int64_t now_ms);
   void finish_cleaning(const CleanResult& result);
   bool cleaning() const { return clean_ticket_ != nullptr; }
+  static constexpr int64_t kCleanRetryMs = 60'000;
+  static constexpr int64_t kCleanRetryMaxMs = 3'600'000;
   const std::shared_ptr<CleanTicket>& clean_ticket() const { return clean_ticket_; }
   // Offsets below this have been compacted (Kafka's cleaner-offset-checkpoint).
   int64_t first_dirty_offset() const { return first_dirty_offset_; }
@@ -158,6 +162,9 @@ class PartitionLog {
   // When kept tombstones may go (unknown after a start: the first pass finds out).
   int64_t next_delete_horizon_ = 0;
   std::shared_ptr<CleanTicket> clean_ticket_;  // set while a compaction pass runs
+  int64_t clean_planned_ms_ = 0;               // when that pass was planned
+  int clean_failures_ = 0;                     // passes in a row that failed
+  int64_t clean_retry_ms_ = 0;                 // no pass before this after a failure
   std::vector<std::vector<int64_t>> cleaning_groups_;  // its groups' segment bases
 
   Syncer* syncer_ = nullptr;

@@ -6,6 +6,7 @@
 #include <asio/io_context.hpp>
 
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <optional>
 #include <random>
@@ -293,6 +294,27 @@ TEST(LogCleaner, ReconfigureResizesThePoolAndPassesGoOn) {
   for (int i = 0; i < 500 && cleaner.threads() > 1; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
   EXPECT_EQ(cleaner.threads(), 1) << "idle surplus threads end";
   write_and_clean();
+}
+
+TEST(Compaction, AFailedPassWaitsLongerEachTime) {
+  Compaction c;
+  for (int round = 0; round < 40; ++round) c.append({{"k" + std::to_string(round % 5), "v" + std::to_string(round)}});
+  // Bit rot in the first closed segment: its CRC no longer matches.
+  {
+    std::fstream f(c.dir_ / "00000000000000000000.log", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(80);
+    f.put('\x7f');
+  }
+  CleanResult failed;
+  ASSERT_TRUE(c.pass(1 << 20, &failed));
+  EXPECT_NE(failed.error.find("corrupt"), std::string::npos) << failed.error;
+  const int64_t first = c.now_;
+  EXPECT_FALSE(c.log_->plan_cleaning(first + PartitionLog::kCleanRetryMs - 1).has_value());
+  c.now_ = first + PartitionLog::kCleanRetryMs;
+  ASSERT_TRUE(c.pass(1 << 20, &failed));  // due again, and fails again: now twice as long
+  EXPECT_FALSE(failed.error.empty());
+  EXPECT_FALSE(c.log_->plan_cleaning(c.now_ + 2 * PartitionLog::kCleanRetryMs - 1).has_value());
+  EXPECT_TRUE(c.log_->plan_cleaning(c.now_ + 2 * PartitionLog::kCleanRetryMs).has_value());
 }
 
 TEST(Compaction, CompressedBatchesKeepTheirCodec) {
