@@ -34,6 +34,10 @@ const ConfigDef kBrokerConfigs[] = {
     {"socket.request.max.bytes", T::Int, "104857600", 1, kMaxInt},
     {"message.max.bytes", T::Int, "1048588", 0, kMaxInt},
     {"max.connections", T::Int, "2147483647", 0, kMaxInt},
+    {"max.connections.per.ip", T::Int, "2147483647", 0, kMaxInt},
+    {"max.connections.per.ip.overrides", T::String, ""},
+    // Kafka's default is -1 (no bound); Fjord bounds request memory unless told otherwise.
+    {"queued.max.request.bytes", T::Long, "536870912", -1, kMaxLong},
     {"connections.max.idle.ms", T::Long, "600000"},
     {"num.network.threads", T::Int, "3", 1, kMaxInt},
     {"num.io.threads", T::Int, "8", 1, kMaxInt},

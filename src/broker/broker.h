@@ -8,7 +8,9 @@
 #include <string>
 
 #include "base/config.h"
+#include "broker/connection_limits.h"
 #include "broker/live_config.h"
+#include "broker/request_memory.h"
 #include "broker/controller.h"
 #include "broker/fetch_sessions.h"
 #include "broker/shards.h"
@@ -37,6 +39,11 @@ struct Broker {
   int32_t advertised_port = 0;
   int32_t max_request_bytes = 0;
   std::chrono::milliseconds idle_timeout{0};  // 0 or less: never
+  // max.connections and max.connections.per.ip; null: no limits.
+  std::shared_ptr<ConnectionLimits> connection_limits;
+  // One per shard (queued.max.request.bytes split over them); request_memory[i] is used on
+  // shard i only. Null: no bound.
+  std::vector<std::unique_ptr<RequestMemory>>* request_memory = nullptr;
 
   // The configuration now, dynamic broker configs included. Hold the pointer for one request.
   std::shared_ptr<const BrokerConfig> config() const { return live_config.get(); }

@@ -25,8 +25,14 @@ constexpr size_t kMaxInFlight = 64;
 constexpr size_t kMaxInFlightBytes = 16 << 20;
 }  // namespace
 
-Connection::Connection(Broker& broker, int shard, asio::ip::tcp::socket socket)
-    : broker_(broker), shard_(shard), socket_(std::move(socket)), slot_freed_(socket_.get_executor()), idle_(socket_.get_executor()) {
+Connection::Connection(Broker& broker, int shard, asio::ip::tcp::socket socket,
+                       std::unique_ptr<ConnectionLimits::Slot> slot)
+    : broker_(broker),
+      shard_(shard),
+      limit_slot_(std::move(slot)),
+      socket_(std::move(socket)),
+      slot_freed_(socket_.get_executor()),
+      idle_(socket_.get_executor()) {
   std::error_code ec;
   auto ep = socket_.remote_endpoint(ec);
   peer_ = ec ? "unknown peer" : ep.address().to_string() + ":" + std::to_string(ep.port());
@@ -75,6 +81,13 @@ asio::awaitable<void> Connection::run() {
                         broker_.max_request_bytes));
       break;
     }
+    // Memory for the frame before reading it: when the shard's budget is spent, this connection
+    // stops reading its socket until requests being handled give bytes back.
+    RequestMemory::Lease lease;
+    if (broker_.request_memory != nullptr) {
+      lease = co_await (*broker_.request_memory)[static_cast<size_t>(shard_)]->acquire(static_cast<size_t>(size));
+      if (closed_) break;
+    }
     RequestBuffer frame(static_cast<size_t>(size));
     co_await asio::async_read(socket_, asio::buffer(frame.span().data(), frame.size()),
                               asio::redirect_error(asio::use_awaitable, ec));
@@ -110,7 +123,8 @@ asio::awaitable<void> Connection::run() {
       break;
     }
     inflight_bytes_ += frame.size();
-    asio::co_spawn(socket_.get_executor(), handle(slot, std::move(frame), std::move(*parsed)), asio::detached);
+    asio::co_spawn(socket_.get_executor(), handle(slot, std::move(frame), std::move(lease), std::move(*parsed)),
+                   asio::detached);
     while ((pending_.size() >= kMaxInFlight || inflight_bytes_ >= kMaxInFlightBytes) && !closed_) {
       slot_freed_.expires_at(asio::steady_timer::time_point::max());
       co_await slot_freed_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
@@ -119,7 +133,7 @@ asio::awaitable<void> Connection::run() {
   close("");
 }
 
-asio::awaitable<void> Connection::handle(std::shared_ptr<Pending> slot, RequestBuffer frame,
+asio::awaitable<void> Connection::handle(std::shared_ptr<Pending> slot, RequestBuffer frame, RequestMemory::Lease lease,
                                          protocol::ParsedRequest request) {
   auto self = shared_from_this();
   const protocol::ParsedRequest* parsed = &request;
@@ -146,6 +160,7 @@ asio::awaitable<void> Connection::handle(std::shared_ptr<Pending> slot, RequestB
   }
   slot->response = std::move(*result);
   frame = RequestBuffer();  // back to the pool before the (maybe long) write
+  lease.release();
   co_await write_ready_responses();
 }
 

@@ -20,7 +20,9 @@ namespace fjord::broker {
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(Broker& broker, int shard, asio::ip::tcp::socket socket);
+  // `slot`: its place under the connection limits, given back when the connection ends.
+  Connection(Broker& broker, int shard, asio::ip::tcp::socket socket,
+             std::unique_ptr<ConnectionLimits::Slot> slot = nullptr);
 
   // Runs until the peer goes away or sends something this broker closes connections for.
   asio::awaitable<void> run();
@@ -32,7 +34,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   // `request` reads from `frame`'s heap buffer, which moving it keeps in place; records fields
   // decoded from it stay there, so `frame` lives until the handler is done.
-  asio::awaitable<void> handle(std::shared_ptr<Pending> slot, RequestBuffer frame, protocol::ParsedRequest request);
+  asio::awaitable<void> handle(std::shared_ptr<Pending> slot, RequestBuffer frame, RequestMemory::Lease lease,
+                               protocol::ParsedRequest request);
   asio::awaitable<void> write_ready_responses();
   void handled(size_t request_bytes);  // a request's handler is done: its bytes free up
   // Writes the frame's buffer with its file slices sent by sendfile in between.
@@ -41,6 +44,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   Broker& broker_;
   int shard_;
+  std::unique_ptr<ConnectionLimits::Slot> limit_slot_;
   asio::ip::tcp::socket socket_;
   std::string peer_;
   std::string peer_host_;

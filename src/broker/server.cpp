@@ -35,15 +35,50 @@ using asio::ip::tcp;
 using ReusePort = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
 
 asio::awaitable<void> accept_loop(Broker& broker, int shard, tcp::acceptor& acceptor) {
+  asio::steady_timer wait(acceptor.get_executor());
+  auto last_warning = std::chrono::steady_clock::time_point();
+  auto warn_now = [&last_warning] {  // at most one line a second about refused connections
+    auto now = std::chrono::steady_clock::now();
+    if (now - last_warning < std::chrono::seconds(1)) return false;
+    last_warning = now;
+    return true;
+  };
   for (;;) {
     std::error_code ec;
+    // max.connections: no accept while the broker holds that many; clients wait in the backlog.
+    while (broker.connection_limits && broker.connection_limits->full() && acceptor.is_open()) {
+      wait.expires_after(std::chrono::milliseconds(20));
+      co_await wait.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
     tcp::socket socket = co_await acceptor.async_accept(asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
       spdlog::warn("accept failed: {}", ec.message());
       continue;
     }
-    auto conn = std::make_shared<Connection>(broker, shard, std::move(socket));
+    std::unique_ptr<ConnectionLimits::Slot> slot;
+    if (broker.connection_limits) {
+      auto peer = socket.remote_endpoint(ec);
+      std::string address = ec ? "" : peer.address().to_string();
+      auto admitted = broker.connection_limits->admit(address);
+      // Another shard took the last place while this acceptor waited in accept: hold this one
+      // unread until a place frees up.
+      while (admitted == ConnectionLimits::Admit::TotalLimit && acceptor.is_open()) {
+        wait.expires_after(std::chrono::milliseconds(20));
+        co_await wait.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        admitted = broker.connection_limits->admit(address);
+      }
+      if (admitted != ConnectionLimits::Admit::Ok) {
+        if (warn_now()) {
+          spdlog::warn("refused a connection from {}: it has {} already (max.connections.per.ip)", address,
+                       broker.connection_limits->limit_for(address));
+        }
+        socket.close(ec);
+        continue;
+      }
+      slot = std::make_unique<ConnectionLimits::Slot>(broker.connection_limits, address);
+    }
+    auto conn = std::make_shared<Connection>(broker, shard, std::move(socket), std::move(slot));
     asio::co_spawn(acceptor.get_executor(), conn->run(), asio::detached);
   }
 }
@@ -141,6 +176,12 @@ int serve(const BrokerConfig& static_config) {
   Controller controller(live_config, **store, data_dir);  // applies the dynamic broker configs
   auto start_config = live_config.get();
   const BrokerConfig& config = *start_config;  // as of start: for the settings read only here
+  auto limits = ConnectionLimits::create(config.get_long("max.connections"), config.get_long("max.connections.per.ip"),
+                                         *config.get("max.connections.per.ip.overrides"));
+  if (!limits) {
+    spdlog::error("{}", limits.error());
+    return 2;
+  }
   controller.reconcile_partition_dirs();
 
   // Partition logs: each opened by the shard that owns it, after recovery if the last stop was
@@ -224,6 +265,13 @@ int serve(const BrokerConfig& static_config) {
   broker.node_id = config.node_id();
   broker.max_request_bytes = config.get_int("socket.request.max.bytes");
   broker.idle_timeout = std::chrono::milliseconds(config.get_long("connections.max.idle.ms"));
+  broker.connection_limits = std::move(*limits);
+  std::vector<std::unique_ptr<RequestMemory>> request_memory;
+  const int64_t queued_bytes = config.get_long("queued.max.request.bytes");
+  for (int i = 0; i < shard_count; ++i)
+    request_memory.push_back(std::make_unique<RequestMemory>(
+        shards.context(i).get_executor(), queued_bytes > 0 ? static_cast<size_t>(queued_bytes / shard_count) : 0));
+  broker.request_memory = &request_memory;
 
   // One acceptor per shard on the same address. The first binds (port 0 picks a free port).
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
