@@ -32,6 +32,8 @@ const ConfigDef kBrokerConfigs[] = {
     {"auto.create.topics.enable", T::Boolean, "true"},
     {"delete.topic.enable", T::Boolean, "true"},
     {"socket.request.max.bytes", T::Int, "104857600", 1, kMaxInt},
+    // Fjord's own: the longest a request frame may take to arrive once its size is read.
+    {"socket.request.read.timeout.ms", T::Long, "60000", 0, kMaxLong},
     {"message.max.bytes", T::Int, "1048588", 0, kMaxInt},
     {"max.connections", T::Int, "2147483647", 0, kMaxInt},
     {"max.connections.per.ip", T::Int, "2147483647", 0, kMaxInt},

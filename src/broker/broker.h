@@ -38,7 +38,8 @@ struct Broker {
   std::string advertised_host;
   int32_t advertised_port = 0;
   int32_t max_request_bytes = 0;
-  std::chrono::milliseconds idle_timeout{0};  // 0 or less: never
+  std::chrono::milliseconds idle_timeout{0};   // 0 or less: never
+  std::chrono::milliseconds frame_timeout{0};  // socket.request.read.timeout.ms; 0 or less: none
   // max.connections and max.connections.per.ip; null: no limits.
   std::shared_ptr<ConnectionLimits> connection_limits;
   // One per shard (queued.max.request.bytes split over them); request_memory[i] is used on

@@ -52,14 +52,19 @@ void Connection::close(const std::string& why) {
   idle_.cancel();
 }
 
-void Connection::arm_idle_timer() {
-  if (broker_.idle_timeout.count() <= 0) return;
-  idle_.expires_after(broker_.idle_timeout);
-  idle_.async_wait([weak = weak_from_this()](const std::error_code& ec) {
+void Connection::arm_timer(std::chrono::milliseconds after, std::string why) {
+  idle_.expires_after(after);  // cancels the previous wait, whose handler then does nothing
+  idle_.async_wait([weak = weak_from_this(), why = std::move(why)](const std::error_code& ec) {
     auto self = weak.lock();
     if (ec || !self) return;
-    self->close(fmt::format("idle for more than {} ms (connections.max.idle.ms)", self->broker_.idle_timeout.count()));
+    self->close(why);
   });
+}
+
+void Connection::arm_idle_timer() {
+  if (broker_.idle_timeout.count() <= 0) return;
+  arm_timer(broker_.idle_timeout,
+            fmt::format("idle for more than {} ms (connections.max.idle.ms)", broker_.idle_timeout.count()));
 }
 
 asio::awaitable<void> Connection::run() {
@@ -88,6 +93,12 @@ asio::awaitable<void> Connection::run() {
       lease = co_await (*broker_.request_memory)[static_cast<size_t>(shard_)]->acquire(static_cast<size_t>(size));
       if (closed_) break;
     }
+    // Its bytes must all come within socket.request.read.timeout.ms (or connections.max.idle.ms
+    // when that is shorter): a client that starts a frame and never ends it goes.
+    const auto frame_timeout = broker_.frame_timeout;
+    if (frame_timeout.count() > 0 && (broker_.idle_timeout.count() <= 0 || frame_timeout < broker_.idle_timeout))
+      arm_timer(frame_timeout, fmt::format("a frame of {} bytes did not arrive within {} ms (socket.request.read.timeout.ms)",
+                                           size, frame_timeout.count()));
     RequestBuffer frame(static_cast<size_t>(size));
     co_await asio::async_read(socket_, asio::buffer(frame.span().data(), frame.size()),
                               asio::redirect_error(asio::use_awaitable, ec));

@@ -53,8 +53,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   size_t inflight_bytes_ = 0;  // of requests read and not yet handled
   bool closed_ = false;
   asio::steady_timer slot_freed_;
-  asio::steady_timer idle_;  // connections.max.idle.ms without a whole request closes the socket
+  // connections.max.idle.ms without a whole request, or socket.request.read.timeout.ms within
+  // one frame, closes the socket.
+  asio::steady_timer idle_;
   void arm_idle_timer();
+  void arm_timer(std::chrono::milliseconds after, std::string why);  // closes the connection then
 };
 
 }  // namespace fjord::broker

@@ -6,23 +6,23 @@
 namespace fjord::broker {
 
 void RequestMemory::Lease::release() {
-  if (memory_ == nullptr) return;
-  memory_->used_ -= bytes_;
-  if (memory_->waiting_ > 0) memory_->changed_.cancel();
-  memory_ = nullptr;
+  if (!state_) return;
+  state_->used -= bytes_;
+  if (state_->waiting > 0 && state_->changed != nullptr) state_->changed->cancel();
+  state_.reset();
   bytes_ = 0;
 }
 
 asio::awaitable<RequestMemory::Lease> RequestMemory::acquire(size_t bytes) {
-  if (limit_ == 0 || bytes <= kSmallFrame) co_return Lease();
-  ++waiting_;
+  if (state_->limit == 0 || bytes <= kSmallFrame) co_return Lease();
+  ++state_->waiting;
   while (!fits(bytes)) {
     std::error_code ec;
     co_await changed_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
-  --waiting_;
-  used_ += bytes;
-  co_return Lease(this, bytes);
+  --state_->waiting;
+  state_->used += bytes;
+  co_return Lease(state_, bytes);
 }
 
 }  // namespace fjord::broker

@@ -265,6 +265,7 @@ int serve(const BrokerConfig& static_config) {
   broker.node_id = config.node_id();
   broker.max_request_bytes = config.get_int("socket.request.max.bytes");
   broker.idle_timeout = std::chrono::milliseconds(config.get_long("connections.max.idle.ms"));
+  broker.frame_timeout = std::chrono::milliseconds(config.get_long("socket.request.read.timeout.ms"));
   broker.connection_limits = std::move(*limits);
   std::vector<std::unique_ptr<RequestMemory>> request_memory;
   const int64_t queued_bytes = config.get_long("queued.max.request.bytes");

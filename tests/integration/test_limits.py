@@ -122,3 +122,15 @@ def test_queued_max_request_bytes_bounds_memory_under_unfinished_big_frames(brok
     # Once the slow frames are gone, a big produce goes through again.
     ok_reports(produce_all(producer(b), topic, [{"value": b"x" * 500_000}]))
     assert b.running()
+
+
+def test_a_frame_that_never_completes_is_dropped(broker_factory):
+    b = broker_factory("--set", "socket.request.read.timeout.ms=1000", name="slow-loris")
+    with kafka_raw.Conn.to(b.bootstrap) as idle, kafka_raw.Conn.to(b.bootstrap) as slow:
+        slow.send_raw(struct.pack(">i", 200_000) + bytes(10))  # then nothing more
+        started = time.monotonic()
+        assert slow.wait_closed(timeout=5.0)
+        assert time.monotonic() - started < 4.0
+        b.wait_for_log(r"socket\.request\.read\.timeout\.ms", timeout=2)
+        # A connection between requests is idle, not slow: connections.max.idle.ms applies to it.
+        assert answers(idle)

@@ -71,6 +71,18 @@ TEST(RequestMemory, AFrameBiggerThanTheBudgetGoesThroughAlone) {
   EXPECT_TRUE(huge.has_value());
 }
 
+TEST(RequestMemory, ALeaseMayOutliveItsBudget) {
+  std::optional<RequestMemory::Lease> lease;
+  {
+    asio::io_context io;
+    RequestMemory memory(io.get_executor(), kBig);
+    asio::co_spawn(io, [&]() -> asio::awaitable<void> { lease = co_await memory.acquire(kBig); }, asio::detached);
+    io.poll();
+    ASSERT_TRUE(lease.has_value());
+  }
+  lease.reset();  // as a request still pending when the broker stops
+}
+
 TEST(RequestMemory, NoLimitMeansNoWaiting) {
   asio::io_context io;
   RequestMemory memory(io.get_executor(), 0);
