@@ -106,6 +106,8 @@ asio::awaitable<void> Connection::run() {
       if (ec != asio::error::operation_aborted) spdlog::debug("connection from {} ended mid-frame: {}", peer_, ec.message());
       break;
     }
+    // The frame is whole: with connections.max.idle.ms off, nothing else re-arms the timer.
+    if (broker_.idle_timeout.count() <= 0) idle_.cancel();
     std::string error;
     auto parsed = protocol::parse_request(frame.span(), error);
     if (!parsed) {
