@@ -47,50 +47,43 @@ asio::awaitable<void> apply(Broker& broker, int8_t type, const std::string& name
     out.error_code = code(result.error);
     out.error_message = result.ok() ? std::nullopt : std::optional<std::string>(result.message);
   };
+  std::map<std::string, std::string> configs;
+  std::optional<KeyInfo> info;
   if (type == kBrokerResource) {
-    std::map<std::string, std::string> configs = broker.store.image()->broker_configs(name);
+    configs = broker.store.image()->broker_configs(name);
     auto config = broker.config();
-    KeyInfo info{[](std::string_view key) { return find_broker_config(key); },
-                 [config](std::string_view key) { return config->get(key); }};
-    if (auto err = change(configs, info)) {
-      out.error_code = code(ErrorCode::INVALID_CONFIG);
-      out.error_message = *err;
+    info = KeyInfo{[](std::string_view key) { return find_broker_config(key); },
+                   [config](std::string_view key) { return config->get(key); }};
+  } else if (type == kTopicResource) {
+    const metadata::TopicInfo* topic = broker.store.image()->find(name);
+    if (topic == nullptr) {
+      out.error_code = code(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION);
+      out.error_message = "The topic '" + name + "' does not exist.";
       co_return;
     }
-    auto work = [&broker, name, configs, validate_only] {
-      return broker.controller.set_broker_configs(name, configs, validate_only);
-    };
-    finish(co_await run_on(broker.controller_context(), std::move(work)));
-    co_return;
-  }
-  if (type != kTopicResource) {
+    configs = topic->configs;
+    info = KeyInfo{[](std::string_view key) -> const ConfigDef* {
+                     const TopicConfigDef* def = find_topic_config(key);
+                     return def ? &def->def : nullptr;
+                   },
+                   [](std::string_view key) -> std::optional<std::string> {
+                     const TopicConfigDef* def = find_topic_config(key);
+                     if (def == nullptr || !def->def.default_value) return std::nullopt;
+                     return std::string(*def->def.default_value);
+                   }};
+  } else {
     out.error_code = code(ErrorCode::INVALID_REQUEST);
     out.error_message = "unsupported resource type " + std::to_string(type);
     co_return;
   }
-  const metadata::TopicInfo* topic = broker.store.image()->find(name);
-  if (topic == nullptr) {
-    out.error_code = code(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION);
-    out.error_message = "The topic '" + name + "' does not exist.";
-    co_return;
-  }
-  std::map<std::string, std::string> configs = topic->configs;
-  KeyInfo info{[](std::string_view key) -> const ConfigDef* {
-                 const TopicConfigDef* def = find_topic_config(key);
-                 return def ? &def->def : nullptr;
-               },
-               [](std::string_view key) -> std::optional<std::string> {
-                 const TopicConfigDef* def = find_topic_config(key);
-                 if (def == nullptr || !def->def.default_value) return std::nullopt;
-                 return std::string(*def->def.default_value);
-               }};
-  if (auto err = change(configs, info)) {
+  if (auto err = change(configs, *info)) {
     out.error_code = code(ErrorCode::INVALID_CONFIG);
     out.error_message = *err;
     co_return;
   }
-  auto work = [&broker, name, configs, validate_only] {
-    return broker.controller.set_topic_configs(name, configs, validate_only);
+  auto work = [&broker, type, name, configs, validate_only] {
+    return type == kBrokerResource ? broker.controller.set_broker_configs(name, configs, validate_only)
+                                   : broker.controller.set_topic_configs(name, configs, validate_only);
   };
   finish(co_await run_on(broker.controller_context(), std::move(work)));
 }
