@@ -209,14 +209,14 @@ void PartitionLog::on_next_append(std::weak_ptr<void> owner, std::function<void(
 }
 
 tl::expected<ReadResult, ErrorCode> PartitionLog::read(int64_t offset, uint64_t max_bytes, bool min_one_batch) const {
-  if (offline_) return tl::unexpected(ErrorCode::KAFKA_STORAGE_ERROR);
-  if (offset < log_start_offset_ || offset > log_end_offset()) return tl::unexpected(ErrorCode::OFFSET_OUT_OF_RANGE);
+  const int64_t end = high_watermark();
+  if (offset < log_start_offset_ || offset > end) return tl::unexpected(ErrorCode::OFFSET_OUT_OF_RANGE);
   ReadResult out;
-  if (offset == log_end_offset()) return out;
+  if (offset == end) return out;
   auto it = segments_.upper_bound(offset);
   if (it != segments_.begin()) --it;
-  for (; it != segments_.end(); ++it) {
-    auto r = it->second->read(std::max(offset, it->first), max_bytes, min_one_batch);
+  for (; it != segments_.end() && it->first < end; ++it) {
+    auto r = it->second->read(std::max(offset, it->first), max_bytes, min_one_batch, end);
     if (!r) return tl::unexpected(ErrorCode::KAFKA_STORAGE_ERROR);
     if (!*r) continue;  // nothing at or after offset in this segment
     if ((*r)->length > 0) {
@@ -229,11 +229,13 @@ tl::expected<ReadResult, ErrorCode> PartitionLog::read(int64_t offset, uint64_t 
 }
 
 tl::expected<std::optional<BatchInfo>, ErrorCode> PartitionLog::find_by_timestamp(int64_t timestamp) const {
-  if (offline_) return tl::unexpected(ErrorCode::KAFKA_STORAGE_ERROR);
+  const int64_t end = high_watermark();
   for (const auto& [base, seg] : segments_) {
+    if (base >= end) break;
     if (seg->max_timestamp() < timestamp) continue;
     auto r = seg->find_batch_by_timestamp(timestamp);
     if (!r) return tl::unexpected(ErrorCode::KAFKA_STORAGE_ERROR);
+    if (*r && (*r)->base_offset >= end) break;
     if (*r && (*r)->last_offset >= log_start_offset_) return *r;
   }
   return std::optional<BatchInfo>();

@@ -68,7 +68,9 @@ class PartitionLog {
   const std::filesystem::path& dir() const { return dir_; }
   int64_t log_start_offset() const { return log_start_offset_; }
   int64_t log_end_offset() const { return active().next_offset(); }
-  int64_t high_watermark() const { return log_end_offset(); }
+  // What consumers may read. An offline partition (a write or sync failed) still serves what was
+  // synced before the failure, and nothing after it.
+  int64_t high_watermark() const { return offline_ ? std::min(durable_offset_, log_end_offset()) : log_end_offset(); }
   int64_t durable_offset() const { return durable_offset_; }
   uint64_t size_bytes() const;
   size_t segment_count() const { return segments_.size(); }
@@ -83,13 +85,16 @@ class PartitionLog {
                                                          int32_t leader_epoch = 0);
 
   // Whole batches from the one holding `offset` for up to `max_bytes` (at least one batch when
-  // `min_one_batch`), across segments. OFFSET_OUT_OF_RANGE outside [log start, log end].
+  // `min_one_batch`), across segments, below the high watermark. OFFSET_OUT_OF_RANGE outside
+  // [log start, high watermark].
   tl::expected<ReadResult, protocol::ErrorCode> read(int64_t offset, uint64_t max_bytes, bool min_one_batch) const;
 
-  // The first batch whose max timestamp is >= `timestamp` (its base offset, and max timestamp);
-  // nullopt when none.
+  // The first batch below the high watermark whose max timestamp is >= `timestamp` (its base
+  // offset, and max timestamp); nullopt when none.
   tl::expected<std::optional<BatchInfo>, protocol::ErrorCode> find_by_timestamp(int64_t timestamp) const;
-  // The batch holding the largest timestamp (first such); nullopt when the log is empty.
+  // The batch holding the largest timestamp (first such); nullopt when the log is empty. (An
+  // offline partition answers KAFKA_STORAGE_ERROR: its indexes may hold batches past its high
+  // watermark.)
   tl::expected<std::optional<BatchInfo>, protocol::ErrorCode> find_max_timestamp() const;
 
   // Removes every record at or after `offset` (not below the log start offset).

@@ -236,10 +236,12 @@ uint64_t Segment::start_position(int64_t offset) const {
   return e ? e->position : 0;
 }
 
-IoResult<std::optional<FileRange>> Segment::read(int64_t offset, uint64_t max_bytes, bool min_one_batch) const {
+IoResult<std::optional<FileRange>> Segment::read(int64_t offset, uint64_t max_bytes, bool min_one_batch,
+                                                 int64_t end_offset) const {
   std::optional<uint64_t> start;
   uint64_t end = 0;
   auto r = scan(start_position(offset), false, [&](const BatchInfo& b) {
+    if (b.last_offset >= end_offset) return false;  // past what may be read
     if (!start) {
       if (b.last_offset < offset) return true;  // before the wanted offset
       start = b.position;

@@ -223,16 +223,22 @@ def recv_exact(sock, n):
 class Conn:
     """One TCP connection to the broker. Every socket operation has a timeout."""
 
-    def __init__(self, host, port, timeout=5.0):
-        self.sock = socket.create_connection((host, int(port)), timeout=timeout)
+    def __init__(self, host, port, timeout=5.0, rcvbuf=None):
+        if rcvbuf is None:
+            self.sock = socket.create_connection((host, int(port)), timeout=timeout)
+        else:  # set before connecting, so the window the kernel offers is small from the start
+            self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            self.sock.settimeout(timeout)
+            self.sock.connect((host, int(port)))
         self.sock.settimeout(timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.next_correlation_id = 1
 
     @classmethod
-    def to(cls, bootstrap, timeout=5.0):
+    def to(cls, bootstrap, timeout=5.0, rcvbuf=None):
         host, port = bootstrap.rsplit(":", 1)
-        return cls(host, int(port), timeout)
+        return cls(host, int(port), timeout, rcvbuf)
 
     def close(self):
         try:

@@ -1,7 +1,8 @@
 """A full disk, for real: the data dir is a 48 MiB tmpfs mounted in a mount namespace of its own
 (made by this test, alive across broker restarts). Produce gets KAFKA_STORAGE_ERROR once a write fails,
-the broker keeps serving, and after space is freed and the broker restarted, librdkafka reads
-back every acknowledged record once, in order, and offsets continue."""
+the broker keeps serving, librdkafka reads back every acknowledged record while the disk is full,
+and after space is freed and the broker restarted it reads them all again, once, in order, and
+offsets continue."""
 
 import shutil
 import subprocess
@@ -110,6 +111,23 @@ def batch(first):
                             for i in range(first, first + RECORDS_PER_BATCH)])
 
 
+def read_back(b, topic, count):
+    """The offsets librdkafka reads from partition 0 (checking every value), expecting `count`
+    records and then nothing more."""
+    from confluent_kafka import TopicPartition
+    c = consumer(b)
+    try:
+        c.assign([TopicPartition(topic, 0, 0)])
+        msgs, errors = consume(c, count=count, timeout=60)
+        extra, _ = consume(c, timeout=3, idle=1.5)
+    finally:
+        c.close()
+    assert not errors, errors
+    assert all(m.value() == bytes([m.offset() % 251]) * RECORD_BYTES for m in msgs)
+    assert extra == [], "records past the last acknowledged one: %d" % len(extra)
+    return [m.offset() for m in msgs]
+
+
 def test_full_disk_refuses_with_storage_error_and_loses_nothing_acknowledged(full_disk_broker):
     b = full_disk_broker
     b.ns.run("sh", "-c", "head -c %d /dev/zero > '%s/ballast'" % (BALLAST_MB << 20, b.ns.dir))
@@ -130,22 +148,13 @@ def test_full_disk_refuses_with_storage_error_and_loses_nothing_acknowledged(ful
         assert c.produce(topic, {0: batch(acked)}, acks=1)[(topic, 0)]["error_code"] == KAFKA_STORAGE_ERROR
         assert c.metadata([topic])["topics"][0]["error_code"] == 0
     b.wait_for_log(r"No space left on device")
+    # Fetches of what is stored keep working while the disk is full.
+    assert read_back(b, topic, acked) == list(range(acked))
     b.stop()
 
     b.ns.run("rm", "%s/ballast" % b.ns.dir)
     b.start()
-    c = consumer(b)
-    try:
-        from confluent_kafka import TopicPartition
-        c.assign([TopicPartition(topic, 0, 0)])
-        msgs, errors = consume(c, count=acked, timeout=60)
-        extra, _ = consume(c, timeout=3, idle=1.5)
-    finally:
-        c.close()
-    assert not errors, errors
-    assert [m.offset() for m in msgs] == list(range(acked))
-    assert all(m.value() == bytes([m.offset() % 251]) * RECORD_BYTES for m in msgs)
-    assert extra == [], "records past the last acknowledged one: %d" % len(extra)
+    assert read_back(b, topic, acked) == list(range(acked))
     # Offsets continue after the restart.
     with kr.Conn.to(b.bootstrap, timeout=15) as conn:
         res = conn.produce(topic, {0: batch(acked)}, acks=-1)[(topic, 0)]

@@ -2,6 +2,7 @@
 (closed at once), and queued.max.request.bytes (a broker flooded with big unfinished frames stops
 reading them instead of allocating: its RSS stays bounded, and small requests still get answers)."""
 
+import resource
 import socket
 import struct
 import time
@@ -134,3 +135,52 @@ def test_a_frame_that_never_completes_is_dropped(broker_factory):
         b.wait_for_log(r"socket\.request\.read\.timeout\.ms", timeout=2)
         # A connection between requests is idle, not slow: connections.max.idle.ms applies to it.
         assert answers(idle)
+
+
+def test_a_connection_flood_and_slow_consumers_keep_rss_bounded(broker_factory):
+    """1,000 connections that each ask ApiVersions and stay open, and 100 consumers that ask for
+    32 MiB of a 32 MiB partition and never read their socket (4 KiB receive buffers): the broker's
+    RSS grows by less than 128 MiB (the records go out of the page cache, nothing per consumer is
+    buffered), and a new client is still served."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    need = 1400
+    if soft < need:
+        if hard != resource.RLIM_INFINITY and hard < need:
+            pytest.fail("RLIMIT_NOFILE hard limit %d is below the %d this test needs" % (hard, need))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
+    b = broker_factory("--set", "connections.max.idle.ms=300000", name="flood")
+    topic = create_topic(b, "flood", 1)
+    record = 64 * 1024
+    with kafka_raw.Conn.to(b.bootstrap, timeout=15) as c:
+        for i in range(64):  # 64 batches of 8 x 64 KiB: 32 MiB
+            batch = kafka_raw.record_batch([(None, bytes([i]) * record) for _ in range(8)])
+            assert c.produce(topic, {0: batch}, acks=1)[(topic, 0)]["error_code"] == 0
+    base = rss_kib(b.pid)
+    conns = []
+    try:
+        for _ in range(1000):
+            c = kafka_raw.Conn.to(b.bootstrap, timeout=10)
+            conns.append(c)
+            c.api_versions()
+        fetch = kafka_raw.build_fetch_v4(topic, {0: 0}, max_wait_ms=0, max_bytes=32 << 20,
+                                         partition_max_bytes=32 << 20)
+        for _ in range(100):
+            c = kafka_raw.Conn.to(b.bootstrap, timeout=10, rcvbuf=4096)
+            conns.append(c)
+            c.send(1, 4, fetch)  # the answer is never read
+        time.sleep(2.0)
+        # The fetches were answered: each stalled consumer has the start of a 32 MiB response.
+        for c in conns[1000:]:
+            head = c.sock.recv(4, socket.MSG_PEEK)
+            assert len(head) == 4 and struct.unpack(">i", head)[0] > 32_000_000, head
+        grown = rss_kib(b.pid) - base
+        print("broker RSS %d KiB before, %+d KiB with 1,000 open connections and 100 stalled 32 MiB "
+              "fetches" % (base, grown))
+        assert grown < 128 * 1024, "RSS grew by %d KiB" % grown
+        with kafka_raw.Conn.to(b.bootstrap) as fresh:
+            assert answers(fresh, timeout=5.0)
+        ok_reports(produce_all(producer(b), topic, [{"value": b"after the flood"}]))
+    finally:
+        for c in conns:
+            c.close()
+    assert b.running()

@@ -67,7 +67,7 @@ bool listen_on_owner(Broker& broker, const std::vector<PartitionRead*>& reads, s
   for (PartitionRead* r : reads) {
     storage::PartitionLog* log = partition_log(broker, *r->topic, r->partition);
     if (log == nullptr) continue;
-    if (log->log_end_offset() > r->offset) ready = true;
+    if (log->high_watermark() > r->offset) ready = true;
     log->on_next_append(owner, [home, timer] { asio::post(home, [timer] { timer->cancel(); }); });
   }
   return ready;

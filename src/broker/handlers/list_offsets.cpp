@@ -47,7 +47,7 @@ Found refine_in_batch(const storage::FileRange& range, const storage::BatchInfo&
 Found lookup(storage::PartitionLog& log, int64_t timestamp, ErrorCode* error) {
   switch (timestamp) {
     case kLatest:
-      return {log.log_end_offset(), -1};
+      return {log.high_watermark(), -1};
     case kEarliest:
     case kEarliestLocal:
       return {log.log_start_offset(), -1};

@@ -477,6 +477,41 @@ TEST(PartitionLog, WriteFailureTakesThePartitionOfflineAndKeepsAckedData) {
   EXPECT_EQ((*reopened)->log_end_offset(), 10);
 }
 
+TEST(PartitionLog, AnOfflinePartitionServesWhatWasSyncedAndNothingAfter) {
+  TempDir dir("offline-read");
+  FaultEnv env;
+  asio::io_context io;
+  auto log = PartitionLog::open(env, dir.path / "t-0", LogConfig{}, 0, 0, true, 0, nullptr, io.get_executor());
+  ASSERT_TRUE(log.has_value());
+  uint64_t synced_bytes = 0;
+  for (int i = 0; i < 5; ++i) {
+    Bytes b = make_batch(2, 10, i);
+    synced_bytes += b.size();
+    ASSERT_TRUE((*log)->append(b, 0).has_value());
+  }
+  ASSERT_TRUE((*log)->flush().has_value());
+  for (int i = 5; i < 7; ++i) {  // written, not yet synced
+    Bytes b = make_batch(2, 10, i);
+    ASSERT_TRUE((*log)->append(b, 0).has_value());
+  }
+  EXPECT_EQ((*log)->high_watermark(), 14);
+  env.fail_writes(true);
+  Bytes b = make_batch(2, 10, 99);
+  ASSERT_EQ((*log)->append(b, 0).error(), ErrorCode::KAFKA_STORAGE_ERROR);
+  ASSERT_TRUE((*log)->offline());
+  EXPECT_EQ((*log)->high_watermark(), 10) << "what was synced before the failure";
+  auto all = (*log)->read(0, 1 << 20, true);
+  ASSERT_TRUE(all.has_value());
+  EXPECT_EQ(all->bytes, synced_bytes);
+  auto tail = (*log)->read(8, 1 << 20, true);
+  ASSERT_TRUE(tail.has_value());
+  EXPECT_EQ(tail->bytes, synced_bytes / 5) << "the last synced batch only";
+  auto at_end = (*log)->read(10, 1 << 20, true);
+  ASSERT_TRUE(at_end.has_value());
+  EXPECT_EQ(at_end->bytes, 0u);
+  EXPECT_EQ((*log)->read(12, 1 << 20, true).error(), ErrorCode::OFFSET_OUT_OF_RANGE);
+}
+
 TEST(PartitionLog, RollsBySegmentMsAndLogAppendTime) {
   TempDir dir("roll");
   LogConfig config;
