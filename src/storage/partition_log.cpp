@@ -217,6 +217,13 @@ tl::expected<ReadResult, ErrorCode> PartitionLog::read(int64_t offset, uint64_t 
   if (it != segments_.begin()) --it;
   for (; it != segments_.end() && it->first < end; ++it) {
     auto r = it->second->read(std::max(offset, it->first), max_bytes, min_one_batch, end);
+    if (!r && r.error() == std::errc::illegal_byte_sequence) {
+      if (std::exchange(corrupt_reported_, std::pair{it->first, offset}) != std::pair{it->first, offset})
+        spdlog::error("{}: segment {}: the batch holding offset {} (or the next one) fails its CRC or header check; "
+                      "reads of it get CORRUPT_MESSAGE",
+                      dir_.string(), segment_file_name(it->first, ".log"), offset);
+      return tl::unexpected(ErrorCode::CORRUPT_MESSAGE);
+    }
     if (!r) return tl::unexpected(ErrorCode::KAFKA_STORAGE_ERROR);
     if (!*r) continue;  // nothing at or after offset in this segment
     if ((*r)->length > 0) {

@@ -163,6 +163,8 @@ class PartitionLog {
   int64_t durable_offset_ = 0;
   bool offline_ = false;
   bool closed_ = false;
+  // The last corrupt batch read reported (segment base, offset): one log line per place.
+  mutable std::pair<int64_t, int64_t> corrupt_reported_{-1, -1};
   int64_t first_dirty_offset_ = 0;
   // When kept tombstones may go (unknown after a start: the first pass finds out).
   int64_t next_delete_horizon_ = 0;

@@ -122,7 +122,7 @@ IoResult<std::unique_ptr<Segment>> Segment::open(Env& env, const fs::path& dir, 
 }
 
 IoResult<uint64_t> scan_log(const File& log, uint64_t size, uint64_t position, const OffsetRule& rule, bool check_crc,
-                            const LogBatchVisitor& fn) {
+                            const LogBatchVisitor& fn, size_t crc_chunk) {
   std::vector<uint8_t> buf;
   uint64_t buf_start = position;  // file position of buf[0]
   int64_t expected_min_offset = rule.min;
@@ -133,7 +133,7 @@ IoResult<uint64_t> scan_log(const File& log, uint64_t size, uint64_t position, c
     if (position + batch::kHeaderSize > size) return position;
     // Make sure the header is in the buffer.
     if (position < buf_start || position + batch::kHeaderSize > buf_start + buf.size()) {
-      size_t want = check_crc ? kCrcScanChunk : last_size >= kBigBatch ? batch::kHeaderSize : header_chunk;
+      size_t want = check_crc ? crc_chunk : last_size >= kBigBatch ? batch::kHeaderSize : header_chunk;
       if (!check_crc && last_size < kBigBatch) header_chunk = std::min(header_chunk * 2, kHeaderScanMax);
       buf.resize(std::min<uint64_t>(want, size - position));
       auto n = log.read_at(position, buf);
@@ -151,7 +151,7 @@ IoResult<uint64_t> scan_log(const File& log, uint64_t size, uint64_t position, c
     ByteView whole;
     if (check_crc) {
       if (position + h->total_size() > buf_start + buf.size()) {
-        buf.resize(std::max<uint64_t>(kCrcScanChunk, h->total_size()));
+        buf.resize(std::max<uint64_t>(crc_chunk, h->total_size()));
         buf.resize(std::min<uint64_t>(buf.size(), size - position));
         auto n = log.read_at(position, buf);
         if (!n) return tl::unexpected(n.error());
@@ -160,7 +160,9 @@ IoResult<uint64_t> scan_log(const File& log, uint64_t size, uint64_t position, c
         if (buf.size() < h->total_size()) return position;
         p = buf.data();
       }
-      if (crc32c(p + batch::kAttributes, h->total_size() - batch::kAttributes) != h->crc) return position;
+      if (h->last_offset() >= rule.crc_from &&
+          crc32c(p + batch::kAttributes, h->total_size() - batch::kAttributes) != h->crc)
+        return position;
       whole = ByteView(p, h->total_size());
     }
     BatchInfo info{h->base_offset, h->last_offset(), h->max_timestamp, position, h->total_size()};
@@ -240,19 +242,30 @@ IoResult<std::optional<FileRange>> Segment::read(int64_t offset, uint64_t max_by
                                                  int64_t end_offset) const {
   std::optional<uint64_t> start;
   uint64_t end = 0;
-  auto r = scan(start_position(offset), false, [&](const BatchInfo& b) {
-    if (b.last_offset >= end_offset) return false;  // past what may be read
-    if (!start) {
-      if (b.last_offset < offset) return true;  // before the wanted offset
-      start = b.position;
-      end = b.size <= max_bytes || min_one_batch ? b.position + b.size : b.position;
-      return end > b.position;
-    }
-    if (b.position + b.size - *start > max_bytes) return false;
-    end = b.position + b.size;
-    return true;
-  });
+  bool wanted_more = true;
+  // Every batch served is CRC-checked first (the scan reads it whole): a byte that went bad on
+  // disk is refused here, not sent to a consumer as data.
+  const size_t chunk = std::clamp<uint64_t>(max_bytes + config_.index_interval_bytes, kHeaderScanMax, kCrcScanChunk);
+  OffsetRule rule{.min = base_offset_, .crc_from = offset};
+  auto r = scan_log(*log_, size_, start_position(offset), rule, true, [&](const BatchInfo& b, ByteView) {
+    wanted_more = [&] {
+      if (b.last_offset >= end_offset) return false;  // past what may be read
+      if (!start) {
+        if (b.last_offset < offset) return true;  // before the wanted offset
+        start = b.position;
+        end = b.size <= max_bytes || min_one_batch ? b.position + b.size : b.position;
+        return end > b.position;
+      }
+      if (b.position + b.size - *start > max_bytes) return false;
+      end = b.position + b.size;
+      return true;
+    }();
+    return wanted_more;
+  }, chunk);
   if (!r) return tl::unexpected(r.error());
+  // The scan stopped early on its own: the batch there is not whole and valid. What came before
+  // it is served; when nothing did, the read fails.
+  if (!start && wanted_more && *r < size_) return tl::unexpected(std::make_error_code(std::errc::illegal_byte_sequence));
   if (!start) return std::optional<FileRange>();
   return std::optional<FileRange>(FileRange{log_, *start, end - *start});
 }

@@ -49,6 +49,9 @@ struct OffsetRule {
   int64_t min = 0;
   int64_t end = INT64_MAX;
   bool contiguous = false;
+  // With check_crc: batches ending below this offset are read but not CRC-checked (a read may
+  // step over a bad batch before the offset it wants, since its header gives its length).
+  int64_t crc_from = INT64_MIN;
 };
 
 // Walks the record batches of a `.log` of `size` bytes from `position` on; stops at the end, at a
@@ -56,8 +59,9 @@ struct OffsetRule {
 // `fn` returns false. With `check_crc`, also stops at a batch whose CRC fails, and `fn` gets the
 // whole batch's bytes (else an empty view). Returns the position where it stopped.
 using LogBatchVisitor = std::function<bool(const BatchInfo&, ByteView batch)>;
+// With `check_crc`, the file is read `crc_chunk` bytes at a time (more for a bigger batch).
 IoResult<uint64_t> scan_log(const File& log, uint64_t size, uint64_t position, const OffsetRule& rule, bool check_crc,
-                            const LogBatchVisitor& fn);
+                            const LogBatchVisitor& fn, size_t crc_chunk = 1 << 20);
 
 class Segment {
  public:
@@ -90,7 +94,9 @@ class Segment {
   // The range from the start of the batch holding `offset` (or the first batch after it) for up
   // to `max_bytes`, cut at a batch boundary; at least that first batch when `min_one_batch`
   // (else an empty range if it does not fit). Batches ending at or past `end_offset` are left out.
-  // nullopt when no batch at or after `offset` (and before `end_offset`) is here.
+  // nullopt when no batch at or after `offset` (and before `end_offset`) is here. Batches are
+  // CRC-checked as they are read: when the first one wanted fails (or its header makes no
+  // sense), the error is std::errc::illegal_byte_sequence.
   IoResult<std::optional<FileRange>> read(int64_t offset, uint64_t max_bytes, bool min_one_batch,
                                           int64_t end_offset = INT64_MAX) const;
 

@@ -512,6 +512,49 @@ TEST(PartitionLog, AnOfflinePartitionServesWhatWasSyncedAndNothingAfter) {
   EXPECT_EQ((*log)->read(12, 1 << 20, true).error(), ErrorCode::OFFSET_OUT_OF_RANGE);
 }
 
+TEST(PartitionLog, ACorruptBatchIsRefusedOnReadAndTheOthersServed) {
+  TempDir dir("corrupt-read");
+  FaultEnv env;
+  asio::io_context io;
+  LogConfig config;
+  config.segment_bytes = 1024;  // several closed segments
+  auto log = PartitionLog::open(env, dir.path / "t-0", config, 0, 0, true, 0, nullptr, io.get_executor());
+  ASSERT_TRUE(log.has_value());
+  std::vector<Bytes> batches;
+  for (int i = 0; i < 20; ++i) {
+    batches.push_back(make_batch(2, 40, i, static_cast<uint8_t>('a' + i)));
+    ASSERT_TRUE((*log)->append(batches.back(), 0).has_value());
+  }
+  ASSERT_TRUE((*log)->flush().has_value());
+  ASSERT_GE((*log)->segment_count(), 3u);
+  const uint64_t batch_size = batches[0].size();
+  // Batch 1 of the first segment (offsets 2-3): one bit of its last value byte flips on disk.
+  {
+    std::fstream f(dir.path / "t-0" / segment_file_name(0, ".log"), std::ios::in | std::ios::out | std::ios::binary);
+    const auto at = static_cast<std::streamoff>(2 * batch_size - 1);
+    f.seekg(at);
+    char c = 0;
+    f.get(c);
+    f.seekp(at);
+    f.put(static_cast<char>(c ^ 0x10));
+  }
+  auto before = (*log)->read(0, 1 << 20, true);
+  ASSERT_TRUE(before.has_value());
+  EXPECT_EQ(before->bytes, batch_size) << "the batch before the bad one";
+  EXPECT_EQ((*log)->read(2, 1 << 20, true).error(), ErrorCode::CORRUPT_MESSAGE);
+  EXPECT_EQ((*log)->read(3, 1 << 20, true).error(), ErrorCode::CORRUPT_MESSAGE);
+  // A consumer may seek past it: the batch's header still gives its length.
+  auto after = (*log)->read(4, batch_size, true);
+  ASSERT_TRUE(after.has_value());
+  ASSERT_EQ(after->ranges.size(), 1u);
+  EXPECT_EQ(after->ranges[0].position, 2 * batch_size);
+  EXPECT_EQ(after->bytes, batch_size);
+  // Other segments are untouched.
+  auto later = (*log)->read(30, 1 << 20, true);
+  ASSERT_TRUE(later.has_value());
+  EXPECT_GT(later->bytes, 0u);
+}
+
 TEST(PartitionLog, RollsBySegmentMsAndLogAppendTime) {
   TempDir dir("roll");
   LogConfig config;
