@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages Fjord needs that are missing. `build`: to build and run the
-# broker; `test`: also the real Kafka clients the integration tests drive.
+# broker; `test`: also the real Kafka clients the integration tests drive, and clang with its
+# libFuzzer runtime for the fuzz targets.
 set -euo pipefail
 
 what=${1:-build}
 build_pkgs=(g++ cmake ninja-build ccache pkg-config git libasio-dev libspdlog-dev libfmt-dev libcli11-dev
   libexpected-dev libgtest-dev libgmock-dev librdkafka-dev libzstd-dev liblz4-dev libsnappy-dev zlib1g-dev libxxhash-dev)
-test_pkgs=(python3 python3-pytest python3-confluent-kafka python3-kafka python3-snappy python3-lz4 python3-zstandard kcat)
+test_pkgs=(python3 python3-pytest python3-confluent-kafka python3-kafka python3-snappy python3-lz4 python3-zstandard kcat
+  clang libclang-rt-14-dev)
 
 pkgs=("${build_pkgs[@]}")
 if [ "$what" = test ]; then

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds (debug: ASan + UBSan), and runs every test: the unit tests
-# (CTest) and the integration tests (pytest driving real Kafka clients against the broker).
+# (CTest), the integration tests (pytest driving real Kafka clients against the broker), and each
+# libFuzzer target for FJORD_FUZZ_SECONDS (default 30) from its committed seeds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,3 +13,5 @@ ctest --preset debug -j "$(nproc)" --timeout 300
 
 (cd tests && npm ci --no-audit --no-fund --loglevel=error)
 FJORD_BIN="$PWD/build/debug/fjord" /usr/bin/python3 -m pytest -q tests/integration
+
+scripts/fuzz.sh "${FJORD_FUZZ_SECONDS:-30}"

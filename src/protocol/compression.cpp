@@ -55,6 +55,10 @@ Result snappy_raw(ByteView in, size_t max, Bytes& out) {
   if (snappy_uncompressed_length(reinterpret_cast<const char*>(in.data()), in.size(), &len) != SNAPPY_OK)
     return tl::unexpected(std::string("snappy: corrupt data"));
   if (out.size() + len > max) return too_big(max);
+  // The length is the sender's claim: walk the data (no output) before allocating for it, so a
+  // few bytes cannot make the broker allocate up to `max`.
+  if (snappy_validate_compressed_buffer(reinterpret_cast<const char*>(in.data()), in.size()) != SNAPPY_OK)
+    return tl::unexpected(std::string("snappy: corrupt data"));
   size_t at = out.size();
   out.resize(at + len);
   if (snappy_uncompress(reinterpret_cast<const char*>(in.data()), in.size(), reinterpret_cast<char*>(out.data() + at),

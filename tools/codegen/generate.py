@@ -371,7 +371,10 @@ class Emitter:
                 out.append(f"{pad}  if (!({nullable})) {reader}.fail(\"null for a non-nullable struct\");")
                 out.append(f"{pad}  {target} = std::nullopt;")
                 out.append(f"{pad}}} else {{")
-                out.append(f"{pad}  {target}.emplace().decode({reader}, ver);")
+                # Assigned, not emplace()d: clang rejects emplace() for a nested struct whose
+                # default constructor it checked while the enclosing one was incomplete.
+                out.append(f"{pad}  {target} = decltype({target})::value_type{{}};")
+                out.append(f"{pad}  {target}->decode({reader}, ver);")
                 out.append(f"{pad}}}")
             else:
                 out.append(f"{pad}{target}.decode({reader}, ver);")

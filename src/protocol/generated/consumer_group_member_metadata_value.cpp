@@ -128,7 +128,8 @@ void ConsumerGroupMemberMetadataValue::decode(Reader& r, int16_t ver) {
               if (!(true)) tr.fail("null for a non-nullable struct");
               classic_member_metadata = std::nullopt;
             } else {
-              classic_member_metadata.emplace().decode(tr, ver);
+              classic_member_metadata = decltype(classic_member_metadata)::value_type{};
+              classic_member_metadata->decode(tr, ver);
             }
             if (!tr.ok()) r.fail(tr.error());
           }

@@ -85,7 +85,8 @@ void DescribeTopicPartitionsRequest::decode(Reader& r, int16_t ver) {
     if (!(true)) r.fail("null for a non-nullable struct");
     cursor = std::nullopt;
   } else {
-    cursor.emplace().decode(r, ver);
+    cursor = decltype(cursor)::value_type{};
+    cursor->decode(r, ver);
   }
   if (true) {
     const uint32_t tagged_count = r.read_uvarint();

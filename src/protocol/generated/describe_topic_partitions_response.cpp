@@ -225,7 +225,8 @@ void DescribeTopicPartitionsResponse::decode(Reader& r, int16_t ver) {
     if (!(true)) r.fail("null for a non-nullable struct");
     next_cursor = std::nullopt;
   } else {
-    next_cursor.emplace().decode(r, ver);
+    next_cursor = decltype(next_cursor)::value_type{};
+    next_cursor->decode(r, ver);
   }
   if (true) {
     const uint32_t tagged_count = r.read_uvarint();

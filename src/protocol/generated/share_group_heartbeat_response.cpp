@@ -105,7 +105,8 @@ void ShareGroupHeartbeatResponse::decode(Reader& r, int16_t ver) {
     if (!(true)) r.fail("null for a non-nullable struct");
     assignment = std::nullopt;
   } else {
-    assignment.emplace().decode(r, ver);
+    assignment = decltype(assignment)::value_type{};
+    assignment->decode(r, ver);
   }
   if (true) {
     const uint32_t tagged_count = r.read_uvarint();
