@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -327,6 +328,111 @@ ProduceResult produce(const Broker& b, const std::string& topic, int64_t records
   result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   rd_kafka_destroy(rk);
   return result;
+}
+
+bool set_all(rd_kafka_conf_t* conf, const std::vector<std::pair<std::string, std::string>>& settings) {
+  char err[512];
+  for (const auto& [key, value] : settings) {
+    if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), err, sizeof(err)) != RD_KAFKA_CONF_OK) {
+      fmt::print(stderr, "{}={}: {}\n", key, value, err);
+      return false;
+    }
+  }
+  return true;
+}
+
+Child spawn_self(const std::string& argv0, std::vector<std::string> args) {
+  args.insert(args.begin(), argv0);
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) != 0) std::exit(1);
+  const pid_t parent = getpid();
+  pid_t pid = fork();
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(1);
+    dup2(p[1], 1);
+    execv("/proc/self/exe", argv.data());
+    _exit(127);
+  }
+  close(p[1]);
+  if (pid < 0) {
+    close(p[0]);
+    return Child{};
+  }
+  return Child{pid, p[0], {}};
+}
+
+void tell_parent(const std::string& line) {
+  size_t done = 0;
+  while (done < line.size()) {
+    ssize_t n = write(1, line.data() + done, line.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) _exit(1);  // the parent is gone
+    done += static_cast<size_t>(n);
+  }
+}
+
+void read_lines(const std::vector<Child*>& children, int wait_ms, const OnLine& on_line) {
+  std::vector<pollfd> fds;
+  std::vector<size_t> owners;
+  for (size_t i = 0; i < children.size(); ++i) {
+    if (children[i]->fd < 0) continue;
+    fds.push_back(pollfd{children[i]->fd, POLLIN, 0});
+    owners.push_back(i);
+  }
+  if (fds.empty()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(wait_ms));
+    return;
+  }
+  if (poll(fds.data(), fds.size(), wait_ms) <= 0) return;
+  char buf[65536];
+  for (size_t k = 0; k < fds.size(); ++k) {
+    if (!fds[k].revents) continue;
+    Child& c = *children[owners[k]];
+    ssize_t n = read(c.fd, buf, sizeof(buf));
+    if (n <= 0) {
+      close(c.fd);
+      c.fd = -1;
+      continue;
+    }
+    c.pending.append(buf, static_cast<size_t>(n));
+    size_t start = 0;
+    for (size_t nl; (nl = c.pending.find('\n', start)) != std::string::npos; start = nl + 1)
+      on_line(owners[k], c.pending.substr(start, nl - start));
+    c.pending.erase(0, start);
+  }
+}
+
+void end_children(const std::vector<Child*>& children, std::chrono::seconds grace, const OnLine& on_line) {
+  for (Child* c : children)
+    if (c->pid > 0) kill(c->pid, SIGTERM);
+  const auto deadline = Clock::now() + grace;
+  auto open = [&] { return std::any_of(children.begin(), children.end(), [](const Child* c) { return c->fd >= 0; }); };
+  while (open() && Clock::now() < deadline) read_lines(children, 100, on_line);
+  for (Child* c : children) {
+    if (c->pid <= 0) continue;
+    pid_t reaped = 0;
+    while ((reaped = waitpid(c->pid, nullptr, WNOHANG)) == 0 && Clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (reaped == 0) {
+      kill(c->pid, SIGKILL);
+      waitpid(c->pid, nullptr, 0);
+    }
+    c->pid = -1;
+    if (c->fd >= 0) close(c->fd);
+    c->fd = -1;
+  }
+}
+
+int64_t rss_kib(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6));
+  return 0;
 }
 
 }  // namespace bench

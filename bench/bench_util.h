@@ -10,8 +10,10 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace bench {
@@ -86,5 +88,36 @@ struct ProduceResult {
 // distinct keys when keys > 0, else none.
 ProduceResult produce(const Broker& b, const std::string& topic, int64_t records, size_t size, const char* acks,
                       int partitions, int rate_per_s = 0, int keys = 0);
+
+// Sets each key=value on `conf`; prints the first one librdkafka refuses and returns false.
+bool set_all(rd_kafka_conf_t* conf, const std::vector<std::pair<std::string, std::string>>& settings);
+
+// Client processes: this program re-executed (exec of /proc/self/exe, not only forked: the parent
+// has librdkafka threads) with `args`, reporting to the parent in lines on its stdout, a pipe.
+// A child dies with its parent.
+struct Child {
+  pid_t pid = -1;       // -1 once reaped
+  int fd = -1;          // read end of its report pipe; -1 after end of file
+  std::string pending;  // an incomplete line
+};
+Child spawn_self(const std::string& argv0, std::vector<std::string> args);
+// In a child: writes `line` whole to the parent; exits at once if the parent is gone.
+void tell_parent(const std::string& line);
+
+using OnLine = std::function<void(size_t child, const std::string& line)>;
+// Reads what the children report within `wait_ms`, a line at a time.
+void read_lines(const std::vector<Child*>& children, int wait_ms, const OnLine& on_line);
+// SIGTERM to every child still running, reading their last lines; SIGKILL to any not gone within
+// `grace`; reaps all.
+void end_children(const std::vector<Child*>& children, std::chrono::seconds grace, const OnLine& on_line);
+template <typename T>
+std::vector<Child*> child_ptrs(std::vector<T>& children) {
+  std::vector<Child*> out;
+  for (T& c : children) out.push_back(&c);
+  return out;
+}
+
+// The resident set size of a process, in KiB (0 when it is gone).
+int64_t rss_kib(pid_t pid);
 
 }  // namespace bench

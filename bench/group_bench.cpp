@@ -64,17 +64,6 @@ double median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-bool set_all(rd_kafka_conf_t* conf, const std::vector<std::pair<std::string, std::string>>& settings) {
-  char err[512];
-  for (const auto& [key, value] : settings) {
-    if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), err, sizeof(err)) != RD_KAFKA_CONF_OK) {
-      fmt::print(stderr, "{}={}: {}\n", key, value, err);
-      return false;
-    }
-  }
-  return true;
-}
-
 // ------------------------------------------------------------------------------- the member process
 
 // A group member: subscribes, consumes, and reports to the parent on stdout (a pipe), one line each:
@@ -87,16 +76,6 @@ volatile sig_atomic_t stop_requested = 0;
 
 void on_sigterm(int) { stop_requested = 1; }
 
-void tell(const std::string& line) {
-  size_t done = 0;
-  while (done < line.size()) {
-    ssize_t n = write(1, line.data() + done, line.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) _exit(1);  // the parent is gone
-    done += static_cast<size_t>(n);
-  }
-}
-
 void tell_assignment(rd_kafka_t* rk) {
   std::string line = fmt::format("assigned {}", now_us());
   rd_kafka_topic_partition_list_t* parts = nullptr;
@@ -104,7 +83,7 @@ void tell_assignment(rd_kafka_t* rk) {
     for (int i = 0; i < parts->cnt; ++i) line += fmt::format(" {}", parts->elems[i].partition);
     rd_kafka_topic_partition_list_destroy(parts);
   }
-  tell(line + "\n");
+  tell_parent(line + "\n");
 }
 
 void on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts, void*) {
@@ -158,12 +137,12 @@ int run(const std::string& bootstrap, const std::string& group, const std::strin
   while (!stop_requested && Clock::now() < deadline) {
     rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 100);
     if (!m) continue;
-    if (!m->err) tell(fmt::format("consumed {} {} {}\n", m->partition, m->offset, now_us()));
+    if (!m->err) tell_parent(fmt::format("consumed {} {} {}\n", m->partition, m->offset, now_us()));
     rd_kafka_message_destroy(m);
   }
   rd_kafka_consumer_close(rk);  // revokes (committing what it consumed) and sends LeaveGroup
   rd_kafka_destroy(rk);
-  tell("closed\n");
+  tell_parent("closed\n");
   return 0;
 }
 
@@ -171,42 +150,16 @@ int run(const std::string& bootstrap, const std::string& group, const std::strin
 
 // ------------------------------------------------------------------------------------ failover
 
-struct Member {
-  pid_t pid = -1;       // -1 once reaped
-  int fd = -1;          // read end of its report pipe; -1 after end of file
-  std::string pending;  // an incomplete line
+struct Member : Child {
   bool reported = false;
   std::vector<int32_t> assigned;
   int64_t assigned_us = 0;
 };
 
-// Starts this program again as a member: exec of /proc/self/exe works even if the file was replaced.
 Member spawn_member(std::vector<std::string> args) {
-  args.insert(args.begin(), {"group_bench", "--member"});
-  std::vector<char*> argv;
-  for (std::string& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  int p[2];
-  if (pipe2(p, O_CLOEXEC) != 0) std::exit(1);
-  const pid_t parent = getpid();
-  pid_t pid = fork();
-  if (pid == 0) {
-    // Re-executed rather than only forked: this process has librdkafka and broker-log threads,
-    // which a forked child must not rely on.
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(1);
-    dup2(p[1], 1);
-    execv("/proc/self/exe", argv.data());
-    _exit(127);
-  }
-  close(p[1]);
-  if (pid < 0) {
-    close(p[0]);
-    return Member{};
-  }
+  args.insert(args.begin(), "--member");
   Member m;
-  m.pid = pid;
-  m.fd = p[0];
+  static_cast<Child&>(m) = spawn_self("group_bench", std::move(args));
   return m;
 }
 
@@ -232,56 +185,14 @@ void handle_line(std::vector<Member>& members, size_t i, const std::string& line
 
 // Reads what the members report within `wait_ms`.
 void pump(std::vector<Member>& members, int wait_ms, const OnConsumed& on_consumed) {
-  std::vector<pollfd> fds;
-  std::vector<size_t> owners;
-  for (size_t i = 0; i < members.size(); ++i) {
-    if (members[i].fd < 0) continue;
-    fds.push_back(pollfd{members[i].fd, POLLIN, 0});
-    owners.push_back(i);
-  }
-  if (fds.empty()) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(wait_ms));
-    return;
-  }
-  if (poll(fds.data(), fds.size(), wait_ms) <= 0) return;
-  char buf[65536];
-  for (size_t k = 0; k < fds.size(); ++k) {
-    if (!fds[k].revents) continue;
-    Member& m = members[owners[k]];
-    ssize_t n = read(m.fd, buf, sizeof(buf));
-    if (n <= 0) {
-      close(m.fd);
-      m.fd = -1;
-      continue;
-    }
-    m.pending.append(buf, static_cast<size_t>(n));
-    size_t start = 0;
-    for (size_t nl; (nl = m.pending.find('\n', start)) != std::string::npos; start = nl + 1)
-      handle_line(members, owners[k], m.pending.substr(start, nl - start), on_consumed);
-    m.pending.erase(0, start);
-  }
+  read_lines(child_ptrs(members), wait_ms,
+             [&](size_t i, const std::string& line) { handle_line(members, i, line, on_consumed); });
 }
 
 // SIGTERM to every member still running, then SIGKILL to any not gone within 20 s; reaps all.
 void end_members(std::vector<Member>& members, const OnConsumed& on_consumed) {
-  for (Member& m : members)
-    if (m.pid > 0) kill(m.pid, SIGTERM);
-  const auto deadline = Clock::now() + std::chrono::seconds(20);
-  auto open = [&] { return std::any_of(members.begin(), members.end(), [](const Member& m) { return m.fd >= 0; }); };
-  while (open() && Clock::now() < deadline) pump(members, 100, on_consumed);
-  for (Member& m : members) {
-    if (m.pid <= 0) continue;
-    pid_t reaped = 0;
-    while ((reaped = waitpid(m.pid, nullptr, WNOHANG)) == 0 && Clock::now() < deadline)
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    if (reaped == 0) {
-      kill(m.pid, SIGKILL);
-      waitpid(m.pid, nullptr, 0);
-    }
-    m.pid = -1;
-    if (m.fd >= 0) close(m.fd);
-    m.fd = -1;
-  }
+  end_children(child_ptrs(members), std::chrono::seconds(20),
+               [&](size_t i, const std::string& line) { handle_line(members, i, line, on_consumed); });
 }
 
 struct FailoverCase {

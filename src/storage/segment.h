@@ -59,9 +59,11 @@ struct OffsetRule {
 // `fn` returns false. With `check_crc`, also stops at a batch whose CRC fails, and `fn` gets the
 // whole batch's bytes (else an empty view). Returns the position where it stopped.
 using LogBatchVisitor = std::function<bool(const BatchInfo&, ByteView batch)>;
-// With `check_crc`, the file is read `crc_chunk` bytes at a time (more for a bigger batch).
+// With `check_crc`, the file is read `crc_chunk` bytes at a time (more for a bigger batch), into
+// `scratch` when given (its memory is reused; `fn` must not scan with the same one).
 IoResult<uint64_t> scan_log(const File& log, uint64_t size, uint64_t position, const OffsetRule& rule, bool check_crc,
-                            const LogBatchVisitor& fn, size_t crc_chunk = 1 << 20);
+                            const LogBatchVisitor& fn, size_t crc_chunk = 1 << 20,
+                            std::vector<uint8_t>* scratch = nullptr);
 
 class Segment {
  public:
