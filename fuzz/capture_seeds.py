@@ -12,70 +12,22 @@ consumer groups and admin calls, then writes:
 Usage: FJORD_BIN=build/debug/fjord /usr/bin/python3 fuzz/capture_seeds.py"""
 
 import hashlib
-import os
-import socket
 import struct
 import subprocess
 import sys
 import tempfile
-import threading
 from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
+sys.path.insert(0, str(ROOT / "tools" / "capture"))
 
-from fjord_harness import Broker, free_port  # noqa: E402
+from capture_requests import RecordingProxy  # noqa: E402
+from fjord_harness import Broker  # noqa: E402
 
 MAX_SEED = 8 << 10
 PER_VERSION = 3
-
-
-class RecordingProxy:
-    """Forwards 127.0.0.1:port to the broker; keeps every client-to-broker frame."""
-
-    def __init__(self, port, upstream):
-        self.upstream = upstream
-        self.frames = []
-        self.lock = threading.Lock()
-        self.listener = socket.create_server(("127.0.0.1", port))
-        threading.Thread(target=self.accept, daemon=True).start()
-
-    def accept(self):
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            server = socket.create_connection(self.upstream)
-            threading.Thread(target=self.pump, args=(client, server, True), daemon=True).start()
-            threading.Thread(target=self.pump, args=(server, client, False), daemon=True).start()
-
-    def pump(self, src, dst, record):
-        pending = b""
-        try:
-            while True:
-                data = src.recv(65536)
-                if not data:
-                    break
-                dst.sendall(data)
-                if record:
-                    pending += data
-                    while len(pending) >= 4:
-                        (size,) = struct.unpack(">i", pending[:4])
-                        if len(pending) < 4 + size:
-                            break
-                        with self.lock:
-                            self.frames.append(pending[4:4 + size])
-                        pending = pending[4 + size:]
-        except OSError:
-            pass
-        finally:
-            for s in (src, dst):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
 
 def run_clients(bootstrap):
@@ -158,18 +110,20 @@ def split_batches(data):
 
 def main():
     work = Path(tempfile.mkdtemp(prefix="fjord-seeds-"))
-    proxy_port = free_port()
-    broker = Broker(work / "broker", ["--set", "advertised.listeners=PLAINTEXT://127.0.0.1:%d" % proxy_port])
-    proxy = RecordingProxy(proxy_port, ("127.0.0.1", broker.port))
+    frames = []
+    broker = Broker(work / "broker")
+    proxy = RecordingProxy(broker.port, frames.append)
+    # The broker advertises the proxy, so every connection a client makes goes through it.
+    broker.extra_args += ["--set", "advertised.listeners=PLAINTEXT://127.0.0.1:%d" % proxy.port]
     broker.start()
     try:
-        run_clients("127.0.0.1:%d" % proxy_port)
+        run_clients("127.0.0.1:%d" % proxy.port)
     finally:
         broker.stop()
     corpus = ROOT / "fuzz" / "corpus"
 
     per_version = defaultdict(list)
-    for frame in proxy.frames:
+    for frame in frames:
         if len(frame) < 4 or len(frame) > MAX_SEED:
             continue
         key, version = struct.unpack(">hh", frame[:4])
@@ -191,7 +145,7 @@ def main():
     write_seeds(corpus / "fuzz_record_batch", [(n, b) for kept in batches.values() for n, b in kept if len(b) <= MAX_SEED], b"\0")
     write_seeds(corpus / "fuzz_segment_recovery", segments[:8])
     print("%d frames seen; seeds: %d requests (%d API versions), %d batches, %d segments"
-          % (len(proxy.frames), sum(len(v) for v in per_version.values()), len(per_version), sum(len(v) for v in batches.values()),
+          % (len(frames), sum(len(v) for v in per_version.values()), len(per_version), sum(len(v) for v in batches.values()),
              min(8, len(segments))))
 
 

@@ -27,10 +27,13 @@ TOPIC = "golden-topic"
 
 
 class RecordingProxy:
-    def __init__(self, upstream_port, out_dir):
+    """Forwards a free 127.0.0.1 port (`port`) to `upstream_port`, calling on_frame(frame) with
+    every request frame a client sends (without its 4-byte size) before passing it on. Also used
+    by fuzz/capture_seeds.py."""
+
+    def __init__(self, upstream_port, on_frame):
         self.upstream_port = upstream_port
-        self.out_dir = out_dir
-        self.client = None
+        self.on_frame = on_frame
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
@@ -66,12 +69,7 @@ class RecordingProxy:
             frame = self._read_exact(c, struct.unpack(">i", size)[0])
             if frame is None:
                 break
-            key, version = struct.unpack(">hh", frame[:4])
-            if key in API_NAMES and self.client:
-                path = os.path.join(self.out_dir, f"{self.client}-{API_NAMES[key]}-v{version}.bin")
-                if not os.path.exists(path):
-                    with open(path, "wb") as f:
-                        f.write(frame)
+            self.on_frame(frame)
             u.sendall(size + frame)
         u.close()
         c.close()
@@ -138,7 +136,17 @@ def main():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proxy = RecordingProxy(port, args.out)
+    client = [None]  # the client being driven
+
+    def save_golden(frame):
+        key, version = struct.unpack(">hh", frame[:4])
+        if key in API_NAMES and client[0]:
+            path = os.path.join(args.out, f"{client[0]}-{API_NAMES[key]}-v{version}.bin")
+            if not os.path.exists(path):
+                with open(path, "wb") as f:
+                    f.write(frame)
+
+    proxy = RecordingProxy(port, save_golden)
     # The broker advertises the proxy, so every connection a client makes goes through it.
     broker = subprocess.Popen([args.fjord, "serve", "--data-dir", data, "--listeners",
                                f"PLAINTEXT://127.0.0.1:{port}", "--set",
@@ -154,7 +162,7 @@ def main():
         for name, fn in (("librdkafka", lambda: run_librdkafka(bootstrap)),
                          ("kafka-python", lambda: run_kafka_python(bootstrap)),
                          ("kafkajs", lambda: run_kafkajs(bootstrap, repo))):
-            proxy.client = name
+            client[0] = name
             fn()
             time.sleep(0.5)
         print("\n".join(sorted(os.listdir(args.out))))
