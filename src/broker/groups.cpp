@@ -99,6 +99,9 @@ bool load_groups(Broker& broker) {
     }
     total.records += stats->records;
     total.skipped += stats->skipped;
+    if (stats->corrupt_batches > 0)
+      spdlog::error("{}-{}: {} record batch(es) failed their CRC check; the groups and offsets they held are not loaded",
+                    topic->name, p, stats->corrupt_batches);
     total.bytes += stats->bytes;
   }
   size_t groups = 0;

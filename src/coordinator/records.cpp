@@ -151,7 +151,8 @@ tl::expected<ReplayStats, std::string> replay_log(const storage::PartitionLog& l
   int64_t offset = log.log_start_offset();
   Bytes buffer;
   while (offset < log.log_end_offset()) {
-    auto read = log.read(offset, kChunk, true);
+    // Batches are checked here, one by one: a bad one is skipped, not the end of the load.
+    auto read = log.read(offset, kChunk, true, false);
     if (!read) return tl::unexpected(std::string("reading ") + log.dir().string() + " failed");
     if (read->ranges.empty()) break;
     int64_t next = offset;
@@ -167,6 +168,10 @@ tl::expected<ReplayStats, std::string> replay_log(const storage::PartitionLog& l
         ByteView whole = rest.first(h->total_size());
         rest = rest.subspan(h->total_size());
         next = h->last_offset() + 1;
+        if (!batch_crc_ok(whole)) {
+          ++stats.corrupt_batches;
+          continue;
+        }
         if (h->is_control()) continue;
         Bytes inflated;
         auto body = batch_records(whole, *h, inflated, kMaxInflated);

@@ -51,6 +51,7 @@ struct ReplayHandler {
 struct ReplayStats {
   int64_t records = 0;
   int64_t skipped = 0;  // undecodable or of record kinds Fjord does not keep
+  int64_t corrupt_batches = 0;  // failed their CRC check: skipped whole
   uint64_t bytes = 0;
 };
 

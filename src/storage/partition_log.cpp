@@ -208,7 +208,8 @@ void PartitionLog::on_next_append(std::weak_ptr<void> owner, std::function<void(
   append_listeners_.emplace_back(std::move(owner), std::move(fn));
 }
 
-tl::expected<ReadResult, ErrorCode> PartitionLog::read(int64_t offset, uint64_t max_bytes, bool min_one_batch) const {
+tl::expected<ReadResult, ErrorCode> PartitionLog::read(int64_t offset, uint64_t max_bytes, bool min_one_batch,
+                                                       bool verify) const {
   const int64_t end = high_watermark();
   if (offset < log_start_offset_ || offset > end) return tl::unexpected(ErrorCode::OFFSET_OUT_OF_RANGE);
   ReadResult out;
@@ -216,7 +217,7 @@ tl::expected<ReadResult, ErrorCode> PartitionLog::read(int64_t offset, uint64_t 
   auto it = segments_.upper_bound(offset);
   if (it != segments_.begin()) --it;
   for (; it != segments_.end() && it->first < end; ++it) {
-    auto r = it->second->read(std::max(offset, it->first), max_bytes, min_one_batch, end);
+    auto r = it->second->read(std::max(offset, it->first), max_bytes, min_one_batch, end, verify);
     if (!r && r.error() == std::errc::illegal_byte_sequence) {
       if (std::exchange(corrupt_reported_, std::pair{it->first, offset}) != std::pair{it->first, offset})
         spdlog::error("{}: segment {}: the batch holding offset {} (or the next one) fails its CRC or header check; "

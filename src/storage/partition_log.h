@@ -86,8 +86,11 @@ class PartitionLog {
 
   // Whole batches from the one holding `offset` for up to `max_bytes` (at least one batch when
   // `min_one_batch`), across segments, below the high watermark. OFFSET_OUT_OF_RANGE outside
-  // [log start, high watermark].
-  tl::expected<ReadResult, protocol::ErrorCode> read(int64_t offset, uint64_t max_bytes, bool min_one_batch) const;
+  // [log start, high watermark]. With `verify`, each batch's CRC is checked first, and a read
+  // that would start at a bad batch gets CORRUPT_MESSAGE (logged); without, only headers are
+  // read, for callers that check each batch themselves.
+  tl::expected<ReadResult, protocol::ErrorCode> read(int64_t offset, uint64_t max_bytes, bool min_one_batch,
+                                                     bool verify = true) const;
 
   // The first batch below the high watermark whose max timestamp is >= `timestamp` (its base
   // offset, and max timestamp); nullopt when none.

@@ -248,15 +248,15 @@ uint64_t Segment::start_position(int64_t offset) const {
 }
 
 IoResult<std::optional<FileRange>> Segment::read(int64_t offset, uint64_t max_bytes, bool min_one_batch,
-                                                 int64_t end_offset) const {
+                                                 int64_t end_offset, bool verify) const {
   std::optional<uint64_t> start;
   uint64_t end = 0;
   bool wanted_more = true;
-  // Every batch served is CRC-checked first (the scan reads it whole): a byte that went bad on
-  // disk is refused here, not sent to a consumer as data.
+  // With `verify`, every batch served is CRC-checked first (the scan reads it whole): a byte that
+  // went bad on disk is refused here, not sent to a consumer as data.
   const size_t chunk = std::clamp<uint64_t>(max_bytes + config_.index_interval_bytes, kHeaderScanMax, kCrcScanChunk);
   OffsetRule rule{.min = base_offset_, .crc_from = offset};
-  auto r = scan_log(*log_, size_, start_position(offset), rule, true, [&](const BatchInfo& b, ByteView) {
+  auto r = scan_log(*log_, size_, start_position(offset), rule, verify, [&](const BatchInfo& b, ByteView) {
     wanted_more = [&] {
       if (b.last_offset >= end_offset) return false;  // past what may be read
       if (!start) {

@@ -96,11 +96,11 @@ class Segment {
   // The range from the start of the batch holding `offset` (or the first batch after it) for up
   // to `max_bytes`, cut at a batch boundary; at least that first batch when `min_one_batch`
   // (else an empty range if it does not fit). Batches ending at or past `end_offset` are left out.
-  // nullopt when no batch at or after `offset` (and before `end_offset`) is here. Batches are
-  // CRC-checked as they are read: when the first one wanted fails (or its header makes no
-  // sense), the error is std::errc::illegal_byte_sequence.
+  // nullopt when no batch at or after `offset` (and before `end_offset`) is here. With `verify`,
+  // batches are CRC-checked as they are read. When the first one wanted fails (or its header
+  // makes no sense), the error is std::errc::illegal_byte_sequence.
   IoResult<std::optional<FileRange>> read(int64_t offset, uint64_t max_bytes, bool min_one_batch,
-                                          int64_t end_offset = INT64_MAX) const;
+                                          int64_t end_offset = INT64_MAX, bool verify = true) const;
 
   // The first batch whose max timestamp is >= `timestamp`.
   IoResult<std::optional<BatchInfo>> find_batch_by_timestamp(int64_t timestamp) const;

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "storage/file.h"
@@ -593,6 +594,46 @@ TEST_F(CoordinatorTest, StateIsRebuiltFromTheLog) {
   EXPECT_EQ(described.members[0].member_assignment, bytes("the-assignment"));
   EXPECT_EQ(heartbeat(a, gen), 0) << "the member carries on with its generation";
   EXPECT_EQ(coordinator_->fetch_offsets("g", std::nullopt).topics[0].partitions[0].committed_offset, 77);
+  log->reset();
+  std::filesystem::remove_all(dir);
+}
+
+TEST_F(CoordinatorTest, ABatchThatFailsItsCrcIsSkippedOnLoad) {
+  for (const char* group : {"good", "bad"}) {
+    auto req = commit_req("", -1, 5);
+    req.group_id = group;
+    std::optional<OffsetCommitResponse> resp;
+    coordinator_->commit_offsets(7, req, [&](OffsetCommitResponse x) { resp = std::move(x); });
+    run_until([&] { return resp.has_value(); });
+  }
+  auto dir = std::filesystem::temp_directory_path() / ("fjord-coord-crc-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  auto log = storage::PartitionLog::open(storage::Env::posix(), dir / "__consumer_offsets-7", storage::LogConfig{}, 0,
+                                         0, true, now_ms_, nullptr, io_.get_executor());
+  ASSERT_TRUE(log);
+  ASSERT_EQ(appended_.size(), 2u);
+  uint64_t end = 0;
+  for (auto& [partition, records] : appended_) {
+    Bytes batch = build_batch(records, now_ms_);
+    end += batch.size();
+    ASSERT_TRUE((*log)->append(batch, now_ms_));
+  }
+  ASSERT_TRUE((*log)->flush());
+  {  // one bit of the second batch ("bad") flips on disk
+    std::fstream f(dir / "__consumer_offsets-7" / storage::segment_file_name(0, ".log"),
+                   std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(static_cast<std::streamoff>(end - 1));
+    char c = 0;
+    f.get(c);
+    f.seekp(static_cast<std::streamoff>(end - 1));
+    f.put(static_cast<char>(c ^ 0x01));
+  }
+  reset();
+  auto stats = coordinator_->load(7, **log);
+  ASSERT_TRUE(stats) << stats.error();
+  EXPECT_EQ(stats->corrupt_batches, 1);
+  EXPECT_EQ(coordinator_->fetch_offsets("good", std::nullopt).topics[0].partitions[0].committed_offset, 5);
+  EXPECT_TRUE(coordinator_->fetch_offsets("bad", std::nullopt).topics.empty());
   log->reset();
   std::filesystem::remove_all(dir);
 }
