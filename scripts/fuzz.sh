@@ -22,7 +22,14 @@ for t in "${targets[@]}"; do
   bin=build/fuzz/fuzz/$t
   work=build/fuzz/corpus/$t
   mkdir -p "$work" build/fuzz/artifacts
-  opts=(-rss_limit_mb=2048 -malloc_limit_mb=256 -timeout=10 -print_final_stats=1
+  # A single allocation past the limit is a failure: decoding must check every length it reads
+  # against what is left of the input before allocating for it. Inputs are at most a few KiB;
+  # record batches may inflate to 8 MiB (the target's bound).
+  case $t in
+    fuzz_record_batch | fuzz_segment_recovery) malloc_mb=64 ;;
+    *) malloc_mb=16 ;;
+  esac
+  opts=(-rss_limit_mb=2048 -malloc_limit_mb=$malloc_mb -timeout=10 -print_final_stats=1
         -artifact_prefix="build/fuzz/artifacts/$t-")
   [ "$t" = fuzz_request ] && opts+=(-dict=fuzz/kafka.dict)
   if [ -d "fuzz/regressions/$t" ] && [ -n "$(ls -A "fuzz/regressions/$t")" ]; then
