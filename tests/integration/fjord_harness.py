@@ -1,4 +1,4 @@
-"""Runs a real `fjord serve` process for the integration tests (fixtures: conftest.py).
+"""Runs a real `fjord serve` process for the integration tests (fixtures: fixtures.py).
 
 The binary is $FJORD_BIN, by default <repo>/build/debug/fjord (the ASan/UBSan build). Each
 broker gets a free port on 127.0.0.1 and a data dir under pytest's tmp_path; its stdout and

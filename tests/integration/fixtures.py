@@ -1,0 +1,42 @@
+"""pytest fixtures: a real `fjord serve` process per test (see fjord_harness.py). The conftest.py
+of tests/integration and of tests/system import them."""
+
+import pytest
+
+from fjord_harness import Broker, admin_client
+
+# ---------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture
+def broker_factory(tmp_path):
+    """make(*extra_args, start=True, data_dir=None, port=None, name=None) -> Broker.
+
+    Every broker made is stopped (SIGTERM, by PID) at teardown and must exit 0."""
+    brokers = []
+
+    def make(*extra_args, start=True, data_dir=None, port=None, name=None, wait=True):
+        name = name or "broker%d" % len(brokers)
+        b = Broker(tmp_path / name, extra_args, port=port, data_dir=data_dir, name=name)
+        brokers.append(b)
+        if start:
+            b.start(wait=wait)
+        return b
+
+    yield make
+
+    problems = []
+    for b in brokers:
+        problems += b.finish()
+    if problems:
+        pytest.fail("\n\n".join(problems), pytrace=False)
+
+
+@pytest.fixture
+def broker(broker_factory):
+    return broker_factory(name="broker")
+
+
+@pytest.fixture
+def admin(broker):
+    return admin_client(broker)
