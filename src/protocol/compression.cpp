@@ -16,6 +16,7 @@ namespace {
 
 using Result = tl::expected<Bytes, std::string>;
 constexpr size_t kChunk = 64 * 1024;
+constexpr int kZstdWindowLogMax = 24;  // 16 MiB
 
 Result too_big(size_t max) { return tl::unexpected(fmt::format("decompressed data exceeds {} bytes", max)); }
 
@@ -119,6 +120,10 @@ Result unlz4(ByteView in, size_t max) {
 Result unzstd(ByteView in, size_t max) {
   ZSTD_DStream* ds = ZSTD_createDStream();
   ZSTD_initDStream(ds);
+  // A frame header names the window the decoder must allocate (zstd allows up to 128 MiB by
+  // default): a few bytes could make the broker allocate that much per batch. Clients' batches
+  // need far less (librdkafka and the Java client use 2 MiB at their default level).
+  ZSTD_DCtx_setParameter(ds, ZSTD_d_windowLogMax, kZstdWindowLogMax);
   Bytes out;
   ZSTD_inBuffer input{in.data(), in.size(), 0};
   size_t rc = 1;

@@ -92,6 +92,20 @@ TEST(Compression, OutputIsBoundedAndCorruptionIsAnError) {
 
 namespace fjord::protocol {
 
+TEST(Compression, AZstdFrameAskingForAHugeWindowIsRefused) {
+  // Magic, a header with no content size and a 128 MiB window, then one raw block holding "x":
+  // decoding it would allocate the whole window first.
+  const Bytes frame = {0x28, 0xb5, 0x2f, 0xfd, 0x00, 17 << 3, 0x09, 0x00, 0x00, 'x'};
+  auto out = decompress(Codec::Zstd, frame, 1 << 20);
+  ASSERT_FALSE(out.has_value());
+  EXPECT_NE(out.error().find("zstd"), std::string::npos) << out.error();
+  // The same with a 1 MiB window decodes.
+  const Bytes small = {0x28, 0xb5, 0x2f, 0xfd, 0x00, 10 << 3, 0x09, 0x00, 0x00, 'x'};
+  auto ok = decompress(Codec::Zstd, small, 1 << 20);
+  ASSERT_TRUE(ok.has_value()) << ok.error();
+  EXPECT_EQ(*ok, Bytes{'x'});
+}
+
 TEST(Compression, CompressRoundTripsThroughEveryCodec) {
   Bytes data = sample();
   for (Codec codec : {Codec::None, Codec::Gzip, Codec::Snappy, Codec::Lz4, Codec::Zstd}) {
