@@ -346,6 +346,8 @@ int run(const Settings& s) {
         Client& victim = clients[alive[std::uniform_int_distribution<size_t>(0, alive.size() - 1)(rng)]];
         kill(victim.pid, SIGKILL);
         waitpid(victim.pid, nullptr, 0);
+        fmt::print("{:>6.1f}  killed {}{}.{}\n", std::chrono::duration<double>(now - start).count(),
+                   victim.is_producer ? "producer" : "consumer", victim.index, victim.incarnation);
         victim.pid = -1;
         victim.waiting = true;
         victim.restart_at = now + std::chrono::seconds(1);
