@@ -6,19 +6,13 @@
 #include <cstdlib>
 
 #include "base/crc32c.h"
+#include "protocol/codec.h"
 #include "protocol/compression.h"
 #include "protocol/record_batch.h"
 
 namespace {
 using namespace fjord;
 using namespace fjord::protocol;
-
-void put_be32(uint8_t* p, uint32_t v) {
-  p[0] = static_cast<uint8_t>(v >> 24);
-  p[1] = static_cast<uint8_t>(v >> 16);
-  p[2] = static_cast<uint8_t>(v >> 8);
-  p[3] = static_cast<uint8_t>(v);
-}
 
 constexpr size_t kMaxInflated = 8 << 20;
 }  // namespace
@@ -28,10 +22,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const bool repair = (data[0] & 1) != 0;
   Bytes records(data + 1, data + size);
   if (repair && records.size() >= batch::kHeaderSize) {
-    put_be32(records.data() + batch::kBatchLength, static_cast<uint32_t>(records.size() - batch::kLogOverhead));
+    Writer w(records);
+    w.patch_int32(batch::kBatchLength, static_cast<int32_t>(records.size() - batch::kLogOverhead));
     records[batch::kMagic] = 2;
-    put_be32(records.data() + batch::kCrc,
-             crc32c(records.data() + batch::kAttributes, records.size() - batch::kAttributes));
+    w.patch_int32(batch::kCrc,
+                  static_cast<int32_t>(crc32c(records.data() + batch::kAttributes, records.size() - batch::kAttributes)));
   }
   for_each_valid_batch(ByteView(records), [&](ByteView one, const BatchHeader& h) {
     Bytes inflated;

@@ -255,22 +255,22 @@ IoResult<std::optional<FileRange>> Segment::read(int64_t offset, uint64_t max_by
   // With `verify`, every batch served is CRC-checked first (the scan reads it whole): a byte that
   // went bad on disk is refused here, not sent to a consumer as data.
   const size_t chunk = std::clamp<uint64_t>(max_bytes + config_.index_interval_bytes, kHeaderScanMax, kCrcScanChunk);
+  auto visit = [&](const BatchInfo& b) {
+    if (b.last_offset >= end_offset) return false;  // past what may be read
+    if (!start) {
+      if (b.last_offset < offset) return true;  // before the wanted offset
+      start = b.position;
+      end = b.size <= max_bytes || min_one_batch ? b.position + b.size : b.position;
+      return end > b.position;
+    }
+    if (b.position + b.size - *start > max_bytes) return false;
+    end = b.position + b.size;
+    return true;
+  };
   OffsetRule rule{.min = base_offset_, .crc_from = offset};
-  auto r = scan_log(*log_, size_, start_position(offset), rule, verify, [&](const BatchInfo& b, ByteView) {
-    wanted_more = [&] {
-      if (b.last_offset >= end_offset) return false;  // past what may be read
-      if (!start) {
-        if (b.last_offset < offset) return true;  // before the wanted offset
-        start = b.position;
-        end = b.size <= max_bytes || min_one_batch ? b.position + b.size : b.position;
-        return end > b.position;
-      }
-      if (b.position + b.size - *start > max_bytes) return false;
-      end = b.position + b.size;
-      return true;
-    }();
-    return wanted_more;
-  }, chunk, &read_buffer());
+  auto r = scan_log(
+      *log_, size_, start_position(offset), rule, verify,
+      [&](const BatchInfo& b, ByteView) { return wanted_more = visit(b); }, chunk, &read_buffer());
   if (!r) return tl::unexpected(r.error());
   // The scan stopped early on its own: the batch there is not whole and valid. What came before
   // it is served; when nothing did, the read fails.

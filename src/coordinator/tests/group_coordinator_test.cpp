@@ -122,6 +122,22 @@ class CoordinatorTest : public ::testing::Test {
     return {id, (*j)->generation_id};
   }
 
+  // A __consumer_offsets-7 log in a fresh directory `dir` holding, one batch each, what the
+  // coordinator appended so far; `bytes`: the batches' total size.
+  std::unique_ptr<storage::PartitionLog> log_of_appends(const std::filesystem::path& dir, uint64_t* bytes = nullptr) {
+    std::filesystem::remove_all(dir);
+    auto log = storage::PartitionLog::open(storage::Env::posix(), dir / "__consumer_offsets-7", storage::LogConfig{}, 0,
+                                           0, true, now_ms_, nullptr, io_.get_executor());
+    EXPECT_TRUE(log);
+    if (!log) return nullptr;
+    for (auto& [partition, records] : appended_) {
+      Bytes batch = build_batch(records, now_ms_);
+      if (bytes) *bytes += batch.size();
+      EXPECT_TRUE((*log)->append(batch, now_ms_));
+    }
+    return std::move(*log);
+  }
+
   asio::io_context io_;
   std::unique_ptr<GroupCoordinator> coordinator_;
   std::vector<std::pair<int32_t, std::vector<OffsetsRecord>>> appended_;
@@ -574,16 +590,10 @@ TEST_F(CoordinatorTest, StateIsRebuiltFromTheLog) {
   run_until([&] { return deleted.has_value(); });
 
   auto dir = std::filesystem::temp_directory_path() / ("fjord-coord-" + std::to_string(::getpid()));
-  std::filesystem::remove_all(dir);
-  auto log = storage::PartitionLog::open(storage::Env::posix(), dir / "__consumer_offsets-7", storage::LogConfig{}, 0,
-                                         0, true, now_ms_, nullptr, io_.get_executor());
+  auto log = log_of_appends(dir);
   ASSERT_TRUE(log);
-  for (auto& [partition, records] : appended_) {
-    Bytes batch = build_batch(records, now_ms_);
-    ASSERT_TRUE((*log)->append(batch, now_ms_));
-  }
   reset();
-  auto stats = coordinator_->load(7, **log);
+  auto stats = coordinator_->load(7, *log);
   ASSERT_TRUE(stats) << stats.error();
   EXPECT_EQ(stats->skipped, 0);
   EXPECT_EQ(coordinator_->group_count(), 1u);
@@ -594,7 +604,7 @@ TEST_F(CoordinatorTest, StateIsRebuiltFromTheLog) {
   EXPECT_EQ(described.members[0].member_assignment, bytes("the-assignment"));
   EXPECT_EQ(heartbeat(a, gen), 0) << "the member carries on with its generation";
   EXPECT_EQ(coordinator_->fetch_offsets("g", std::nullopt).topics[0].partitions[0].committed_offset, 77);
-  log->reset();
+  log.reset();
   std::filesystem::remove_all(dir);
 }
 
@@ -607,18 +617,11 @@ TEST_F(CoordinatorTest, ABatchThatFailsItsCrcIsSkippedOnLoad) {
     run_until([&] { return resp.has_value(); });
   }
   auto dir = std::filesystem::temp_directory_path() / ("fjord-coord-crc-" + std::to_string(::getpid()));
-  std::filesystem::remove_all(dir);
-  auto log = storage::PartitionLog::open(storage::Env::posix(), dir / "__consumer_offsets-7", storage::LogConfig{}, 0,
-                                         0, true, now_ms_, nullptr, io_.get_executor());
-  ASSERT_TRUE(log);
   ASSERT_EQ(appended_.size(), 2u);
   uint64_t end = 0;
-  for (auto& [partition, records] : appended_) {
-    Bytes batch = build_batch(records, now_ms_);
-    end += batch.size();
-    ASSERT_TRUE((*log)->append(batch, now_ms_));
-  }
-  ASSERT_TRUE((*log)->flush());
+  auto log = log_of_appends(dir, &end);
+  ASSERT_TRUE(log);
+  ASSERT_TRUE(log->flush());
   {  // one bit of the second batch ("bad") flips on disk
     std::fstream f(dir / "__consumer_offsets-7" / storage::segment_file_name(0, ".log"),
                    std::ios::in | std::ios::out | std::ios::binary);
@@ -629,12 +632,12 @@ TEST_F(CoordinatorTest, ABatchThatFailsItsCrcIsSkippedOnLoad) {
     f.put(static_cast<char>(c ^ 0x01));
   }
   reset();
-  auto stats = coordinator_->load(7, **log);
+  auto stats = coordinator_->load(7, *log);
   ASSERT_TRUE(stats) << stats.error();
   EXPECT_EQ(stats->corrupt_batches, 1);
   EXPECT_EQ(coordinator_->fetch_offsets("good", std::nullopt).topics[0].partitions[0].committed_offset, 5);
   EXPECT_TRUE(coordinator_->fetch_offsets("bad", std::nullopt).topics.empty());
-  log->reset();
+  log.reset();
   std::filesystem::remove_all(dir);
 }
 
