@@ -23,6 +23,19 @@ TopicResult Controller::commit(const metadata::Record& record) {
   return {};
 }
 
+tl::expected<int64_t, ErrorCode> Controller::next_producer_id() {
+  if (producer_id_next_ >= producer_id_end_) {
+    const int64_t start = store_.image()->next_producer_id();
+    if (start > INT64_MAX - kProducerIdBlock)
+      return tl::unexpected(ErrorCode::UNKNOWN_SERVER_ERROR);  // Kafka's limit too: ids are never reused
+    auto r = commit(metadata::ProducerIdsRecord{config_.static_config().node_id(), start + kProducerIdBlock});
+    if (!r.ok()) return tl::unexpected(r.error);
+    producer_id_next_ = start;
+    producer_id_end_ = start + kProducerIdBlock;
+  }
+  return producer_id_next_++;
+}
+
 TopicResult Controller::create_topic(const NewTopic& spec, bool validate_only) {
   if (auto why = metadata::invalid_topic_name(spec.name)) return fail(ErrorCode::INVALID_TOPIC_EXCEPTION, *why);
   auto image = store_.image();

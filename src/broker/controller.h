@@ -13,6 +13,7 @@
 #include "broker/live_config.h"
 #include "metadata/store.h"
 #include "protocol/generated/error_codes.h"
+#include "tl/expected.hpp"
 
 namespace fjord::broker {
 
@@ -61,6 +62,11 @@ class Controller {
   using TopicListener = std::function<void(const metadata::TopicInfo&, int32_t first_new_partition, bool deleted)>;
   void set_topic_listener(TopicListener listener) { listener_ = std::move(listener); }
 
+  // A producer id no producer has had (InitProducerId). Ids are taken from the metadata log in
+  // blocks of kProducerIdBlock, so a restart never hands one out twice (Kafka's scheme).
+  static constexpr int64_t kProducerIdBlock = 1000;
+  tl::expected<int64_t, protocol::ErrorCode> next_producer_id();
+
   // Makes sure every topic in the image has its partition directories (after a crash between
   // the metadata commit and the mkdir) and removes leftovers of deleted partitions.
   void reconcile_partition_dirs();
@@ -74,6 +80,8 @@ class Controller {
   std::filesystem::path data_dir_;
   TopicListener listener_;
   ConfigListener config_listener_;
+  int64_t producer_id_next_ = 0;  // the block being handed out: [next, end)
+  int64_t producer_id_end_ = 0;
 };
 
 }  // namespace fjord::broker

@@ -11,6 +11,8 @@ const HandlerInfo kHandlers[] = {
     // Produce v0-2 are served so that clients like librdkafka 2.0 see the broker as able to take
     // compressed batches; they carry message formats 0/1, which are refused per partition.
     {ProduceRequest::kApiKey, 0, 11, &typed_handler<ProduceRequest, ProduceResponse, handle_produce>},
+    {InitProducerIdRequest::kApiKey, 0, 5,
+     &typed_handler<InitProducerIdRequest, InitProducerIdResponse, handle_init_producer_id>},
     {FetchRequest::kApiKey, 4, 17, &typed_handler<FetchRequest, FetchResponse, handle_fetch>},
     {ListOffsetsRequest::kApiKey, 1, 9,
      &typed_handler<ListOffsetsRequest, ListOffsetsResponse, handle_list_offsets>},

@@ -1,5 +1,7 @@
 #include "metadata/image.h"
 
+#include <algorithm>
+
 namespace fjord::metadata {
 
 const TopicInfo* Image::find(std::string_view name) const {
@@ -51,6 +53,8 @@ Image Image::apply(const Record& record) const {
             }
             next.put(std::move(copy));
           }
+        } else if constexpr (std::is_same_v<R, ProducerIdsRecord>) {
+          next.next_producer_id_ = std::max(next.next_producer_id_, r.next_producer_id);
         } else if constexpr (std::is_same_v<R, BrokerConfigRecord>) {
           auto& configs = next.broker_configs_[r.resource];
           if (r.value) {

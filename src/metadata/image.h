@@ -52,7 +52,15 @@ struct BrokerConfigRecord {
   std::optional<std::string> value;  // nullopt removes it
   bool operator==(const BrokerConfigRecord&) const = default;
 };
-using Record = std::variant<TopicRecord, RemoveTopicRecord, PartitionCountRecord, TopicConfigRecord, BrokerConfigRecord>;
+// A block of producer ids handed to a broker (Kafka's ProducerIdsRecord): every id below
+// `next_producer_id` is taken. Replayed, it keeps ids unique across restarts.
+struct ProducerIdsRecord {
+  int32_t broker_id = -1;
+  int64_t next_producer_id = 0;
+  bool operator==(const ProducerIdsRecord&) const = default;
+};
+using Record = std::variant<TopicRecord, RemoveTopicRecord, PartitionCountRecord, TopicConfigRecord, BrokerConfigRecord,
+                            ProducerIdsRecord>;
 
 class Image {
  public:
@@ -63,6 +71,8 @@ class Image {
   const std::map<std::string, TopicPtr, std::less<>>& topics() const { return by_name_; }
   // Dynamic broker configs of `resource` (a node id, or "" for the cluster-wide defaults).
   const std::map<std::string, std::string>& broker_configs(const std::string& resource) const;
+  // The first producer id no broker has been given.
+  int64_t next_producer_id() const { return next_producer_id_; }
 
   // A new image with `record` applied. Records that do not fit (an unknown id) change nothing.
   Image apply(const Record& record) const;
@@ -73,6 +83,7 @@ class Image {
   std::map<std::string, TopicPtr, std::less<>> by_name_;
   std::unordered_map<Uuid, TopicPtr, UuidHash> by_id_;
   std::map<std::string, std::map<std::string, std::string>> broker_configs_;
+  int64_t next_producer_id_ = 0;
 };
 
 }  // namespace fjord::metadata

@@ -18,7 +18,8 @@ namespace {
 using protocol::Reader;
 using protocol::Writer;
 
-enum RecordType : int8_t { kTopic = 1, kRemoveTopic = 2, kPartitionCount = 3, kTopicConfig = 4, kBrokerConfig = 5 };
+enum RecordType : int8_t { kTopic = 1, kRemoveTopic = 2, kPartitionCount = 3, kTopicConfig = 4, kBrokerConfig = 5,
+                         kProducerIds = 6 };
 constexpr int8_t kRecordVersion = 0;
 constexpr size_t kFrameHeader = 8;                  // int32 length + uint32 crc32c
 constexpr uint32_t kMaxRecordBytes = 64 << 20;      // far above any real record
@@ -59,7 +60,13 @@ Bytes encode_record(const Record& record) {
           w.write_string(r.resource, true);
           w.write_string(r.key, true);
           w.write_nullable_string(r.value, true);
+        } else if constexpr (std::is_same_v<R, ProducerIdsRecord>) {
+          w.write_int8(kProducerIds);
+          w.write_int8(kRecordVersion);
+          w.write_int32(r.broker_id);
+          w.write_int64(r.next_producer_id);
         } else {
+          static_assert(std::is_same_v<R, TopicConfigRecord>);
           w.write_int8(kTopicConfig);
           w.write_int8(kRecordVersion);
           w.write_uuid(r.id);
@@ -115,6 +122,13 @@ tl::expected<Record, std::string> decode_record(ByteView payload) {
       c.key = r.read_string(true);
       c.value = r.read_nullable_string(true);
       out = std::move(c);
+      break;
+    }
+    case kProducerIds: {
+      ProducerIdsRecord p;
+      p.broker_id = r.read_int32();
+      p.next_producer_id = r.read_int64();
+      out = p;
       break;
     }
     default:

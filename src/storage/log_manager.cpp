@@ -66,6 +66,7 @@ void LogManager::tick(int64_t now_ms) {
   for (auto& [tp, entry] : logs_) {
     if (entry.log->offline()) continue;
     entry.log->enforce_retention(now_ms);
+    entry.log->expire_producers(now_ms);
     entry.log->maybe_flush(now_ms);
   }
 }

@@ -100,7 +100,42 @@ IoResult<std::unique_ptr<PartitionLog>> PartitionLog::open(Env& env, const fs::p
     }
   }
   log->durable_offset_ = log->log_end_offset();
+  if (auto r = log->rebuild_producer_state(); !r) return tl::unexpected(r.error());
   return log;
+}
+
+IoResult<> PartitionLog::rebuild_producer_state() {
+  producers_.clear();
+  int64_t from = log_start_offset_;
+  if (auto snapshot = load_latest_snapshot(dir_, log_end_offset())) {
+    producers_ = std::move(snapshot->second);
+    from = std::max(from, snapshot->first);
+  }
+  auto it = segments_.upper_bound(from);
+  if (it != segments_.begin()) --it;
+  for (; it != segments_.end(); ++it) {
+    auto r = it->second->scan_headers_from(from, [&](const BatchInfo&, ByteView header) {
+      auto h = protocol::read_batch_header(header);
+      if (h && h->producer_id >= 0) producers_.update(*h);
+      return true;
+    });
+    if (!r) return tl::unexpected(r.error());
+  }
+  return {};
+}
+
+void PartitionLog::snapshot_producers() {
+  const int64_t offset = log_end_offset();
+  if (auto r = write_snapshot(*env_, dir_, offset, producers_); !r) {
+    spdlog::warn("{}: writing the producer state snapshot for offset {} failed: {}", dir_.string(), offset,
+                 r.error().message());
+    return;
+  }
+  delete_old_snapshots(dir_, 2);
+}
+
+size_t PartitionLog::expire_producers(int64_t now_ms) {
+  return producers_.remove_expired(now_ms, config_.producer_id_expiration_ms);
 }
 
 PartitionLog::~PartitionLog() {
@@ -150,6 +185,7 @@ IoResult<> PartitionLog::roll(int64_t now_ms) {
   // segment gets its next one reserved whole (Kafka's log.preallocate, for busy logs only).
   (*seg)->reserve_to(old_size);
   segments_.emplace(base, std::move(*seg));
+  snapshot_producers();  // Kafka's rule: a snapshot at every segment's base offset
   dir_sync_pending_ = true;
   if (syncer_ == nullptr) return flush();
   if (!sync_running_) start_sync();  // else sync_finished() starts the next one
@@ -157,7 +193,7 @@ IoResult<> PartitionLog::roll(int64_t now_ms) {
 }
 
 tl::expected<AppendResult, ErrorCode> PartitionLog::append(std::span<uint8_t> records, int64_t now_ms,
-                                                           int32_t leader_epoch) {
+                                                           int32_t leader_epoch, std::string* why) {
   if (offline_) return tl::unexpected(ErrorCode::KAFKA_STORAGE_ERROR);
   // Closed for shutdown: the client retries, against the restarted broker.
   if (closed_) return tl::unexpected(ErrorCode::NOT_LEADER_OR_FOLLOWER);
@@ -168,6 +204,22 @@ tl::expected<AppendResult, ErrorCode> PartitionLog::append(std::span<uint8_t> re
     if (!h || h->total_size() > records.size() - pos) return tl::unexpected(ErrorCode::CORRUPT_MESSAGE);
     uint8_t* p = records.data() + pos;
     size_t size = h->total_size();
+    const bool idempotent = h->producer_id >= 0 && !h->is_control();
+    if (idempotent) {
+      ProducerCheck check = producers_.check(*h);
+      if (check.error != ErrorCode::NONE) {
+        if (why) *why = std::move(check.message);
+        return tl::unexpected(check.error);
+      }
+      if (check.duplicate) {
+        if (result.base_offset < 0) result.base_offset = check.duplicate->first_offset();
+        result.last_offset = check.duplicate->last_offset;
+        // Kafka answers with the first write's timestamp; Fjord only where it was the append time.
+        if (config_.log_append_time) result.log_append_time = check.duplicate->timestamp;
+        result.duplicate = true;
+        break;
+      }
+    }
     int64_t base = log_end_offset();
     int64_t last = base + h->last_offset_delta;
     if (should_roll(size, last, now_ms)) {
@@ -186,6 +238,12 @@ tl::expected<AppendResult, ErrorCode> PartitionLog::append(std::span<uint8_t> re
     if (auto r = active().append(ByteView(p, size), base, last, max_ts); !r) {
       go_offline("appending", r.error());
       return tl::unexpected(ErrorCode::KAFKA_STORAGE_ERROR);
+    }
+    if (h->producer_id >= 0) {
+      protocol::BatchHeader placed = *h;
+      placed.base_offset = base;
+      placed.max_timestamp = max_ts;
+      producers_.update(placed);
     }
     if (result.base_offset < 0) result.base_offset = base;
     result.last_offset = last;
@@ -295,6 +353,10 @@ tl::expected<void, ErrorCode> PartitionLog::truncate_to(int64_t offset) {
   }
   durable_offset_ = std::min(durable_offset_, log_end_offset());
   if (auto r = flush(); !r) return tl::unexpected(ErrorCode::KAFKA_STORAGE_ERROR);
+  if (auto r = rebuild_producer_state(); !r) {
+    go_offline("rebuilding the producer state", r.error());
+    return tl::unexpected(ErrorCode::KAFKA_STORAGE_ERROR);
+  }
   return {};
 }
 
@@ -547,7 +609,10 @@ IoResult<> PartitionLog::flush() {
 IoResult<> PartitionLog::close() {
   closed_ = true;
   if (auto r = active().seal(); !r) return r;
-  return flush();
+  if (auto r = flush(); !r) return r;
+  // A clean start then loads the producers without reading the log.
+  snapshot_producers();
+  return {};
 }
 
 }  // namespace fjord::storage

@@ -19,6 +19,7 @@
 #include "protocol/generated/error_codes.h"
 #include "protocol/record_batch.h"
 #include "storage/cleaner.h"
+#include "storage/producer_state.h"
 #include "storage/segment.h"
 #include "storage/syncer.h"
 
@@ -34,6 +35,7 @@ struct LogConfig {
   int64_t flush_ms = INT64_MAX;              // flush.ms
   bool log_append_time = false;              // message.timestamp.type=LogAppendTime
   CompactionConfig compaction;               // cleanup.policy contains compact, and its settings
+  int64_t producer_id_expiration_ms = 86400000;  // producer.id.expiration.ms (a broker setting)
 };
 
 struct RecoveryReport {
@@ -47,6 +49,9 @@ struct AppendResult {
   int64_t base_offset = -1;
   int64_t last_offset = -1;
   int64_t log_append_time = -1;  // -1 unless LogAppendTime
+  // The batch repeated one the producer had written: nothing was written, and the offsets are
+  // the first write's.
+  bool duplicate = false;
 };
 
 struct ReadResult {
@@ -80,9 +85,17 @@ class PartitionLog {
 
   // Appends every batch of `records` (already validated with protocol::validate_batch),
   // assigning offsets in place. Rolls segments as needed. On an I/O error the partition goes
-  // offline: this and later appends fail with KAFKA_STORAGE_ERROR.
+  // offline: this and later appends fail with KAFKA_STORAGE_ERROR. A batch with a producer id
+  // is first checked against the producer state (ProducerState::check): a duplicate is answered
+  // with the offsets it got the first time (and ends the append), a refused one fails the append
+  // with the reason in `why` (batches before it stay written).
   tl::expected<AppendResult, protocol::ErrorCode> append(std::span<uint8_t> records, int64_t now_ms,
-                                                         int32_t leader_epoch = 0);
+                                                         int32_t leader_epoch = 0, std::string* why = nullptr);
+
+  // The producers that wrote to this partition (idempotence), as of the log end offset.
+  const ProducerState& producer_state() const { return producers_; }
+  // Drops producers idle for producer.id.expiration.ms. Returns how many went.
+  size_t expire_producers(int64_t now_ms);
 
   // Whole batches from the one holding `offset` for up to `max_bytes` (at least one batch when
   // `min_one_batch`), across segments, below the high watermark. OFFSET_OUT_OF_RANGE outside
@@ -149,6 +162,12 @@ class PartitionLog {
   PartitionLog() = default;
   Segment& active() const { return *segments_.rbegin()->second; }
   IoResult<> roll(int64_t now_ms);
+  // Loads the newest producer state snapshot at or below the log end offset and replays the
+  // batches after it (from the log start when there is none).
+  IoResult<> rebuild_producer_state();
+  // Writes the producer state as the snapshot for the log end offset; keeps the newest two. A
+  // failure is logged only: the log itself rebuilds the state.
+  void snapshot_producers();
   bool should_roll(size_t incoming, int64_t last_offset, int64_t now_ms) const;
   void start_sync();
   // Files the next sync covers: logs holding offsets past the durable offset, and index files
@@ -189,6 +208,7 @@ class PartitionLog {
   int64_t last_flush_ms_ = 0;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   std::vector<std::pair<std::weak_ptr<void>, std::function<void()>>> append_listeners_;
+  ProducerState producers_;
 };
 
 }  // namespace fjord::storage

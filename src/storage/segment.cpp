@@ -173,6 +173,8 @@ IoResult<uint64_t> scan_log(const File& log, uint64_t size, uint64_t position, c
           crc32c(p + batch::kAttributes, h->total_size() - batch::kAttributes) != h->crc)
         return position;
       whole = ByteView(p, h->total_size());
+    } else {
+      whole = ByteView(p, batch::kHeaderSize);
     }
     BatchInfo info{h->base_offset, h->last_offset(), h->max_timestamp, position, h->total_size()};
     if (!fn(info, whole)) return position;
@@ -185,6 +187,11 @@ IoResult<uint64_t> scan_log(const File& log, uint64_t size, uint64_t position, c
 IoResult<uint64_t> Segment::scan(uint64_t position, bool check_crc, const BatchVisitor& fn) const {
   return scan_log(*log_, size_, position, OffsetRule{base_offset_}, check_crc,
                   [&](const BatchInfo& b, ByteView) { return fn(b); });
+}
+
+IoResult<uint64_t> Segment::scan_headers_from(int64_t offset, const LogBatchVisitor& fn) const {
+  return scan_log(*log_, size_, start_position(offset), OffsetRule{base_offset_}, false,
+                  [&](const BatchInfo& b, ByteView header) { return b.last_offset < offset || fn(b, header); });
 }
 
 void Segment::index_batch(const BatchInfo& b) {

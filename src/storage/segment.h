@@ -57,7 +57,7 @@ struct OffsetRule {
 // Walks the record batches of a `.log` of `size` bytes from `position` on; stops at the end, at a
 // batch that is not whole or not well-formed (magic, sizes, offsets as `rule` says), or when
 // `fn` returns false. With `check_crc`, also stops at a batch whose CRC fails, and `fn` gets the
-// whole batch's bytes (else an empty view). Returns the position where it stopped.
+// whole batch's bytes (else its 61 header bytes). Returns the position where it stopped.
 using LogBatchVisitor = std::function<bool(const BatchInfo&, ByteView batch)>;
 // With `check_crc`, the file is read `crc_chunk` bytes at a time (more for a bigger batch), into
 // `scratch` when given (its memory is reused; `fn` must not scan with the same one).
@@ -124,6 +124,8 @@ class Segment {
   // `check_crc`, also stops at a batch whose CRC fails. Returns the position where it stopped.
   using BatchVisitor = std::function<bool(const BatchInfo&)>;
   IoResult<uint64_t> scan(uint64_t position, bool check_crc, const BatchVisitor& fn) const;
+  // The batches holding offsets at or after `offset`, with their header bytes (no CRC check).
+  IoResult<uint64_t> scan_headers_from(int64_t offset, const LogBatchVisitor& fn) const;
 
  private:
   Segment(std::filesystem::path dir, int64_t base_offset, const SegmentConfig& config)

@@ -19,6 +19,7 @@ API_METADATA = 3
 API_API_VERSIONS = 18
 API_CREATE_TOPICS = 19
 API_DELETE_TOPICS = 20
+API_INIT_PRODUCER_ID = 22
 API_DESCRIBE_CONFIGS = 32
 API_CREATE_PARTITIONS = 37
 
@@ -336,6 +337,13 @@ class Conn:
             return self.send(API_PRODUCE, version, body)
         return parse_produce(self.request(API_PRODUCE, version, body, False), version)
 
+    def init_producer_id(self, transactional_id=None, transaction_timeout_ms=60000, version=1):
+        """InitProducerId v0-1 (non-flexible): {error_code, producer_id, producer_epoch}."""
+        body = Writer().string(transactional_id).int32(transaction_timeout_ms).bytes()
+        r = self.request(API_INIT_PRODUCER_ID, version, body, False)
+        r.int32()  # throttle time
+        return {"error_code": r.int16(), "producer_id": r.int64(), "producer_epoch": r.int16()}
+
     def fetch_v4(self, topic, partition_offsets, **kw):
         body = build_fetch_v4(topic, partition_offsets, **kw)
         return parse_fetch_v4(self.request(API_FETCH, 4, body, False))
@@ -626,7 +634,8 @@ def encode_record(offset_delta, timestamp_delta, key, value, headers=()):
     return zigzag_varint(len(body)) + bytes(body)
 
 
-def record_batch(records, base_timestamp=None, base_offset=0, magic=2, attributes=0, gzip=False):
+def record_batch(records, base_timestamp=None, base_offset=0, magic=2, attributes=0, gzip=False,
+                 producer_id=-1, producer_epoch=-1, base_sequence=-1):
     """A v2 record batch, uncompressed or (gzip=True) gzip-compressed. records: list of
     (key, value) or (key, value, headers) or (key, value, headers, timestamp_ms); keys/values
     may be None. Timestamps default to base_timestamp + index (base_timestamp: now)."""
@@ -646,7 +655,8 @@ def record_batch(records, base_timestamp=None, base_offset=0, magic=2, attribute
         encoded = gzip_module.compress(bytes(encoded))
         attributes |= 1
     after_crc = (struct.pack(">hiqqqhi", attributes, len(records) - 1, base_timestamp,
-                             max(timestamps) if timestamps else base_timestamp, -1, -1, -1)
+                             max(timestamps) if timestamps else base_timestamp, producer_id, producer_epoch,
+                             base_sequence)
                  + struct.pack(">i", len(records)) + bytes(encoded))
     crc = crc32c(after_crc)
     # batch length counts from partition_leader_epoch to the end

@@ -19,6 +19,8 @@
 #include "protocol/generated/describe_configs_response.h"
 #include "protocol/generated/metadata_request.h"
 #include "protocol/generated/fetch_request.h"
+#include "protocol/generated/init_producer_id_request.h"
+#include "protocol/generated/init_producer_id_response.h"
 #include "protocol/generated/incremental_alter_configs_request.h"
 #include "protocol/generated/incremental_alter_configs_response.h"
 #include "protocol/generated/fetch_response.h"
@@ -56,6 +58,8 @@ namespace fjord::broker {
 
 asio::awaitable<protocol::ApiVersionsResponse> handle_api_versions(RequestContext&, protocol::ApiVersionsRequest&);
 asio::awaitable<protocol::ProduceResponse> handle_produce(RequestContext&, protocol::ProduceRequest&);
+asio::awaitable<protocol::InitProducerIdResponse> handle_init_producer_id(RequestContext&,
+                                                                         protocol::InitProducerIdRequest&);
 asio::awaitable<protocol::FetchResponse> handle_fetch(RequestContext&, protocol::FetchRequest&);
 asio::awaitable<protocol::ListOffsetsResponse> handle_list_offsets(RequestContext&, protocol::ListOffsetsRequest&);
 asio::awaitable<protocol::FindCoordinatorResponse> handle_find_coordinator(RequestContext&,

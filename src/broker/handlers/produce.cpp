@@ -68,6 +68,21 @@ std::optional<BatchError> check_records(ByteView records, const TopicLimits& lim
       limit_error = BatchError{ErrorCode::CORRUPT_MESSAGE, "cannot decompress the batch: " + body.error()};
       return;
     }
+    if (h.is_control()) {
+      // Only the transaction coordinator writes markers (Kafka's rule).
+      limit_error = BatchError{ErrorCode::INVALID_RECORD, "clients may not send control batches"};
+      return;
+    }
+    if (h.producer_id >= 0 && (h.base_sequence < 0 || h.producer_epoch < 0)) {
+      limit_error = BatchError{ErrorCode::INVALID_RECORD,
+                               fmt::format("a batch of producer {} needs a sequence number and an epoch (got {} and {})",
+                                           h.producer_id, h.base_sequence, h.producer_epoch)};
+      return;
+    }
+    if ((h.attributes & protocol::batch::kTransactionalBit) != 0) {
+      limit_error = BatchError{ErrorCode::INVALID_TXN_STATE, "transactions are not served yet"};
+      return;
+    }
     if (h.compression() != 0) {
       if (auto bad = validate_records(*body, h)) {  // uncompressed ones were checked with the batch
         limit_error = bad;
@@ -126,9 +141,10 @@ asio::awaitable<AppendOutcome> append_on_owner(Broker* broker, std::shared_ptr<c
     out.error = ErrorCode::KAFKA_STORAGE_ERROR;
     co_return out;
   }
-  auto appended = log->append(records, now);
+  auto appended = log->append(records, now, 0, &out.message);
   if (!appended) {
     out.error = appended.error();
+    if (!out.message.empty()) spdlog::debug("produce to {}-{} refused: {}", topic->name, partition, out.message);
     co_return out;
   }
   out.base_offset = appended->base_offset;

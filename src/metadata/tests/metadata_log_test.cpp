@@ -26,7 +26,8 @@ std::vector<Record> sample_records() {
   t.topic.configs = {{"retention.ms", "1000"}};
   return {t, PartitionCountRecord{t.topic.id, 5}, TopicConfigRecord{t.topic.id, "segment.bytes", "1024"},
           TopicConfigRecord{t.topic.id, "retention.ms", std::nullopt}, RemoveTopicRecord{t.topic.id},
-          BrokerConfigRecord{"", "log.retention.ms", "60000"}, BrokerConfigRecord{"1", "log.segment.bytes", std::nullopt}};
+          BrokerConfigRecord{"", "log.retention.ms", "60000"}, BrokerConfigRecord{"1", "log.segment.bytes", std::nullopt},
+          ProducerIdsRecord{1, 2000}};
 }
 }  // namespace
 
