@@ -4,6 +4,7 @@
 
 #include "base/crc32c.h"
 #include "protocol/codec.h"
+#include "protocol/record_batch_builder.h"
 
 namespace fjord::protocol {
 namespace {
@@ -153,6 +154,39 @@ void set_log_append_time(uint8_t* batch_start, size_t size, int64_t now_ms) {
   batch_start[batch::kAttributes + 1] = static_cast<uint8_t>(attrs);
   put_be64(batch_start + batch::kMaxTimestamp, static_cast<uint64_t>(now_ms));
   put_be32(batch_start + batch::kCrc, crc32c(batch_start + batch::kAttributes, size - batch::kAttributes));
+}
+
+}  // namespace fjord::protocol
+
+namespace fjord::protocol {
+
+Bytes build_txn_marker(int64_t producer_id, int16_t producer_epoch, const TxnMarker& marker, int64_t timestamp) {
+  Bytes key, value;
+  Writer k(key), v(value);
+  k.write_int16(0);
+  k.write_int16(marker.commit ? 1 : 0);
+  v.write_int16(0);
+  v.write_int32(marker.coordinator_epoch);
+  RecordBatchBuilder b(timestamp);
+  b.add(std::move(key), std::move(value), timestamp);
+  return b.build(batch::kTransactionalBit | batch::kControlBit, producer_id, producer_epoch, -1);
+}
+
+std::optional<TxnMarker> read_txn_marker(ByteView bytes) {
+  auto h = read_batch_header(bytes);
+  if (!h || !h->is_control() || h->compression() != 0 || bytes.size() < h->total_size()) return std::nullopt;
+  std::optional<TxnMarker> out;
+  ByteView records(bytes.data() + batch::kHeaderSize, h->total_size() - batch::kHeaderSize);
+  for_each_record(records, *h, [&](const RecordView& r) {
+    if (r.index != 0 || !r.key || !r.value || r.key->size() < 4 || r.value->size() < 6) return;
+    Reader k(*r.key), v(*r.value);
+    if (k.read_int16() != 0) return;
+    int16_t type = k.read_int16();
+    if (type != 0 && type != 1) return;
+    v.read_int16();
+    out = TxnMarker{type == 1, v.read_int32()};
+  });
+  return out;
 }
 
 }  // namespace fjord::protocol

@@ -64,6 +64,7 @@ struct BatchHeader {
   int compression() const { return attributes & batch::kCompressionMask; }
   bool log_append_time() const { return (attributes & batch::kTimestampTypeBit) != 0; }
   bool is_control() const { return (attributes & batch::kControlBit) != 0; }
+  bool is_transactional() const { return (attributes & batch::kTransactionalBit) != 0; }
   bool has_delete_horizon() const { return (attributes & batch::kDeleteHorizonBit) != 0; }
 };
 
@@ -109,6 +110,17 @@ std::optional<BatchError> validate_records(ByteView records, const BatchHeader& 
 
 // Checks the CRC only (for recovery, where sizes were checked while scanning).
 bool batch_crc_ok(ByteView bytes);
+
+// A transaction marker: a control batch (transactional) whose one record has key = int16 version
+// 0 + int16 type (0 abort, 1 commit) and value = int16 version 0 + int32 coordinator epoch.
+struct TxnMarker {
+  bool commit = false;
+  int32_t coordinator_epoch = 0;
+};
+// The whole marker batch (offset 0), as the transaction coordinator writes it.
+Bytes build_txn_marker(int64_t producer_id, int16_t producer_epoch, const TxnMarker& marker, int64_t timestamp);
+// The marker in `batch` (a whole, uncompressed control batch); nullopt if it is none.
+std::optional<TxnMarker> read_txn_marker(ByteView batch);
 
 // Rewrites baseOffset and partitionLeaderEpoch in place (neither is covered by the CRC).
 void assign_offsets(uint8_t* batch_start, int64_t base_offset, int32_t leader_epoch);

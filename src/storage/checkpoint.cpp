@@ -14,18 +14,7 @@ namespace fs = std::filesystem;
 IoResult<> write_checkpoint(Env& env, const fs::path& path, const OffsetCheckpoint& entries) {
   std::string text = fmt::format("0\n{}\n", entries.size());
   for (const auto& [tp, offset] : entries) text += fmt::format("{} {} {}\n", tp.first, tp.second, offset);
-  fs::path tmp = path;
-  tmp += ".tmp";
-  auto f = env.open(tmp, true);
-  if (!f) return tl::unexpected(f.error());
-  if (auto r = (*f)->truncate(0); !r) return r;
-  if (auto r = (*f)->write_at(0, ByteView(reinterpret_cast<const uint8_t*>(text.data()), text.size())); !r) return r;
-  if (auto r = (*f)->sync(); !r) return r;
-  f->reset();
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) return tl::unexpected(ec);
-  return env.sync_dir(path.parent_path());
+  return write_file_atomically(env, path, ByteView(reinterpret_cast<const uint8_t*>(text.data()), text.size()), true);
 }
 
 tl::expected<OffsetCheckpoint, std::string> read_checkpoint(const fs::path& path) {

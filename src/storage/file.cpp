@@ -121,4 +121,20 @@ Env& Env::posix() {
   return env;
 }
 
+IoResult<> write_file_atomically(Env& env, const std::filesystem::path& path, ByteView bytes, bool sync) {
+  std::filesystem::path tmp = path;
+  tmp += ".tmp";
+  {
+    auto f = env.open(tmp, true);
+    if (!f) return tl::unexpected(f.error());
+    if (auto r = (*f)->truncate(0); !r) return r;
+    if (auto r = (*f)->write_at(0, bytes); !r) return r;
+    if (sync) {
+      if (auto r = (*f)->sync(); !r) return r;
+    }
+  }
+  if (auto r = env.rename(tmp, path); !r) return r;
+  return sync ? env.sync_dir(path.parent_path()) : IoResult<>{};
+}
+
 }  // namespace fjord::storage

@@ -60,4 +60,8 @@ class Env {
   static Env& posix();
 };
 
+// Writes `bytes` to `path` through a temp file and a rename, so readers see the old file or the
+// new one whole; with `sync`, the data and the rename are durable when this returns.
+IoResult<> write_file_atomically(Env& env, const std::filesystem::path& path, ByteView bytes, bool sync);
+
 }  // namespace fjord::storage

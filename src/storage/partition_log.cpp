@@ -12,18 +12,7 @@ using protocol::ErrorCode;
 namespace {
 constexpr int64_t kMaxRelativeOffset = INT32_MAX;
 
-std::vector<int64_t> segment_bases(const fs::path& dir) {
-  std::vector<int64_t> bases;
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(dir, ec)) {
-    std::string name = e.path().filename().string();
-    if (name.size() != 24 || !name.ends_with(".log")) continue;
-    bool digits = std::all_of(name.begin(), name.begin() + 20, [](char c) { return c >= '0' && c <= '9'; });
-    if (digits) bases.push_back(std::stoll(name.substr(0, 20)));
-  }
-  std::sort(bases.begin(), bases.end());
-  return bases;
-}
+std::vector<int64_t> segment_bases(const fs::path& dir) { return offset_named_files(dir, ".log"); }
 }  // namespace
 
 IoResult<std::unique_ptr<PartitionLog>> PartitionLog::open(Env& env, const fs::path& dir, const LogConfig& config,
@@ -106,32 +95,127 @@ IoResult<std::unique_ptr<PartitionLog>> PartitionLog::open(Env& env, const fs::p
 
 IoResult<> PartitionLog::rebuild_producer_state() {
   producers_.clear();
+  pending_snapshot_.reset();
   int64_t from = log_start_offset_;
   if (auto snapshot = load_latest_snapshot(dir_, log_end_offset())) {
     producers_ = std::move(snapshot->second);
     from = std::max(from, snapshot->first);
   }
+  load_aborted(from);
+  std::vector<uint8_t> control;
   auto it = segments_.upper_bound(from);
   if (it != segments_.begin()) --it;
   for (; it != segments_.end(); ++it) {
-    auto r = it->second->scan_headers_from(from, [&](const BatchInfo&, ByteView header) {
+    const int64_t segment_base = it->first;
+    const Segment& seg = *it->second;
+    IoResult<> failed;
+    auto r = seg.scan_headers_from(from, [&](const BatchInfo& info, ByteView header) {
       auto h = protocol::read_batch_header(header);
-      if (h && h->producer_id >= 0) producers_.update(*h);
+      if (!h || h->producer_id < 0) return true;
+      std::optional<protocol::TxnMarker> marker;
+      if (h->is_control()) {
+        control.resize(info.size);
+        auto n = seg.log_file()->read_at(info.position, control);
+        if (!n) {
+          failed = tl::unexpected(n.error());
+          return false;
+        }
+        if (*n == info.size) marker = protocol::read_txn_marker(control);
+      }
+      auto done = producers_.update(*h, marker);
+      if (done && !done->committed && done->first_offset >= 0) {
+        int64_t lso = std::min(info.last_offset + 1, producers_.first_unstable_offset().value_or(INT64_MAX));
+        index_aborted({done->producer_id, done->first_offset, done->last_offset, lso}, segment_base);
+      }
       return true;
     });
     if (!r) return tl::unexpected(r.error());
+    if (!failed) return failed;
   }
   return {};
 }
 
-void PartitionLog::snapshot_producers() {
-  const int64_t offset = log_end_offset();
-  if (auto r = write_snapshot(*env_, dir_, offset, producers_); !r) {
+void PartitionLog::write_producer_snapshot(int64_t offset, const Bytes& bytes) {
+  if (auto r = write_snapshot(*env_, dir_, offset, bytes); !r) {
     spdlog::warn("{}: writing the producer state snapshot for offset {} failed: {}", dir_.string(), offset,
                  r.error().message());
     return;
   }
   delete_old_snapshots(dir_, 2);
+}
+
+void PartitionLog::load_aborted(int64_t replay_from) {
+  aborted_.clear();
+  txn_file_.reset();
+  txn_file_base_ = -1;
+  std::error_code ec;
+  for (int64_t base : txn_index_bases(dir_)) {
+    const fs::path path = txn_index_path(dir_, base);
+    std::vector<AbortedTxn> entries = read_txn_index(path);
+    std::vector<AbortedTxn> kept;
+    for (const AbortedTxn& t : entries)
+      if (t.last_offset < replay_from && t.last_offset >= log_start_offset_) kept.push_back(t);
+    const bool whole = fs::file_size(path, ec) == entries.size() * kTxnIndexEntrySize;
+    if (kept.size() != entries.size() || !whole) {
+      // Rewritten (synced: it holds entries the log's replay will not add back).
+      Bytes bytes;
+      for (const AbortedTxn& t : kept) {
+        Bytes e = encode_txn_index_entry(t);
+        bytes.insert(bytes.end(), e.begin(), e.end());
+      }
+      IoResult<> r = kept.empty() ? env_->remove(path) : write_file_atomically(*env_, path, bytes, true);
+      if (!r) spdlog::warn("{}: rewriting {} failed: {}", dir_.string(), path.filename().string(), r.error().message());
+    }
+    aborted_.insert(aborted_.end(), kept.begin(), kept.end());
+  }
+  std::sort(aborted_.begin(), aborted_.end(),
+            [](const AbortedTxn& a, const AbortedTxn& b) { return a.last_offset < b.last_offset; });
+}
+
+void PartitionLog::index_aborted(const AbortedTxn& txn, int64_t segment_base) {
+  aborted_.push_back(txn);
+  if (txn_file_base_ != segment_base) {
+    if (txn_file_) unsynced_txn_files_.push_back(std::move(txn_file_));
+    auto f = env_->open(txn_index_path(dir_, segment_base), true);
+    if (!f) {
+      go_offline("opening a transaction index", f.error());
+      return;
+    }
+    txn_file_ = std::move(*f);
+    txn_file_base_ = segment_base;
+  }
+  auto size = txn_file_->size();
+  if (!size) return go_offline("appending to a transaction index", size.error());
+  if (auto r = txn_file_->write_at(*size, encode_txn_index_entry(txn)); !r)
+    go_offline("appending to a transaction index", r.error());
+}
+
+void PartitionLog::prune_aborted() {
+  auto below = std::find_if(aborted_.begin(), aborted_.end(),
+                            [&](const AbortedTxn& t) { return t.last_offset >= log_start_offset_; });
+  aborted_.erase(aborted_.begin(), below);
+}
+
+int64_t PartitionLog::last_stable_offset() const {
+  return std::min(high_watermark(), producers_.first_unstable_offset().value_or(INT64_MAX));
+}
+
+std::vector<AbortedTxn> PartitionLog::aborted_transactions(int64_t from, int64_t to) const {
+  std::vector<AbortedTxn> out;
+  auto it = std::lower_bound(aborted_.begin(), aborted_.end(), from,
+                             [](const AbortedTxn& t, int64_t offset) { return t.last_offset < offset; });
+  for (; it != aborted_.end(); ++it) {
+    if (it->first_offset < to) out.push_back(*it);
+    // No transaction open before `to` was still open when this one ended: later ones start after.
+    if (it->last_stable_offset >= to) break;
+  }
+  return out;
+}
+
+tl::expected<AppendResult, ErrorCode> PartitionLog::append_marker(int64_t producer_id, int16_t producer_epoch,
+                                                                  const protocol::TxnMarker& marker, int64_t now_ms) {
+  Bytes batch = protocol::build_txn_marker(producer_id, producer_epoch, marker, now_ms);
+  return append(batch, now_ms);
 }
 
 size_t PartitionLog::expire_producers(int64_t now_ms) {
@@ -185,7 +269,12 @@ IoResult<> PartitionLog::roll(int64_t now_ms) {
   // segment gets its next one reserved whole (Kafka's log.preallocate, for busy logs only).
   (*seg)->reserve_to(old_size);
   segments_.emplace(base, std::move(*seg));
-  snapshot_producers();  // Kafka's rule: a snapshot at every segment's base offset
+  // Kafka's rule: a snapshot at every segment's base offset (written once the sync below is done).
+  pending_snapshot_ = {base, producers_.encode_snapshot()};
+  if (txn_file_) {
+    unsynced_txn_files_.push_back(std::move(txn_file_));
+    txn_file_base_ = -1;
+  }
   dir_sync_pending_ = true;
   if (syncer_ == nullptr) return flush();
   if (!sync_running_) start_sync();  // else sync_finished() starts the next one
@@ -205,6 +294,14 @@ tl::expected<AppendResult, ErrorCode> PartitionLog::append(std::span<uint8_t> re
     uint8_t* p = records.data() + pos;
     size_t size = h->total_size();
     const bool idempotent = h->producer_id >= 0 && !h->is_control();
+    std::optional<protocol::TxnMarker> marker;
+    if (h->is_control()) {
+      // Only the transaction coordinator writes control batches (Produce refuses them).
+      marker = protocol::read_txn_marker(ByteView(p, size));
+      if (marker && h->producer_id >= 0) {
+        if (ErrorCode e = producers_.check_marker(*h, *marker); e != ErrorCode::NONE) return tl::unexpected(e);
+      }
+    }
     if (idempotent) {
       ProducerCheck check = producers_.check(*h);
       if (check.error != ErrorCode::NONE) {
@@ -243,7 +340,11 @@ tl::expected<AppendResult, ErrorCode> PartitionLog::append(std::span<uint8_t> re
       protocol::BatchHeader placed = *h;
       placed.base_offset = base;
       placed.max_timestamp = max_ts;
-      producers_.update(placed);
+      auto done = producers_.update(placed, marker);
+      if (done && !done->committed && done->first_offset >= 0) {
+        const int64_t lso = std::min(last + 1, producers_.first_unstable_offset().value_or(INT64_MAX));
+        index_aborted({done->producer_id, done->first_offset, done->last_offset, lso}, segments_.rbegin()->first);
+      }
     }
     if (result.base_offset < 0) result.base_offset = base;
     result.last_offset = last;
@@ -267,8 +368,8 @@ void PartitionLog::on_next_append(std::weak_ptr<void> owner, std::function<void(
 }
 
 tl::expected<ReadResult, ErrorCode> PartitionLog::read(int64_t offset, uint64_t max_bytes, bool min_one_batch,
-                                                       bool verify) const {
-  const int64_t end = high_watermark();
+                                                       bool verify, int64_t upper) const {
+  const int64_t end = std::min(high_watermark(), upper);
   if (offset < log_start_offset_ || offset > end) return tl::unexpected(ErrorCode::OFFSET_OUT_OF_RANGE);
   ReadResult out;
   if (offset == end) return out;
@@ -362,6 +463,12 @@ tl::expected<void, ErrorCode> PartitionLog::truncate_to(int64_t offset) {
 
 void PartitionLog::delete_segment(std::map<int64_t, std::shared_ptr<Segment>>::iterator it) {
   it->second->remove_files();
+  if (txn_file_base_ == it->first) {
+    txn_file_.reset();
+    txn_file_base_ = -1;
+  }
+  std::error_code ec;
+  fs::remove(txn_index_path(dir_, it->first), ec);
   segments_.erase(it);
 }
 
@@ -403,6 +510,7 @@ int PartitionLog::enforce_retention(int64_t now_ms) {
     log_start_offset_ = std::max(log_start_offset_, next_base);
     ++deleted;
   }
+  if (deleted > 0) prune_aborted();
   return deleted;
 }
 
@@ -413,6 +521,7 @@ tl::expected<int64_t, ErrorCode> PartitionLog::delete_records_before(int64_t off
   if (offset <= log_start_offset_) return log_start_offset_;
   log_start_offset_ = offset;
   spdlog::info("{}: log start offset moved to {} (DeleteRecords)", dir_.string(), offset);
+  prune_aborted();
   if (cleaning()) return log_start_offset_;
   while (segments_.size() > 1 && std::next(segments_.begin())->first <= log_start_offset_) {
     spdlog::info("{}: deleting segment {} below the log start offset", dir_.string(), segments_.begin()->first);
@@ -542,6 +651,7 @@ std::vector<std::shared_ptr<File>> PartitionLog::take_files_to_sync() {
     if (seg->next_offset() > durable_offset_ && !seg->empty()) files.push_back(seg->log_file());
     for (auto& f : seg->take_unsynced_index_files()) files.push_back(std::move(f));
   }
+  for (auto& f : std::exchange(unsynced_txn_files_, {})) files.push_back(std::move(f));
   return files;
 }
 
@@ -569,6 +679,7 @@ void PartitionLog::sync_finished(int64_t target, IoResult<> result) {
     return;
   }
   durable_offset_ = std::max(durable_offset_, std::min(target, log_end_offset()));
+  write_pending_snapshot();
   // sync_running_ stays set while the callbacks run: what they append and wait for is
   // gathered into the one sync started below, not a sync each.
   while (!durable_waiters_.empty() && durable_waiters_.begin()->first <= durable_offset_) {
@@ -603,15 +714,26 @@ IoResult<> PartitionLog::flush() {
   }
   durable_offset_ = log_end_offset();
   unflushed_messages_ = 0;
+  write_pending_snapshot();
   return {};
+}
+
+void PartitionLog::write_pending_snapshot() {
+  if (!pending_snapshot_ || pending_snapshot_->first > durable_offset_ || !unsynced_txn_files_.empty()) return;
+  auto [offset, bytes] = std::move(*pending_snapshot_);
+  pending_snapshot_.reset();
+  write_producer_snapshot(offset, bytes);
 }
 
 IoResult<> PartitionLog::close() {
   closed_ = true;
   if (auto r = active().seal(); !r) return r;
   if (auto r = flush(); !r) return r;
+  if (txn_file_) {
+    if (auto r = txn_file_->sync(); !r) return r;
+  }
   // A clean start then loads the producers without reading the log.
-  snapshot_producers();
+  write_producer_snapshot(log_end_offset(), producers_.encode_snapshot());
   return {};
 }
 

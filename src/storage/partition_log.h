@@ -22,6 +22,7 @@
 #include "storage/producer_state.h"
 #include "storage/segment.h"
 #include "storage/syncer.h"
+#include "storage/txn_index.h"
 
 namespace fjord::storage {
 
@@ -92,6 +93,18 @@ class PartitionLog {
   tl::expected<AppendResult, protocol::ErrorCode> append(std::span<uint8_t> records, int64_t now_ms,
                                                          int32_t leader_epoch = 0, std::string* why = nullptr);
 
+  // Writes a transaction marker (the transaction coordinator's call, never a client's): ends
+  // the producer's transaction here, committed or aborted. INVALID_PRODUCER_EPOCH for an epoch
+  // below the producer's, TRANSACTION_COORDINATOR_FENCED for an older coordinator epoch.
+  tl::expected<AppendResult, protocol::ErrorCode> append_marker(int64_t producer_id, int16_t producer_epoch,
+                                                                const protocol::TxnMarker& marker, int64_t now_ms);
+  // Where read_committed consumers stop: the first offset of the oldest open transaction, or
+  // the high watermark.
+  int64_t last_stable_offset() const;
+  // The aborted transactions that overlap [from, to): a read_committed consumer drops their
+  // records.
+  std::vector<AbortedTxn> aborted_transactions(int64_t from, int64_t to) const;
+
   // The producers that wrote to this partition (idempotence), as of the log end offset.
   const ProducerState& producer_state() const { return producers_; }
   // Drops producers idle for producer.id.expiration.ms. Returns how many went.
@@ -102,8 +115,9 @@ class PartitionLog {
   // [log start, high watermark]. With `verify`, each batch's CRC is checked first, and a read
   // that would start at a bad batch gets CORRUPT_MESSAGE (logged); without, only headers are
   // read, for callers that check each batch themselves.
+  // `upper` lowers the end below the high watermark (read_committed: the last stable offset).
   tl::expected<ReadResult, protocol::ErrorCode> read(int64_t offset, uint64_t max_bytes, bool min_one_batch,
-                                                     bool verify = true) const;
+                                                     bool verify = true, int64_t upper = INT64_MAX) const;
 
   // The first batch below the high watermark whose max timestamp is >= `timestamp` (its base
   // offset, and max timestamp); nullopt when none.
@@ -165,9 +179,16 @@ class PartitionLog {
   // Loads the newest producer state snapshot at or below the log end offset and replays the
   // batches after it (from the log start when there is none).
   IoResult<> rebuild_producer_state();
-  // Writes the producer state as the snapshot for the log end offset; keeps the newest two. A
-  // failure is logged only: the log itself rebuilds the state.
-  void snapshot_producers();
+  // Writes `bytes` (an encoded producer state) as the snapshot for `offset`; keeps the newest
+  // two. A failure is logged only: the log itself rebuilds the state.
+  void write_producer_snapshot(int64_t offset, const Bytes& bytes);
+  // Records an aborted transaction in the .txnindex of the segment based at `segment_base`.
+  void index_aborted(const AbortedTxn& txn, int64_t segment_base);
+  // Loads the .txnindex files, keeping the entries below `replay_from` (rewriting files that
+  // held later ones: replay adds those again) and at or after the log start offset.
+  void load_aborted(int64_t replay_from);
+  void prune_aborted();  // drops entries below the log start offset
+  void write_pending_snapshot();  // once the sync after its roll is done
   bool should_roll(size_t incoming, int64_t last_offset, int64_t now_ms) const;
   void start_sync();
   // Files the next sync covers: logs holding offsets past the durable offset, and index files
@@ -209,6 +230,15 @@ class PartitionLog {
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   std::vector<std::pair<std::weak_ptr<void>, std::function<void()>>> append_listeners_;
   ProducerState producers_;
+  std::vector<AbortedTxn> aborted_;  // by last offset
+  std::shared_ptr<File> txn_file_;   // the .txnindex appended to, of segment txn_file_base_
+  int64_t txn_file_base_ = -1;
+  // .txnindex files of rolled segments for the next sync.
+  std::vector<std::shared_ptr<File>> unsynced_txn_files_;
+  // The producer state at the last roll, written as a snapshot once the sync after the roll
+  // made the rolled segment (and its .txnindex) durable: a snapshot at offset S promises that
+  // what the segments below S say about transactions survives a crash.
+  std::optional<std::pair<int64_t, Bytes>> pending_snapshot_;
 };
 
 }  // namespace fjord::storage

@@ -70,6 +70,12 @@ ProducerCheck ProducerState::check(const protocol::BatchHeader& b) const {
     }
     return out;
   }
+  if (!b.is_transactional() && e.current_txn_first_offset >= 0) {
+    out.error = ErrorCode::INVALID_TXN_STATE;
+    out.message = fmt::format("producer {} sent a non-transactional batch while its transaction is open",
+                              b.producer_id);
+    return out;
+  }
   // Same epoch. A producer whose batches all went (its cached list is empty) may go on anywhere.
   if (!e.batches.empty() && !in_sequence(e.last_seq(), first)) {
     out.error = ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER;
@@ -79,7 +85,16 @@ ProducerCheck ProducerState::check(const protocol::BatchHeader& b) const {
   return out;
 }
 
-void ProducerState::update(const protocol::BatchHeader& b) {
+ErrorCode ProducerState::check_marker(const protocol::BatchHeader& b, const protocol::TxnMarker& marker) const {
+  const ProducerEntry* e = find(b.producer_id);
+  if (e == nullptr) return ErrorCode::NONE;
+  if (b.producer_epoch < e->epoch) return ErrorCode::INVALID_PRODUCER_EPOCH;
+  if (marker.coordinator_epoch < e->coordinator_epoch) return ErrorCode::TRANSACTION_COORDINATOR_FENCED;
+  return ErrorCode::NONE;
+}
+
+std::optional<CompletedTxn> ProducerState::update(const protocol::BatchHeader& b,
+                                                  const std::optional<protocol::TxnMarker>& marker) {
   ProducerEntry& e = producers_[b.producer_id];
   e.producer_id = b.producer_id;
   if (b.producer_epoch != e.epoch) {
@@ -87,10 +102,28 @@ void ProducerState::update(const protocol::BatchHeader& b) {
     e.epoch = b.producer_epoch;
     e.batches.clear();
   }
-  if (b.is_control()) return;  // transaction markers end transactions; they carry no sequence
+  if (b.is_control()) {
+    // Transaction markers end transactions; they carry no sequence.
+    if (!marker) return std::nullopt;
+    CompletedTxn done{b.producer_id, e.current_txn_first_offset, b.base_offset, marker->commit};
+    if (e.current_txn_first_offset >= 0) ongoing_.erase(e.current_txn_first_offset);
+    e.current_txn_first_offset = -1;
+    e.coordinator_epoch = marker->coordinator_epoch;
+    return done;
+  }
   if (e.batches.size() == kMaxCachedBatches) e.batches.erase(e.batches.begin());
   e.batches.push_back(ProducerBatch{last_sequence(b.base_sequence, b.last_offset_delta), b.last_offset(),
                                     b.last_offset_delta, b.max_timestamp});
+  if (b.is_transactional() && e.current_txn_first_offset < 0) {
+    e.current_txn_first_offset = b.base_offset;
+    ongoing_[b.base_offset] = b.producer_id;
+  }
+  return std::nullopt;
+}
+
+std::optional<int64_t> ProducerState::first_unstable_offset() const {
+  if (ongoing_.empty()) return std::nullopt;
+  return ongoing_.begin()->first;
 }
 
 const ProducerEntry* ProducerState::find(int64_t producer_id) const {
@@ -177,35 +210,21 @@ tl::expected<ProducerState, std::string> ProducerState::decode_snapshot(ByteView
       e.batches.push_back(b);
     }
   }
+  for (const auto& [id, e] : state.producers_)
+    if (e.current_txn_first_offset >= 0) state.ongoing_[e.current_txn_first_offset] = id;
   return state;
 }
 
 fs::path snapshot_path(const fs::path& dir, int64_t offset) { return dir / segment_file_name(offset, ".snapshot"); }
 
-std::vector<int64_t> snapshot_offsets(const fs::path& dir) {
-  std::vector<int64_t> out;
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(dir, ec)) {
-    std::string name = e.path().filename().string();
-    if (name.size() != 29 || !name.ends_with(".snapshot")) continue;
-    if (std::all_of(name.begin(), name.begin() + 20, [](char c) { return c >= '0' && c <= '9'; }))
-      out.push_back(std::stoll(name.substr(0, 20)));
-  }
-  std::sort(out.begin(), out.end());
-  return out;
+std::vector<int64_t> snapshot_offsets(const fs::path& dir) { return offset_named_files(dir, ".snapshot"); }
+
+IoResult<> write_snapshot(Env& env, const fs::path& dir, int64_t offset, ByteView encoded) {
+  return write_file_atomically(env, snapshot_path(dir, offset), encoded, false);
 }
 
 IoResult<> write_snapshot(Env& env, const fs::path& dir, int64_t offset, const ProducerState& state) {
-  Bytes bytes = state.encode_snapshot();
-  fs::path path = snapshot_path(dir, offset);
-  fs::path tmp = path;
-  tmp += ".tmp";
-  auto f = env.open(tmp, true);
-  if (!f) return tl::unexpected(f.error());
-  if (auto r = (*f)->truncate(0); !r) return r;
-  if (auto r = (*f)->write_at(0, bytes); !r) return r;
-  f->reset();
-  return env.rename(tmp, path);
+  return write_snapshot(env, dir, offset, state.encode_snapshot());
 }
 
 std::optional<std::pair<int64_t, ProducerState>> load_latest_snapshot(const fs::path& dir, int64_t max_offset) {

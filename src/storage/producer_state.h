@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -58,6 +59,14 @@ struct ProducerCheck {
   std::optional<ProducerBatch> duplicate;
 };
 
+// A transaction ended by a marker on this partition.
+struct CompletedTxn {
+  int64_t producer_id = -1;
+  int64_t first_offset = -1;  // its first batch here; -1 when it wrote nothing here
+  int64_t last_offset = -1;   // the marker's offset
+  bool committed = false;
+};
+
 class ProducerState {
  public:
   static constexpr size_t kMaxCachedBatches = 5;
@@ -66,18 +75,35 @@ class ProducerState {
   // repeat of a cached batch is a duplicate; an epoch below the producer's is
   // INVALID_PRODUCER_EPOCH; a new epoch must start at sequence 0, and in the same epoch the first
   // sequence must follow the last one (else OUT_OF_ORDER_SEQUENCE_NUMBER). A producer the
-  // partition has no state for (new, expired, or removed with its records) may start anywhere.
+  // partition has no state for (new, or expired) may start anywhere. A plain batch from a
+  // producer with a transaction open here is INVALID_TXN_STATE.
   ProducerCheck check(const protocol::BatchHeader& batch) const;
 
+  // Checks a transaction marker the coordinator writes: its epoch may not be below the
+  // producer's (INVALID_PRODUCER_EPOCH), nor its coordinator epoch below the last one seen
+  // (TRANSACTION_COORDINATOR_FENCED).
+  protocol::ErrorCode check_marker(const protocol::BatchHeader& batch, const protocol::TxnMarker& marker) const;
+
   // Records a batch now in the log (offsets assigned): after check() for a client's batch, or
-  // while rebuilding from the log. A higher epoch replaces the cached batches.
-  void update(const protocol::BatchHeader& batch);
+  // while rebuilding from the log. A higher epoch replaces the cached batches. A transactional
+  // batch opens the producer's transaction here (if not open yet); a marker (`marker` set)
+  // closes it and says what ended.
+  std::optional<CompletedTxn> update(const protocol::BatchHeader& batch,
+                                     const std::optional<protocol::TxnMarker>& marker = std::nullopt);
+
+  // The first offset of the oldest open transaction (the last stable offset's bound).
+  std::optional<int64_t> first_unstable_offset() const;
+  // Open transactions by first offset: producer id.
+  const std::map<int64_t, int64_t>& ongoing() const { return ongoing_; }
 
   const ProducerEntry* find(int64_t producer_id) const;
   const std::unordered_map<int64_t, ProducerEntry>& producers() const { return producers_; }
   size_t size() const { return producers_.size(); }
   bool empty() const { return producers_.empty(); }
-  void clear() { producers_.clear(); }
+  void clear() {
+    producers_.clear();
+    ongoing_.clear();
+  }
 
   // Drops producers with no open transaction whose last batch's timestamp is `expiration_ms` or
   // more before `now_ms` (producer.id.expiration.ms). Returns how many went.
@@ -92,6 +118,7 @@ class ProducerState {
 
  private:
   std::unordered_map<int64_t, ProducerEntry> producers_;
+  std::map<int64_t, int64_t> ongoing_;  // first offset -> producer id
 };
 
 // Snapshot files in a partition directory: `<20-digit offset>.snapshot`, the state of every batch
@@ -101,6 +128,7 @@ std::vector<int64_t> snapshot_offsets(const std::filesystem::path& dir);  // asc
 // Writes the snapshot for `offset` (temp file, then rename; not synced: a torn one fails its
 // CRC and an older one, or the log, is used instead).
 IoResult<> write_snapshot(Env& env, const std::filesystem::path& dir, int64_t offset, const ProducerState& state);
+IoResult<> write_snapshot(Env& env, const std::filesystem::path& dir, int64_t offset, ByteView encoded);
 // The newest readable snapshot at or below `max_offset`. Snapshots above it are deleted (their
 // batches are no longer in the log) and unreadable ones are deleted and logged. nullopt: none.
 std::optional<std::pair<int64_t, ProducerState>> load_latest_snapshot(const std::filesystem::path& dir,

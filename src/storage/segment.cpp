@@ -33,6 +33,19 @@ std::string segment_file_name(int64_t base_offset, std::string_view suffix) {
   return fmt::format("{:020d}{}", base_offset, suffix);
 }
 
+std::vector<int64_t> offset_named_files(const std::filesystem::path& dir, std::string_view suffix) {
+  std::vector<int64_t> out;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    std::string name = e.path().filename().string();
+    if (name.size() != 20 + suffix.size() || !name.ends_with(suffix)) continue;
+    if (std::all_of(name.begin(), name.begin() + 20, [](char c) { return c >= '0' && c <= '9'; }))
+      out.push_back(std::stoll(name.substr(0, 20)));
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 IoResult<std::unique_ptr<Segment>> Segment::create(Env& env, const fs::path& dir, int64_t base_offset,
                                                    const SegmentConfig& config, int64_t now_ms) {
   std::unique_ptr<Segment> seg(new Segment(dir, base_offset, config));

@@ -24,6 +24,8 @@ struct SegmentConfig {
 };
 
 std::string segment_file_name(int64_t base_offset, std::string_view suffix);
+// The offsets of the files in `dir` named like segment_file_name(offset, suffix), ascending.
+std::vector<int64_t> offset_named_files(const std::filesystem::path& dir, std::string_view suffix);
 
 // A byte range of a segment's .log that a reader sends as is (sendfile) or copies.
 struct FileRange {

@@ -33,6 +33,7 @@ EXPECTED_VERSIONS = {
     42: (0, 2),  # DeleteGroups
     47: (0, 0),  # OffsetDelete
     21: (0, 2),  # DeleteRecords
+    kr.API_INIT_PRODUCER_ID: (0, 5),
 }
 
 

@@ -306,3 +306,90 @@ TEST(ProducerStateLog, IdleProducersExpire) {
 }
 
 }  // namespace fjord::storage
+
+namespace fjord::storage {
+namespace {
+Bytes txn_batch(int64_t pid, int16_t epoch, int32_t seq, int records) {
+  protocol::RecordBatchBuilder b(1000);
+  for (int i = 0; i < records; ++i) b.add(Bytes{'k'}, Bytes{'t', static_cast<uint8_t>(seq + i)}, 1000);
+  return b.build(protocol::batch::kTransactionalBit, pid, epoch, seq);
+}
+}  // namespace
+
+TEST(ProducerStateLog, TransactionsHoldTheLastStableOffsetAndAbortsAreIndexed) {
+  TempDir tmp("txn");
+  Log l(tmp.path / "t-0");
+  l.open(true);
+  ASSERT_TRUE(l.append(make_batch(2, 10, 100)).has_value());            // 0-1 plain
+  ASSERT_TRUE(l.append(txn_batch(5, 0, 0, 3)).has_value());              // 2-4 producer 5's transaction
+  EXPECT_EQ(l.log->last_stable_offset(), 2);
+  ASSERT_TRUE(l.append(txn_batch(6, 0, 0, 2)).has_value());              // 5-6 producer 6's
+  ASSERT_TRUE(l.append(producer_batch(7, 0, 0, 1)).has_value());         // 7 idempotent, no transaction
+  std::string why;
+  auto plain = l.append(producer_batch(5, 0, 3, 1), &why);
+  ASSERT_FALSE(plain.has_value());
+  EXPECT_EQ(plain.error(), ErrorCode::INVALID_TXN_STATE) << why;
+  ASSERT_TRUE(l.log->append_marker(5, 0, {false, 3}, 3000).has_value());  // 8 abort of producer 5
+  EXPECT_EQ(l.log->last_stable_offset(), 5);                                 // producer 6 still open
+  // A read for read_committed stops there.
+  auto r = l.log->read(0, 1 << 20, true, true, l.log->last_stable_offset());
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->bytes, l.log->read(0, 1 << 20, true)->bytes - l.log->read(5, 1 << 20, true)->bytes);
+  ASSERT_TRUE(l.log->append_marker(6, 0, {true, 3}, 3000).has_value());   // 9 commit of producer 6
+  EXPECT_EQ(l.log->last_stable_offset(), 10);
+  EXPECT_EQ(l.log->aborted_transactions(0, 10), (std::vector<AbortedTxn>{{5, 2, 8, 5}}));
+  EXPECT_TRUE(l.log->aborted_transactions(9, 10).empty());
+  EXPECT_TRUE(l.log->aborted_transactions(0, 2).empty());
+  EXPECT_EQ(read_txn_index(txn_index_path(l.dir, 0)), (std::vector<AbortedTxn>{{5, 2, 8, 5}}));
+  // Markers from a fenced epoch or an older coordinator are refused.
+  ASSERT_TRUE(l.append(txn_batch(5, 1, 0, 1)).has_value());  // 10: epoch 1 opens a transaction
+  EXPECT_EQ(l.log->append_marker(5, 0, {true, 3}, 3000).error(), ErrorCode::INVALID_PRODUCER_EPOCH);
+  EXPECT_EQ(l.log->append_marker(5, 1, {true, 2}, 3000).error(), ErrorCode::TRANSACTION_COORDINATOR_FENCED);
+  EXPECT_EQ(l.log->last_stable_offset(), 10);
+}
+
+TEST(ProducerStateLog, OpenAndAbortedTransactionsSurviveRestarts) {
+  for (bool clean : {true, false}) {
+    TempDir tmp(clean ? "txn-clean" : "txn-crash");
+    LogConfig config;
+    config.segment_bytes = 400;  // rolls between the transactions
+    Log l(tmp.path / "t-0", config);
+    l.open(true);
+    std::vector<AbortedTxn> aborted;
+    int64_t open_at = -1;
+    for (int i = 0; i < 12; ++i) {
+      const int64_t pid = 100 + i;
+      auto first = l.append(txn_batch(pid, 0, 0, 2));
+      ASSERT_TRUE(first.has_value());
+      ASSERT_TRUE(l.append(make_batch(1, 10, 100)).has_value());
+      if (i == 11) {
+        open_at = first->base_offset;  // left open
+        break;
+      }
+      auto marker = l.log->append_marker(pid, 0, {i % 3 != 0, 1}, 3000);
+      ASSERT_TRUE(marker.has_value());
+      if (i % 3 == 0) aborted.push_back({pid, first->base_offset, marker->base_offset, marker->base_offset + 1});
+    }
+    ASSERT_GT(l.log->segment_count(), 3u);
+    const int64_t end = l.log->log_end_offset();
+    EXPECT_EQ(l.log->aborted_transactions(0, end), aborted);
+    EXPECT_EQ(l.log->last_stable_offset(), open_at);
+    if (clean) ASSERT_TRUE(l.log->close().has_value());
+    l.open(clean);
+    EXPECT_EQ(l.log->aborted_transactions(0, end), aborted) << clean;
+    EXPECT_EQ(l.log->last_stable_offset(), open_at) << clean;
+    // From the whole log, with no snapshot and no transaction index.
+    delete_old_snapshots(l.dir, 0);
+    for (int64_t base : txn_index_bases(l.dir)) fs::remove(txn_index_path(l.dir, base));
+    l.open(false);
+    EXPECT_EQ(l.log->aborted_transactions(0, end), aborted) << clean;
+    EXPECT_EQ(l.log->last_stable_offset(), open_at) << clean;
+    ASSERT_TRUE(l.log->append_marker(111, 0, {false, 1}, 3000).has_value());
+    EXPECT_EQ(l.log->last_stable_offset(), l.log->log_end_offset());
+    // Truncating below the last marker forgets that abort again.
+    ASSERT_TRUE(l.log->truncate_to(end).has_value());
+    EXPECT_EQ(l.log->aborted_transactions(0, end), aborted);
+    EXPECT_EQ(l.log->last_stable_offset(), open_at);
+  }
+}
+}  // namespace fjord::storage
