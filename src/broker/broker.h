@@ -15,6 +15,7 @@
 #include "broker/fetch_sessions.h"
 #include "broker/shards.h"
 #include "coordinator/group_coordinator.h"
+#include "coordinator/transaction_coordinator.h"
 #include "metadata/store.h"
 #include "storage/log_manager.h"
 
@@ -34,6 +35,8 @@ struct Broker {
   // One per shard; coordinators[i] is used on shard i only, for the groups whose
   // __consumer_offsets partition lives there.
   std::vector<std::unique_ptr<coordinator::GroupCoordinator>>* coordinators = nullptr;
+  // One per shard, for the transactional ids whose __transaction_state partition lives there.
+  std::vector<std::unique_ptr<coordinator::TransactionCoordinator>>* txn_coordinators = nullptr;
   int32_t node_id = 1;
   std::string advertised_host;
   int32_t advertised_port = 0;

@@ -76,8 +76,25 @@ std::unique_ptr<coordinator::GroupCoordinator> make_coordinator(Broker& broker, 
       asio::post(context, [done, e] { done(e); });
     });
   };
-  return std::make_unique<coordinator::GroupCoordinator>(context, coordinator_config(*broker.config()), std::move(append),
-                                                         now_ms);
+  auto coordinator = std::make_unique<coordinator::GroupCoordinator>(context, coordinator_config(*broker.config()),
+                                                                     std::move(append), now_ms);
+  coordinator->set_txn_append([&broker, &context](int32_t partition, int64_t producer_id, int16_t producer_epoch,
+                                                  std::vector<coordinator::OffsetsRecord> records,
+                                                  std::function<void(protocol::ErrorCode)> done) {
+    auto fail = [&context, &done](protocol::ErrorCode e) { asio::post(context, [done, e] { done(e); }); };
+    const metadata::TopicInfo* topic = broker.store.image()->find(coordinator::kOffsetsTopic);
+    storage::PartitionLog* log = topic ? partition_log(broker, *topic, partition) : nullptr;
+    if (!log) return fail(protocol::ErrorCode::UNKNOWN_TOPIC_OR_PARTITION);
+    int64_t now = now_ms();
+    Bytes batch = coordinator::build_batch(records, now, producer_id, producer_epoch);
+    auto appended = log->append(batch, now);
+    if (!appended) return fail(appended.error());
+    log->when_durable(appended->last_offset + 1, [&context, done](storage::IoResult<> r) {
+      protocol::ErrorCode e = r ? protocol::ErrorCode::NONE : protocol::ErrorCode::KAFKA_STORAGE_ERROR;
+      asio::post(context, [done, e] { done(e); });
+    });
+  });
+  return coordinator;
 }
 
 bool load_groups(Broker& broker) {

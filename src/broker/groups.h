@@ -35,13 +35,11 @@ asio::awaitable<tl::expected<int32_t, protocol::ErrorCode>> ensure_offsets_topic
 // Where `group` lives, creating __consumer_offsets if needed.
 asio::awaitable<tl::expected<GroupHome, protocol::ErrorCode>> group_home(Broker& broker, const std::string& group);
 
-// Runs `start(coordinator, done)` on `shard`; the awaitable completes, back on the caller's
-// executor, with what `done` is called with. `start` must copy what it keeps of anything it
-// refers to before returning (the caller stays suspended until `done`).
-template <typename Resp, typename Start>
-asio::awaitable<Resp> on_coordinator(Broker& broker, int shard, Start start) {  // not a coroutine
-  asio::io_context& target = broker.shards.context(shard);
-  coordinator::GroupCoordinator* coord = (*broker.coordinators)[static_cast<size_t>(shard)].get();
+// Runs `start(*coord, done)` on `target` (coord's shard); the awaitable completes, back on the
+// caller's executor, with what `done` is called with. `start` must copy what it keeps of anything
+// it refers to before returning (the caller stays suspended until `done`).
+template <typename Resp, typename Coordinator, typename Start>
+asio::awaitable<Resp> call_coordinator(asio::io_context& target, Coordinator* coord, Start start) {  // not a coroutine
   auto initiate = [&target, coord, start = std::move(start)](auto handler) mutable {
     auto shared = std::make_shared<decltype(handler)>(std::move(handler));
     asio::post(target, [coord, start = std::move(start), shared]() mutable {
@@ -52,6 +50,13 @@ asio::awaitable<Resp> on_coordinator(Broker& broker, int shard, Start start) {  
     });
   };
   return asio::async_initiate<const asio::use_awaitable_t<>&, void(Resp)>(std::move(initiate), asio::use_awaitable);
+}
+
+// The group coordinator of `shard`, as call_coordinator.
+template <typename Resp, typename Start>
+asio::awaitable<Resp> on_coordinator(Broker& broker, int shard, Start start) {  // not a coroutine
+  return call_coordinator<Resp>(broker.shards.context(shard), (*broker.coordinators)[static_cast<size_t>(shard)].get(),
+                                std::move(start));
 }
 
 }  // namespace fjord::broker

@@ -34,6 +34,7 @@ storage::LogConfig log_config_for(const BrokerConfig& config, const metadata::To
     else if (c.name == "max.compaction.lag.ms") out.compaction.max_compaction_lag_ms = n;
     else if (c.name == "delete.retention.ms") out.compaction.delete_retention_ms = n;
   }
+  out.producer_id_expiration_ms = config.get_long("producer.id.expiration.ms");
   if (!deletes) {
     // A compact-only topic (like __consumer_offsets) is never cut by time or size.
     out.retention_ms = -1;

@@ -25,6 +25,7 @@
 #include "broker/log_config.h"
 #include "broker/partitions.h"
 #include "coordinator/group_coordinator.h"
+#include "broker/transactions.h"
 #include "metadata/store.h"
 #include "storage/log_manager.h"
 
@@ -233,6 +234,10 @@ int serve(const BrokerConfig& static_config) {
     coordinators.push_back(make_coordinator(broker, i));
   broker.coordinators = &coordinators;
   if (!load_groups(broker)) return 1;
+  std::vector<std::unique_ptr<coordinator::TransactionCoordinator>> txn_coordinators;
+  for (int i = 0; i < shard_count; ++i) txn_coordinators.push_back(make_txn_coordinator(broker, i));
+  broker.txn_coordinators = &txn_coordinators;
+  if (!load_transactions(broker)) return 1;
   controller.set_topic_listener([&broker](const metadata::TopicInfo& topic, int32_t first_new, bool deleted) {
     auto shared = std::make_shared<const metadata::TopicInfo>(topic);
     const bool reconfigure = first_new < 0;

@@ -1,5 +1,7 @@
 #include "coordinator/group_coordinator.h"
 
+#include "protocol/record_batch.h"
+
 #include <asio/steady_timer.hpp>
 #include <spdlog/spdlog.h>
 
@@ -182,8 +184,42 @@ tl::expected<ReplayStats, std::string> GroupCoordinator::load(int32_t partition,
   handler.group = [&](const std::string& group, std::optional<GroupMetadataValue> value) {
     values[group] = std::move(value);
   };
-  auto stats = replay_log(log, handler);
+  // Offsets written in transactions wait for their producer's marker.
+  std::map<int64_t, std::map<std::string, std::map<TopicPartition, std::optional<CommittedOffset>>>> in_txn;
+  int64_t producer = -1;
+  ReplayHandler txn_handler;
+  txn_handler.offset = [&](const std::string& group, const std::string& topic, int32_t p,
+                           std::optional<CommittedOffset> offset) {
+    in_txn[producer][group][TopicPartition{topic, p}] = std::move(offset);
+  };
+  txn_handler.group = [](const std::string&, std::optional<GroupMetadataValue>) {};
+  auto stats = for_each_batch(log, [&](const protocol::BatchHeader& h, ByteView whole, ByteView body,
+                                       ReplayStats& st) {
+    if (h.is_control()) {
+      auto marker = protocol::read_txn_marker(whole);
+      auto it = in_txn.find(h.producer_id);
+      if (!marker || it == in_txn.end()) return;
+      if (marker->commit)
+        for (auto& [group, entries] : it->second)
+          for (auto& [tp, offset] : entries) handler.offset(group, tp.topic, tp.partition, std::move(offset));
+      in_txn.erase(it);
+      return;
+    }
+    producer = h.producer_id;
+    const ReplayHandler& use = h.is_transactional() ? txn_handler : handler;
+    for_each_record(body, h, [&](const protocol::RecordView& rec) {
+      ++st.records;
+      if (!rec.key || !replay_record(*rec.key, rec.value, use)) ++st.skipped;
+    });
+  });
   if (!stats) return stats;
+  for (auto& [pid, groups] : in_txn)
+    for (auto& [group, entries] : groups) {
+      PendingOffsets& pending = pending_txn_offsets_[pid][group];
+      pending.partition = partition;
+      for (auto& [tp, offset] : entries)
+        if (offset) pending.offsets[tp] = std::move(*offset);
+    }
 
   for (auto& [id, value] : values) offsets[id];  // every group with metadata, even without offsets
   for (auto& [id, group_offsets] : offsets) {
@@ -844,20 +880,8 @@ void GroupCoordinator::commit_offsets(int32_t partition, const OffsetCommitReque
       g = &get_or_create(req.group_id, partition);  // a consumer committing without a group
     else
       group_error = ErrorCode::ILLEGAL_GENERATION;
-  } else if (g->state == GroupState::Dead) {
-    group_error = ErrorCode::COORDINATOR_NOT_AVAILABLE;
-  } else if (generation < 0 && g->state == GroupState::Empty) {
-    // simple commit into an empty group
-  } else if (g->fenced(req.group_instance_id, req.member_id)) {
-    group_error = ErrorCode::FENCED_INSTANCE_ID;
-  } else if (!g->members.count(req.member_id)) {
-    group_error = ErrorCode::UNKNOWN_MEMBER_ID;
-  } else if (generation != g->generation) {
-    group_error = ErrorCode::ILLEGAL_GENERATION;
-  } else if (g->state == GroupState::CompletingRebalance) {
-    group_error = ErrorCode::REBALANCE_IN_PROGRESS;
   } else {
-    touch(*g, *g->members[req.member_id]);
+    group_error = commit_member_error(g, generation, req.member_id, req.group_instance_id);
   }
 
   std::vector<OffsetsRecord> records;
@@ -901,9 +925,109 @@ void GroupCoordinator::commit_offsets(int32_t partition, const OffsetCommitReque
           });
 }
 
+ErrorCode GroupCoordinator::commit_member_error(Group* g, int32_t generation, const std::string& member_id,
+                                                const std::optional<std::string>& instance_id) {
+  if (g->state == GroupState::Dead) return ErrorCode::COORDINATOR_NOT_AVAILABLE;
+  if (generation < 0 && g->state == GroupState::Empty) return ErrorCode::NONE;  // simple commit into an empty group
+  if (g->fenced(instance_id, member_id)) return ErrorCode::FENCED_INSTANCE_ID;
+  if (!g->members.count(member_id)) return ErrorCode::UNKNOWN_MEMBER_ID;
+  if (generation != g->generation) return ErrorCode::ILLEGAL_GENERATION;
+  if (g->state == GroupState::CompletingRebalance) return ErrorCode::REBALANCE_IN_PROGRESS;
+  touch(*g, *g->members[member_id]);
+  return ErrorCode::NONE;
+}
+
+void GroupCoordinator::txn_commit_offsets(int32_t partition, const TxnOffsetCommitRequest& req,
+                                          std::function<void(TxnOffsetCommitResponse)> done) {
+  TxnOffsetCommitResponse resp;
+  for (const auto& t : req.topics) {
+    auto& rt = resp.topics.emplace_back();
+    rt.name = t.name;
+    for (const auto& p : t.partitions) rt.partitions.emplace_back().partition_index = p.partition_index;
+  }
+  Group* g = find(req.group_id);
+  ErrorCode group_error = ErrorCode::NONE;
+  if (req.group_id.empty()) {
+    group_error = ErrorCode::INVALID_GROUP_ID;
+  } else if (!g) {
+    // Kafka's rule: offsets of a group the coordinator does not know are taken (a transactional
+    // producer may commit for a group without members), unless a generation says otherwise.
+    if (req.generation_id >= 0) group_error = ErrorCode::ILLEGAL_GENERATION;
+    else g = &get_or_create(req.group_id, partition);
+  } else if (req.generation_id >= 0 || !req.member_id.empty()) {
+    group_error = commit_member_error(g, req.generation_id, req.member_id, req.group_instance_id);
+  } else if (g->state == GroupState::Dead) {
+    group_error = ErrorCode::COORDINATOR_NOT_AVAILABLE;
+  }
+  std::vector<OffsetsRecord> records;
+  std::vector<std::pair<TopicPartition, CommittedOffset>> entries;
+  const int64_t now = clock_();
+  for (size_t ti = 0; ti < req.topics.size(); ++ti) {
+    const auto& t = req.topics[ti];
+    for (size_t pi = 0; pi < t.partitions.size(); ++pi) {
+      const auto& p = t.partitions[pi];
+      int16_t& out = resp.topics[ti].partitions[pi].error_code;
+      if (group_error != ErrorCode::NONE) {
+        out = err(group_error);
+        continue;
+      }
+      const std::string metadata = p.committed_metadata.value_or("");
+      if (metadata.size() > static_cast<size_t>(config_.max_metadata_bytes)) {
+        out = err(ErrorCode::OFFSET_METADATA_TOO_LARGE);
+        continue;
+      }
+      CommittedOffset offset{p.committed_offset, p.committed_leader_epoch, metadata, now};
+      records.push_back(offset_commit_record(req.group_id, t.name, p.partition_index, offset));
+      entries.emplace_back(TopicPartition{t.name, p.partition_index}, std::move(offset));
+    }
+  }
+  if (records.empty()) return done(std::move(resp));
+  if (!txn_append_) {
+    for (auto& t : resp.topics)
+      for (auto& p : t.partitions) p.error_code = err(ErrorCode::COORDINATOR_NOT_AVAILABLE);
+    return done(std::move(resp));
+  }
+  const int64_t producer_id = req.producer_id;
+  txn_append_(g->partition, producer_id, req.producer_epoch, std::move(records),
+              [this, alive = std::weak_ptr<bool>(alive_), group_id = req.group_id, partition = g->partition,
+               producer_id, entries = std::move(entries), resp = std::move(resp),
+               done = std::move(done)](ErrorCode e) mutable {
+                if (alive.expired()) return;
+                ErrorCode out = e == ErrorCode::INVALID_PRODUCER_EPOCH ? ErrorCode::PRODUCER_FENCED : commit_error(e);
+                if (out == ErrorCode::NONE) {
+                  PendingOffsets& pending = pending_txn_offsets_[producer_id][group_id];
+                  pending.partition = partition;
+                  for (auto& [tp, offset] : entries) pending.offsets[tp] = std::move(offset);
+                } else {
+                  for (auto& t : resp.topics)
+                    for (auto& p : t.partitions)
+                      if (p.error_code == 0) p.error_code = err(out);
+                }
+                done(std::move(resp));
+              });
+}
+
+void GroupCoordinator::complete_txn(int32_t partition, int64_t producer_id, bool commit) {
+  auto it = pending_txn_offsets_.find(producer_id);
+  if (it == pending_txn_offsets_.end()) return;
+  for (auto g = it->second.begin(); g != it->second.end();) {
+    if (g->second.partition != partition) {
+      ++g;
+      continue;
+    }
+    if (commit) {
+      Group& group = get_or_create(g->first, partition);
+      for (auto& [tp, offset] : g->second.offsets) group.offsets[tp] = std::move(offset);
+    }
+    g = it->second.erase(g);
+  }
+  if (it->second.empty()) pending_txn_offsets_.erase(it);
+}
+
 OffsetFetchResponse::OffsetFetchResponseGroup GroupCoordinator::fetch_offsets(
     const std::string& group_id,
-    const std::optional<std::vector<OffsetFetchRequest::OffsetFetchRequestTopics>>& topics) const {
+    const std::optional<std::vector<OffsetFetchRequest::OffsetFetchRequestTopics>>& topics,
+    bool require_stable) const {
   OffsetFetchResponse::OffsetFetchResponseGroup out;
   out.group_id = group_id;
   const Group* g = find(group_id);
@@ -934,6 +1058,15 @@ OffsetFetchResponse::OffsetFetchResponseGroup GroupCoordinator::fetch_offsets(
         if (it != g->offsets.end()) offset = &it->second;
       }
       fill(p, offset);
+      if (require_stable) {
+        for (const auto& [pid, groups] : pending_txn_offsets_) {
+          auto pending = groups.find(group_id);
+          if (pending != groups.end() && pending->second.offsets.contains(TopicPartition{t.name, index})) {
+            fill(p, nullptr);
+            p.error_code = err(ErrorCode::UNSTABLE_OFFSET_COMMIT);
+          }
+        }
+      }
     }
   }
   return out;

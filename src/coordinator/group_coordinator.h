@@ -39,6 +39,8 @@
 #include "protocol/generated/offset_fetch_response.h"
 #include "protocol/generated/sync_group_request.h"
 #include "protocol/generated/sync_group_response.h"
+#include "protocol/generated/txn_offset_commit_request.h"
+#include "protocol/generated/txn_offset_commit_response.h"
 
 namespace fjord::coordinator {
 
@@ -56,6 +58,9 @@ struct CoordinatorConfig {
 using AppendFn = std::function<void(int32_t partition, std::vector<OffsetsRecord> records,
                                     std::function<void(protocol::ErrorCode)> done)>;
 using Clock = std::function<int64_t()>;  // wall clock, milliseconds
+// Appends records as one transactional batch of (producer id, epoch), as AppendFn does.
+using TxnAppendFn = std::function<void(int32_t partition, int64_t producer_id, int16_t producer_epoch,
+                                       std::vector<OffsetsRecord> records, std::function<void(protocol::ErrorCode)> done)>;
 
 enum class GroupState { Empty, PreparingRebalance, CompletingRebalance, Stable, Dead };
 const char* state_name(GroupState state);
@@ -101,10 +106,21 @@ class GroupCoordinator {
   // (unknown topic, metadata too large); NONE ones are committed.
   void commit_offsets(int32_t partition, const protocol::OffsetCommitRequest& req,
                       std::function<void(protocol::OffsetCommitResponse)> done);
-  // One group's committed offsets: every one when `topics` is null.
+  // One group's committed offsets: every one when `topics` is null. With `require_stable`
+  // (KIP-447), a partition with an offset pending in an open transaction gets
+  // UNSTABLE_OFFSET_COMMIT instead.
   protocol::OffsetFetchResponse::OffsetFetchResponseGroup fetch_offsets(
       const std::string& group_id,
-      const std::optional<std::vector<protocol::OffsetFetchRequest::OffsetFetchRequestTopics>>& topics) const;
+      const std::optional<std::vector<protocol::OffsetFetchRequest::OffsetFetchRequestTopics>>& topics,
+      bool require_stable = false) const;
+
+  // TxnOffsetCommit: the offsets are written to the group's partition in the producer's
+  // transaction and count as committed once its commit marker lands there (complete_txn).
+  void set_txn_append(TxnAppendFn fn) { txn_append_ = std::move(fn); }
+  void txn_commit_offsets(int32_t partition, const protocol::TxnOffsetCommitRequest& req,
+                          std::function<void(protocol::TxnOffsetCommitResponse)> done);
+  // A transaction marker of `producer_id` is durable on `partition` of __consumer_offsets.
+  void complete_txn(int32_t partition, int64_t producer_id, bool commit);
 
   std::vector<GroupSummary> list_groups() const;
   protocol::DescribeGroupsResponse::DescribedGroup describe_group(const std::string& group_id) const;
@@ -156,9 +172,20 @@ class GroupCoordinator {
   void persist_group(Group& g, std::function<void(protocol::ErrorCode)> done);
   void set_state(Group& g, GroupState state);
 
+  // The error a commit from (generation, member, instance) into `g` gets (NONE: go ahead).
+  protocol::ErrorCode commit_member_error(Group* g, int32_t generation, const std::string& member_id,
+                                          const std::optional<std::string>& instance_id);
+
   asio::io_context& context_;
   CoordinatorConfig config_;
   AppendFn append_;
+  TxnAppendFn txn_append_;
+  // Offsets written in open transactions: producer id -> group -> (its partition, offsets).
+  struct PendingOffsets {
+    int32_t partition = 0;
+    std::map<TopicPartition, CommittedOffset> offsets;
+  };
+  std::map<int64_t, std::map<std::string, PendingOffsets>> pending_txn_offsets_;
   Clock clock_;
   std::map<std::string, std::unique_ptr<Group>> groups_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

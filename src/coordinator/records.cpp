@@ -99,10 +99,12 @@ OffsetsRecord group_metadata_record(std::string_view group, const std::optional<
   return record;
 }
 
-Bytes build_batch(const std::vector<OffsetsRecord>& records, int64_t now_ms) {
+Bytes build_batch(const std::vector<OffsetsRecord>& records, int64_t now_ms, int64_t producer_id,
+                  int16_t producer_epoch) {
   RecordBatchBuilder builder(now_ms);
   for (const OffsetsRecord& r : records) builder.add(r.key, r.value, now_ms);
-  return builder.build();
+  if (producer_id < 0) return builder.build();
+  return builder.build(batch::kTransactionalBit, producer_id, producer_epoch, -1);
 }
 
 bool replay_record(ByteView key_bytes, std::optional<ByteView> value_bytes, const ReplayHandler& handler) {
@@ -145,7 +147,7 @@ bool replay_record(ByteView key_bytes, std::optional<ByteView> value_bytes, cons
   return false;  // transaction or new-protocol records: not kept by the classic coordinator
 }
 
-tl::expected<ReplayStats, std::string> replay_log(const storage::PartitionLog& log, const ReplayHandler& handler) {
+tl::expected<ReplayStats, std::string> for_each_batch(const storage::PartitionLog& log, const BatchFn& fn) {
   ReplayStats stats;
   constexpr uint64_t kChunk = 4 << 20;
   int64_t offset = log.log_start_offset();
@@ -172,21 +174,27 @@ tl::expected<ReplayStats, std::string> replay_log(const storage::PartitionLog& l
           ++stats.corrupt_batches;
           continue;
         }
-        if (h->is_control()) continue;
         Bytes inflated;
         auto body = batch_records(whole, *h, inflated, kMaxInflated);
         if (!body) return tl::unexpected("cannot inflate a batch of " + log.dir().string() + ": " + body.error());
-        size_t visited = for_each_record(*body, *h, [&](const RecordView& rec) {
-          ++stats.records;
-          if (!rec.key || !replay_record(*rec.key, rec.value, handler)) ++stats.skipped;
-        });
-        if (visited != static_cast<size_t>(h->records_count)) ++stats.skipped;
+        fn(*h, whole, *body, stats);
       }
     }
     if (next <= offset) break;
     offset = next;
   }
   return stats;
+}
+
+tl::expected<ReplayStats, std::string> replay_log(const storage::PartitionLog& log, const ReplayHandler& handler) {
+  return for_each_batch(log, [&](const BatchHeader& h, ByteView, ByteView body, ReplayStats& stats) {
+    if (h.is_control()) return;
+    size_t visited = for_each_record(body, h, [&](const RecordView& rec) {
+      ++stats.records;
+      if (!rec.key || !replay_record(*rec.key, rec.value, handler)) ++stats.skipped;
+    });
+    if (visited != static_cast<size_t>(h.records_count)) ++stats.skipped;
+  });
 }
 
 }  // namespace fjord::coordinator

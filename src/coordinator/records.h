@@ -37,8 +37,10 @@ OffsetsRecord offset_commit_record(std::string_view group, std::string_view topi
                                    const std::optional<CommittedOffset>& offset);
 OffsetsRecord group_metadata_record(std::string_view group, const std::optional<protocol::GroupMetadataValue>& value);
 
-// One uncompressed batch holding `records`, ready for PartitionLog::append.
-Bytes build_batch(const std::vector<OffsetsRecord>& records, int64_t now_ms);
+// One uncompressed batch holding `records`, ready for PartitionLog::append; with a producer id,
+// a transactional batch of that producer (no sequence: the coordinator writes it).
+Bytes build_batch(const std::vector<OffsetsRecord>& records, int64_t now_ms, int64_t producer_id = -1,
+                  int16_t producer_epoch = -1);
 
 // What replaying __consumer_offsets finds, record by record, in log order.
 struct ReplayHandler {
@@ -57,6 +59,11 @@ struct ReplayStats {
 
 // Decodes one record; false when its key or value cannot be decoded.
 bool replay_record(ByteView key, std::optional<ByteView> value, const ReplayHandler& handler);
+
+// Reads the whole log from its start: `fn` gets every batch that passes its CRC check (control
+// batches too), with its records inflated, and the stats to count what it finds.
+using BatchFn = std::function<void(const protocol::BatchHeader&, ByteView batch, ByteView records, ReplayStats&)>;
+tl::expected<ReplayStats, std::string> for_each_batch(const storage::PartitionLog& log, const BatchFn& fn);
 
 // Reads the whole log from its start and replays every record (control batches skipped).
 tl::expected<ReplayStats, std::string> replay_log(const storage::PartitionLog& log, const ReplayHandler& handler);

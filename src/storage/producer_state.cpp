@@ -62,6 +62,7 @@ ProducerCheck ProducerState::check(const protocol::BatchHeader& b) const {
                               b.producer_epoch, e.epoch);
     return out;
   }
+  if (b.base_sequence < 0) return out;  // written by a coordinator (TxnOffsetCommit): epochs only
   if (b.producer_epoch != e.epoch) {
     if (first != 0 && e.epoch >= 0) {
       out.error = ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER;
@@ -111,9 +112,11 @@ std::optional<CompletedTxn> ProducerState::update(const protocol::BatchHeader& b
     e.coordinator_epoch = marker->coordinator_epoch;
     return done;
   }
-  if (e.batches.size() == kMaxCachedBatches) e.batches.erase(e.batches.begin());
-  e.batches.push_back(ProducerBatch{last_sequence(b.base_sequence, b.last_offset_delta), b.last_offset(),
-                                    b.last_offset_delta, b.max_timestamp});
+  if (b.base_sequence >= 0) {
+    if (e.batches.size() == kMaxCachedBatches) e.batches.erase(e.batches.begin());
+    e.batches.push_back(ProducerBatch{last_sequence(b.base_sequence, b.last_offset_delta), b.last_offset(),
+                                      b.last_offset_delta, b.max_timestamp});
+  }
   if (b.is_transactional() && e.current_txn_first_offset < 0) {
     e.current_txn_first_offset = b.base_offset;
     ongoing_[b.base_offset] = b.producer_id;

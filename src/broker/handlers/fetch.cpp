@@ -27,8 +27,11 @@ struct ShardBatch {
   std::vector<PartitionRead*> reads;
 };
 
-// Runs on one shard: reads its partitions, in request order, within `*budget` bytes.
-void read_on_owner(Broker& broker, const std::vector<PartitionRead*>& reads, int64_t* budget, bool* any_bytes) {
+// Runs on one shard: reads its partitions, in request order, within `*budget` bytes. With
+// `committed` (isolation.level=read_committed), only up to the last stable offset, and with the
+// aborted transactions there.
+void read_on_owner(Broker& broker, const std::vector<PartitionRead*>& reads, int64_t* budget, bool* any_bytes,
+                   bool committed) {
   for (PartitionRead* r : reads) {
     auto& out = *r->out;
     storage::PartitionLog* log = partition_log(broker, *r->topic, r->partition);
@@ -37,15 +40,24 @@ void read_on_owner(Broker& broker, const std::vector<PartitionRead*>& reads, int
       continue;
     }
     out.high_watermark = log->high_watermark();
-    out.last_stable_offset = log->high_watermark();
+    out.last_stable_offset = log->last_stable_offset();
     out.log_start_offset = log->log_start_offset();
+    // Kafka sends null aborted transactions to read_uncommitted consumers.
+    out.aborted_transactions = std::nullopt;
     uint64_t limit = static_cast<uint64_t>(std::max<int64_t>(0, std::min<int64_t>(r->max_bytes, *budget)));
     // Kafka (KIP-74): the first partition with data returns at least one whole batch, even past
     // the limits, so a consumer never stalls on a big batch.
-    auto data = log->read(r->offset, limit, !*any_bytes);
+    auto data = log->read(r->offset, limit, !*any_bytes, true, committed ? out.last_stable_offset : INT64_MAX);
     if (!data) {
       out.error_code = code(data.error());
       continue;
+    }
+    if (committed) {
+      auto& aborted = out.aborted_transactions.emplace();
+      if (data->bytes > 0) {
+        for (const storage::AbortedTxn& t : log->aborted_transactions(r->offset, out.last_stable_offset))
+          aborted.push_back({t.producer_id, t.first_offset});
+      }
     }
     out.error_code = 0;
     out.records = Records(Bytes{});
@@ -62,12 +74,12 @@ void read_on_owner(Broker& broker, const std::vector<PartitionRead*>& reads, int
 // Registers a one-shot append listener on every partition of `reads`; true if any of them has
 // data past its fetch offset already (an append raced the read).
 bool listen_on_owner(Broker& broker, const std::vector<PartitionRead*>& reads, std::weak_ptr<void> owner,
-                     asio::any_io_executor home, std::shared_ptr<asio::steady_timer> timer) {
+                     asio::any_io_executor home, std::shared_ptr<asio::steady_timer> timer, bool committed) {
   bool ready = false;
   for (PartitionRead* r : reads) {
     storage::PartitionLog* log = partition_log(broker, *r->topic, r->partition);
     if (log == nullptr) continue;
-    if (log->high_watermark() > r->offset) ready = true;
+    if ((committed ? log->last_stable_offset() : log->high_watermark()) > r->offset) ready = true;
     log->on_next_append(owner, [home, timer] { asio::post(home, [timer] { timer->cancel(); }); });
   }
   return ready;
@@ -180,13 +192,16 @@ asio::awaitable<FetchResponse> handle_fetch(RequestContext& ctx, FetchRequest& r
   std::map<int, std::vector<PartitionRead*>> by_shard;
   for (PartitionRead& r : reads) by_shard[broker.shard_of(r.topic->name, r.partition)].push_back(&r);
 
+  const bool committed = req.isolation_level == 1;
   auto home = co_await asio::this_coro::executor;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(std::max(0, req.max_wait_ms));
   for (;;) {
     int64_t budget = req.max_bytes;
     bool any_bytes = false;
     for (auto& [shard, list] : by_shard) {
-      auto read = [&broker, &list, &budget, &any_bytes] { read_on_owner(broker, list, &budget, &any_bytes); };
+      auto read = [&broker, &list, &budget, &any_bytes, committed] {
+        read_on_owner(broker, list, &budget, &any_bytes, committed);
+      };
       co_await run_on(broker.shards.context(shard), std::move(read));
     }
     int64_t bytes = req.max_bytes - budget;
@@ -198,8 +213,8 @@ asio::awaitable<FetchResponse> handle_fetch(RequestContext& ctx, FetchRequest& r
     auto timer = std::make_shared<asio::steady_timer>(home, deadline);
     bool ready = false;
     for (auto& [shard, list] : by_shard) {
-      auto listen = [&broker, &list, timer, home] {
-        return listen_on_owner(broker, list, std::weak_ptr<void>(timer), home, timer);
+      auto listen = [&broker, &list, timer, home, committed] {
+        return listen_on_owner(broker, list, std::weak_ptr<void>(timer), home, timer, committed);
       };
       ready = co_await run_on(broker.shards.context(shard), std::move(listen)) || ready;
     }

@@ -1,8 +1,9 @@
-// FindCoordinator: on one node, this broker coordinates every consumer group (creating
-// __consumer_offsets on first use). Transaction and share-group (v6) coordinators do not exist
-// yet: such keys get INVALID_REQUEST with a message saying so, as Kafka answers a key type it
-// does not serve. v5 only allows an error Fjord never gives (TRANSACTION_ABORTABLE).
+// FindCoordinator: on one node, this broker coordinates every consumer group and transactional
+// id (creating __consumer_offsets or __transaction_state on first use). Share-group (v6)
+// coordinators do not exist yet: such keys get INVALID_REQUEST with a message saying so, as
+// Kafka answers a key type it does not serve. v5 only allows an error Fjord never gives (TRANSACTION_ABORTABLE).
 #include "broker/groups.h"
+#include "broker/transactions.h"
 #include "broker/handlers/handlers.h"
 
 namespace fjord::broker {
@@ -10,25 +11,28 @@ using namespace protocol;
 
 namespace {
 constexpr int8_t kGroupKey = 0;
+constexpr int8_t kTransactionKey = 1;
 }  // namespace
 
 asio::awaitable<FindCoordinatorResponse> handle_find_coordinator(RequestContext& ctx, FindCoordinatorRequest& req) {
   Broker& broker = ctx.broker;
   FindCoordinatorResponse resp;
-  // As in Kafka, the first group lookup creates __consumer_offsets.
-  auto offsets_topic = co_await ensure_offsets_topic(broker);
+  // As in Kafka, the first lookup creates __consumer_offsets (or __transaction_state).
+  auto offsets_topic = req.key_type == kTransactionKey ? co_await ensure_transaction_topic(broker)
+                                                        : co_await ensure_offsets_topic(broker);
   auto answer = [&](int16_t& error, std::optional<std::string>& message, int32_t& node, std::string& host,
                     int32_t& port) {
-    if (req.key_type != kGroupKey) {
+    if (req.key_type != kGroupKey && req.key_type != kTransactionKey) {
       error = code(ErrorCode::INVALID_REQUEST);
-      message = "only consumer group coordinators exist (no transactions or share groups yet)";
+      message = "only consumer group and transaction coordinators exist (no share groups yet)";
       node = -1;
       port = -1;
       return;
     }
     if (!offsets_topic) {
       error = code(offsets_topic.error());
-      message = "the offsets topic cannot be created";
+      message = req.key_type == kTransactionKey ? "the transaction state topic cannot be created"
+                                                : "the offsets topic cannot be created";
       node = -1;
       port = -1;
       return;

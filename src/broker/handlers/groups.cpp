@@ -170,8 +170,9 @@ asio::awaitable<OffsetFetchResponse> handle_offset_fetch(RequestContext& ctx, Of
     } else {
       const std::string* id = &group_id;
       const Topics* which = &topics;
-      auto start = [id, which](GroupCoordinator& c, std::function<void(Group)> done) {
-        done(c.fetch_offsets(*id, *which));
+      const bool stable = req.require_stable;
+      auto start = [id, which, stable](GroupCoordinator& c, std::function<void(Group)> done) {
+        done(c.fetch_offsets(*id, *which, stable));
       };
       answer = co_await on_coordinator<Group>(ctx.broker, home->shard, std::move(start));
     }

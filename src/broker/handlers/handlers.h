@@ -19,6 +19,16 @@
 #include "protocol/generated/describe_configs_response.h"
 #include "protocol/generated/metadata_request.h"
 #include "protocol/generated/fetch_request.h"
+#include "protocol/generated/add_offsets_to_txn_request.h"
+#include "protocol/generated/add_offsets_to_txn_response.h"
+#include "protocol/generated/add_partitions_to_txn_request.h"
+#include "protocol/generated/add_partitions_to_txn_response.h"
+#include "protocol/generated/end_txn_request.h"
+#include "protocol/generated/end_txn_response.h"
+#include "protocol/generated/txn_offset_commit_request.h"
+#include "protocol/generated/txn_offset_commit_response.h"
+#include "protocol/generated/write_txn_markers_request.h"
+#include "protocol/generated/write_txn_markers_response.h"
 #include "protocol/generated/init_producer_id_request.h"
 #include "protocol/generated/init_producer_id_response.h"
 #include "protocol/generated/incremental_alter_configs_request.h"
@@ -60,6 +70,16 @@ asio::awaitable<protocol::ApiVersionsResponse> handle_api_versions(RequestContex
 asio::awaitable<protocol::ProduceResponse> handle_produce(RequestContext&, protocol::ProduceRequest&);
 asio::awaitable<protocol::InitProducerIdResponse> handle_init_producer_id(RequestContext&,
                                                                          protocol::InitProducerIdRequest&);
+// Transactions (handlers/transactions.cpp).
+asio::awaitable<protocol::AddPartitionsToTxnResponse> handle_add_partitions_to_txn(RequestContext&,
+                                                                                   protocol::AddPartitionsToTxnRequest&);
+asio::awaitable<protocol::AddOffsetsToTxnResponse> handle_add_offsets_to_txn(RequestContext&,
+                                                                             protocol::AddOffsetsToTxnRequest&);
+asio::awaitable<protocol::EndTxnResponse> handle_end_txn(RequestContext&, protocol::EndTxnRequest&);
+asio::awaitable<protocol::TxnOffsetCommitResponse> handle_txn_offset_commit(RequestContext&,
+                                                                           protocol::TxnOffsetCommitRequest&);
+asio::awaitable<protocol::WriteTxnMarkersResponse> handle_write_txn_markers(RequestContext&,
+                                                                           protocol::WriteTxnMarkersRequest&);
 asio::awaitable<protocol::FetchResponse> handle_fetch(RequestContext&, protocol::FetchRequest&);
 asio::awaitable<protocol::ListOffsetsResponse> handle_list_offsets(RequestContext&, protocol::ListOffsetsRequest&);
 asio::awaitable<protocol::FindCoordinatorResponse> handle_find_coordinator(RequestContext&,

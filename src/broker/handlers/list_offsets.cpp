@@ -44,10 +44,11 @@ Found refine_in_batch(const storage::FileRange& range, const storage::BatchInfo&
   return found;
 }
 
-Found lookup(storage::PartitionLog& log, int64_t timestamp, ErrorCode* error) {
+// `committed`: isolation.level=read_committed, whose latest offset is the last stable offset.
+Found lookup(storage::PartitionLog& log, int64_t timestamp, bool committed, ErrorCode* error) {
   switch (timestamp) {
     case kLatest:
-      return {log.high_watermark(), -1};
+      return {committed ? log.last_stable_offset() : log.high_watermark(), -1};
     case kEarliest:
     case kEarliestLocal:
       return {log.log_start_offset(), -1};
@@ -96,11 +97,12 @@ asio::awaitable<ListOffsetsResponse> handle_list_offsets(RequestContext& ctx, Li
       }
       int32_t partition = p.partition_index;
       int64_t timestamp = p.timestamp;
-      auto work = [&broker, topic, partition, timestamp] {
+      const bool committed = version >= 2 && req.isolation_level == 1;
+      auto work = [&broker, topic, partition, timestamp, committed] {
         ErrorCode error = ErrorCode::NONE;
         storage::PartitionLog* log = partition_log(broker, *topic, partition);
         if (log == nullptr) return std::make_pair(ErrorCode::KAFKA_STORAGE_ERROR, Found{});
-        Found f = lookup(*log, timestamp, &error);
+        Found f = lookup(*log, timestamp, committed, &error);
         return std::make_pair(error, f);
       };
       auto [error, found] = co_await run_on(broker.shards.context(broker.shard_of(t.name, partition)), std::move(work));

@@ -8,6 +8,7 @@
 #include "broker/handlers/handlers.h"
 #include "metadata/topic_rules.h"
 #include "broker/partitions.h"
+#include "broker/transactions.h"
 #include "protocol/compression.h"
 #include "protocol/record_batch.h"
 
@@ -77,10 +78,6 @@ std::optional<BatchError> check_records(ByteView records, const TopicLimits& lim
       limit_error = BatchError{ErrorCode::INVALID_RECORD,
                                fmt::format("a batch of producer {} needs a sequence number and an epoch (got {} and {})",
                                            h.producer_id, h.base_sequence, h.producer_epoch)};
-      return;
-    }
-    if ((h.attributes & protocol::batch::kTransactionalBit) != 0) {
-      limit_error = BatchError{ErrorCode::INVALID_TXN_STATE, "transactions are not served yet"};
       return;
     }
     if (h.compression() != 0) {
@@ -182,6 +179,15 @@ asio::awaitable<ProduceResponse> handle_produce(RequestContext& ctx, ProduceRequ
     size_t index;
   };
   std::vector<Slot> spawned;
+  struct TxnWrite {
+    ProduceResponse::PartitionProduceResponse* out;
+    const metadata::TopicInfo* topic;
+    int32_t partition;
+    std::span<uint8_t> records;
+    int64_t producer_id;
+    int16_t epoch;
+  };
+  std::vector<TxnWrite> transactional;
 
   resp.responses.reserve(req.topic_data.size());
   for (auto& t : req.topic_data) {
@@ -238,10 +244,53 @@ asio::awaitable<ProduceResponse> handle_produce(RequestContext& ctx, ProduceRequ
         }
         continue;
       }
+      auto header = read_batch_header(*records);
+      if (header && header->is_transactional()) {
+        // Checked with the transaction coordinator first (below).
+        transactional.push_back({&pout, topic, p.index, *records, header->producer_id, header->producer_epoch});
+        continue;
+      }
       int shard = broker.shard_of(t.name, p.index);
       size_t index = gather->spawn(broker.shards.context(shard),
                                    append_on_owner(&broker, image, topic, p.index, *records, req.acks, req.timeout_ms, now));
       spawned.push_back({&pout, index});
+    }
+  }
+  if (!transactional.empty()) {
+    // Kafka's partition verification (KIP-890): a transactional batch is written only where its
+    // producer's current epoch has added the partition to its open transaction, so no batch can
+    // open a transaction here that no marker will end.
+    std::vector<ErrorCode> verdicts(transactional.size(), ErrorCode::INVALID_TXN_STATE);
+    if (req.transactional_id && !req.transactional_id->empty()) {
+      auto home = co_await txn_home(broker, *req.transactional_id);
+      if (!home) {
+        std::fill(verdicts.begin(), verdicts.end(), home.error());
+      } else {
+        std::vector<std::tuple<coordinator::TopicPartition, int64_t, int16_t>> asks;
+        for (const TxnWrite& w : transactional) asks.push_back({{w.topic->name, w.partition}, w.producer_id, w.epoch});
+        std::string id = *req.transactional_id;
+        auto start = [id, asks](coordinator::TransactionCoordinator& c, std::function<void(std::vector<ErrorCode>)> done) {
+          std::vector<ErrorCode> out;
+          for (const auto& [tp, pid, epoch] : asks) out.push_back(c.verify(id, pid, epoch, tp));
+          done(std::move(out));
+        };
+        verdicts = co_await on_txn_coordinator<std::vector<ErrorCode>>(broker, home->shard, std::move(start));
+      }
+    }
+    for (size_t i = 0; i < transactional.size(); ++i) {
+      TxnWrite& w = transactional[i];
+      if (verdicts[i] != ErrorCode::NONE) {
+        w.out->error_code = code(verdicts[i]);
+        w.out->error_message = req.transactional_id
+                                   ? fmt::format("partition not in the producer's open transaction (error {})",
+                                                 code(verdicts[i]))
+                                   : std::string("a transactional batch needs the request's transactional id");
+        continue;
+      }
+      int shard = broker.shard_of(w.topic->name, w.partition);
+      size_t index = gather->spawn(broker.shards.context(shard), append_on_owner(&broker, image, w.topic, w.partition,
+                                                                                 w.records, req.acks, req.timeout_ms, now));
+      spawned.push_back({w.out, index});
     }
   }
   co_await gather->wait();

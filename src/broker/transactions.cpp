@@ -1,0 +1,177 @@
+#include "broker/transactions.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+
+#include "broker/controller.h"
+#include "broker/partitions.h"
+#include "broker/shards.h"
+
+namespace fjord::broker {
+
+using coordinator::TopicPartition;
+using protocol::ErrorCode;
+
+asio::awaitable<tl::expected<int32_t, ErrorCode>> ensure_transaction_topic(Broker& broker) {
+  const std::string name(coordinator::kTransactionTopic);
+  if (const metadata::TopicInfo* t = broker.store.image()->find(name)) co_return t->partitions;
+  NewTopic spec;
+  spec.name = name;
+  spec.partitions = broker.config()->get_int("transaction.state.log.num.partitions");
+  spec.replication_factor = 1;  // one node
+  spec.configs["cleanup.policy"] = "compact";
+  spec.configs["compression.type"] = "uncompressed";
+  spec.configs["segment.bytes"] = std::to_string(broker.config()->get_int("transaction.state.log.segment.bytes"));
+  auto create = [&broker, spec] { return broker.controller.create_topic(spec, false); };
+  TopicResult result = co_await run_on(broker.controller_context(), std::move(create));
+  if (result.ok()) co_return result.topic->partitions;
+  if (const metadata::TopicInfo* t = broker.store.image()->find(name)) co_return t->partitions;
+  spdlog::error("cannot create {}: {}", name, result.message);
+  co_return tl::unexpected(ErrorCode::COORDINATOR_NOT_AVAILABLE);
+}
+
+asio::awaitable<tl::expected<TxnHome, ErrorCode>> txn_home(Broker& broker, const std::string& transactional_id) {
+  auto partitions = co_await ensure_transaction_topic(broker);
+  if (!partitions) co_return tl::unexpected(partitions.error());
+  TxnHome home;
+  home.partition = coordinator::partition_for(transactional_id, *partitions);
+  home.shard = broker.shard_of(std::string(coordinator::kTransactionTopic), home.partition);
+  co_return home;
+}
+
+namespace {
+
+// Appends `batch` to (topic, partition) on this shard (its owner) and calls `done` with the
+// outcome once it is durable.
+void append_durable(Broker& broker, const std::string& topic_name, int32_t partition,
+                    const std::function<tl::expected<storage::AppendResult, ErrorCode>(storage::PartitionLog&)>& append,
+                    std::function<void(ErrorCode)> done) {
+  const metadata::TopicInfo* topic = broker.store.image()->find(topic_name);
+  storage::PartitionLog* log = topic ? partition_log(broker, *topic, partition) : nullptr;
+  if (!log) return done(topic ? ErrorCode::KAFKA_STORAGE_ERROR : ErrorCode::UNKNOWN_TOPIC_OR_PARTITION);
+  auto appended = append(*log);
+  if (!appended) return done(appended.error());
+  log->when_durable(appended->last_offset + 1, [done = std::move(done)](storage::IoResult<> r) {
+    done(r ? ErrorCode::NONE : ErrorCode::KAFKA_STORAGE_ERROR);
+  });
+}
+
+// Writes the markers on every partition's shard; `done` runs on `home` with the first error
+// that matters. A partition whose topic is gone needs no marker; an epoch or coordinator-epoch
+// refusal means a newer producer or coordinator already ended it there.
+void write_markers(Broker& broker, asio::io_context& home, int64_t producer_id, int16_t producer_epoch, bool commit,
+                   std::vector<TopicPartition> partitions, std::function<void(ErrorCode)> done) {
+  if (partitions.empty()) return asio::post(home, [done = std::move(done)] { done(ErrorCode::NONE); });
+  struct State {
+    size_t left;
+    ErrorCode error = ErrorCode::NONE;
+    std::function<void(ErrorCode)> done;
+  };
+  auto state = std::make_shared<State>(State{partitions.size(), ErrorCode::NONE, std::move(done)});
+  const int64_t now = now_ms();
+  for (TopicPartition& tp : partitions) {
+    int shard = broker.shard_of(tp.topic, tp.partition);
+    asio::post(broker.shards.context(shard), [&broker, &home, tp, state, producer_id, producer_epoch, commit, now] {
+      auto report = [&home, state, tp](ErrorCode e) {
+        asio::post(home, [state, tp, e] {
+          const bool ignorable = e == ErrorCode::UNKNOWN_TOPIC_OR_PARTITION || e == ErrorCode::INVALID_PRODUCER_EPOCH ||
+                                 e == ErrorCode::TRANSACTION_COORDINATOR_FENCED;
+          if (e != ErrorCode::NONE && ignorable)
+            spdlog::info("transaction marker for {}-{} not written (error {}): not needed there", tp.topic, tp.partition,
+                         static_cast<int>(e));
+          if (e != ErrorCode::NONE && !ignorable && state->error == ErrorCode::NONE) state->error = e;
+          if (--state->left == 0) state->done(state->error);
+        });
+      };
+      // On __consumer_offsets, the group coordinator of this shard applies (or drops) the
+      // producer's pending offsets once the marker is durable.
+      const bool offsets = tp.topic == coordinator::kOffsetsTopic;
+      auto* groups = offsets ? (*broker.coordinators)[static_cast<size_t>(broker.shard_of(tp.topic, tp.partition))].get()
+                             : nullptr;
+      append_durable(
+          broker, tp.topic, tp.partition,
+          [&](storage::PartitionLog& log) {
+            return log.append_marker(producer_id, producer_epoch, protocol::TxnMarker{commit, 0}, now);
+          },
+          [groups, tp, producer_id, commit, report](ErrorCode e) {
+            if (groups && e == ErrorCode::NONE) groups->complete_txn(tp.partition, producer_id, commit);
+            report(e);
+          });
+    });
+  }
+}
+
+coordinator::TxnConfig txn_config(const BrokerConfig& config) {
+  coordinator::TxnConfig c;
+  c.max_timeout_ms = config.get_int("transaction.max.timeout.ms");
+  c.abort_check_interval_ms = config.get_int("transaction.abort.timed.out.transaction.cleanup.interval.ms");
+  return c;
+}
+
+}  // namespace
+
+std::unique_ptr<coordinator::TransactionCoordinator> make_txn_coordinator(Broker& broker, int shard) {
+  asio::io_context& context = broker.shards.context(shard);
+  coordinator::TxnEnv env;
+  env.append = [&broker, &context](int32_t partition, coordinator::OffsetsRecord record,
+                                   std::function<void(ErrorCode)> done) {
+    auto back = [&context, done = std::move(done)](ErrorCode e) { asio::post(context, [done, e] { done(e); }); };
+    const int64_t now = now_ms();
+    append_durable(
+        broker, std::string(coordinator::kTransactionTopic), partition,
+        [&](storage::PartitionLog& log) {
+          Bytes batch = coordinator::build_batch({record}, now);
+          return log.append(batch, now);
+        },
+        back);
+  };
+  env.write_markers = [&broker, &context](int64_t producer_id, int16_t producer_epoch, bool commit,
+                                          std::vector<TopicPartition> partitions, std::function<void(ErrorCode)> done) {
+    write_markers(broker, context, producer_id, producer_epoch, commit, std::move(partitions), std::move(done));
+  };
+  env.new_producer_id = [&broker, &context](std::function<void(tl::expected<int64_t, ErrorCode>)> done) {
+    asio::post(broker.controller_context(), [&broker, &context, done = std::move(done)] {
+      auto id = broker.controller.next_producer_id();
+      asio::post(context, [done, id] { done(id); });
+    });
+  };
+  env.clock = now_ms;
+  return std::make_unique<coordinator::TransactionCoordinator>(context, txn_config(*broker.config()), std::move(env));
+}
+
+bool load_transactions(Broker& broker) {
+  const metadata::TopicInfo* topic = broker.store.image()->find(coordinator::kTransactionTopic);
+  auto started = std::chrono::steady_clock::now();
+  coordinator::ReplayStats total;
+  for (int32_t p = 0; topic && p < topic->partitions; ++p) {
+    int shard = broker.shard_of(topic->name, p);
+    storage::PartitionLog* log = partition_log(broker, *topic, p);
+    if (!log) {
+      spdlog::error("{}-{} cannot be opened: its transactions are not loaded", topic->name, p);
+      continue;
+    }
+    auto stats = (*broker.txn_coordinators)[static_cast<size_t>(shard)]->load(p, *log);
+    if (!stats) {
+      spdlog::error("loading transactions from {}-{}: {}", topic->name, p, stats.error());
+      return false;
+    }
+    total.records += stats->records;
+    total.skipped += stats->skipped;
+    total.bytes += stats->bytes;
+  }
+  size_t count = 0;
+  for (auto& c : *broker.txn_coordinators) count += c->size();
+  if (topic) {
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
+    spdlog::info("loaded {} transactional id(s) from {} record(s) ({} bytes) of {} in {} ms", count, total.records,
+                 total.bytes, topic->name, ms);
+  }
+  for (size_t i = 0; i < broker.txn_coordinators->size(); ++i) {
+    auto* c = (*broker.txn_coordinators)[i].get();
+    asio::post(broker.shards.context(static_cast<int>(i)), [c] { c->start(); });
+  }
+  return true;
+}
+
+}  // namespace fjord::broker
