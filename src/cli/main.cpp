@@ -192,6 +192,27 @@ int main(int argc, char** argv) {
   greset->add_flag("--dry-run", reset_opts.dry_run, "Print the new offsets, change nothing");
   for (auto* cmd : {glist, gdescribe, gdelete, greset}) add_brokers(cmd);
 
+  auto* txn = app.add_subcommand("transaction", "List and describe transactions");
+  txn->require_subcommand(1);
+  std::vector<std::string> txn_states;
+  std::string txn_id;
+  auto* tlist = txn->add_subcommand("list", "Transactional ids, their producer ids and states");
+  tlist->add_option("--state", txn_states, "Only transactions in this state (repeatable, or comma-separated)")
+      ->delimiter(',')
+      ->transform(CLI::IsMember({"Empty", "Ongoing", "PrepareCommit", "PrepareAbort", "CompleteCommit",
+                                 "CompleteAbort", "Dead", "PrepareEpochFence"},
+                                CLI::ignore_case));
+  auto* tdescribe = txn->add_subcommand("describe", "State, producer, timeout and partitions of a transaction");
+  tdescribe->add_option("transactional-id", txn_id)->required();
+  auto* producer = app.add_subcommand("producer", "Idempotent and transactional producers' state on partitions");
+  producer->require_subcommand(1);
+  std::string producer_topic;
+  int producer_partition = -1;
+  auto* pdescribe = producer->add_subcommand("describe", "Producer ids, epochs, last sequences and open transactions");
+  pdescribe->add_option("topic", producer_topic)->required();
+  pdescribe->add_option("--partition,-p", producer_partition, "Only this partition (default: all)");
+  for (auto* cmd : {tlist, tdescribe, pdescribe}) add_brokers(cmd);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -254,6 +275,9 @@ int main(int argc, char** argv) {
     }
     return fjord::client::consume(common, consume_opts);
   }
+  if (tlist->parsed()) return fjord::client::transaction_list(common, txn_states);
+  if (tdescribe->parsed()) return fjord::client::transaction_describe(common, txn_id);
+  if (pdescribe->parsed()) return fjord::client::producer_describe(common, producer_topic, producer_partition);
   if (glist->parsed()) return fjord::client::group_list(common, group_states);
   if (gdescribe->parsed()) return fjord::client::group_describe(common, group_id);
   if (gdelete->parsed()) return fjord::client::group_delete(common, group_id);

@@ -67,6 +67,13 @@ struct ResetOffsetsOptions {
 // Commits new offsets for the group; the broker refuses while the group has members.
 int group_reset_offsets(const Common& c, const ResetOffsetsOptions& o);
 
+// Transactions and producers (sent with Fjord's own codecs: librdkafka 2.0 has no API for them).
+// `states`: Kafka's names (Ongoing, CompleteCommit, ...); none: every transaction.
+int transaction_list(const Common& c, const std::vector<std::string>& states);
+int transaction_describe(const Common& c, const std::string& transactional_id);
+// The producers each partition of `topic` (or only `partition`) keeps state for.
+int producer_describe(const Common& c, const std::string& topic, int partition);
+
 // Milliseconds since the epoch of epoch milliseconds or ISO-8601 YYYY-MM-DDTHH:MM[:SS[.fff]], UTC
 // unless followed by Z or +HH:MM / -HH:MM; nullopt when it is neither.
 std::optional<int64_t> parse_time_ms(const std::string& text);

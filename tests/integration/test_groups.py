@@ -681,18 +681,19 @@ def test_raw_join_with_session_timeout_out_of_bounds(gbroker, session_ms):
 
 
 def test_raw_find_coordinator_v6_batches_keys_and_refuses_other_key_types(gbroker):
-    """FindCoordinator v6 (the highest): every group key is answered with this broker; transaction
-    (1) and share-group (2) keys get INVALID_REQUEST, key by key, since neither exists here."""
+    """FindCoordinator v6 (the highest): every group key and transactional id (key type 1) is
+    answered with this broker; share-group (2) keys get INVALID_REQUEST, key by key, since share
+    groups do not exist here."""
     host, port = gbroker.bootstrap.split(":")
     with kr.Conn.to(gbroker.bootstrap, timeout=15) as c:
         assert gr.until_coordinator_ready(lambda: gr.find_coordinator(c, "fc-a"))["error_code"] == 0
-        got = gr.find_coordinators_v6(c, ["fc-a", "fc-b"])
-        assert {k: (v["error_code"], v["host"], v["port"]) for k, v in got.items()} == \
-            {"fc-a": (0, host, int(port)), "fc-b": (0, host, int(port))}
-        for key_type in (1, 2):
-            got = gr.find_coordinators_v6(c, ["fc-a"], key_type=key_type)
-            assert got["fc-a"]["error_code"] == 42, got  # INVALID_REQUEST
-            assert got["fc-a"]["node_id"] == -1 and got["fc-a"]["error_message"]
+        for key_type in (0, 1):
+            got = gr.find_coordinators_v6(c, ["fc-a", "fc-b"], key_type=key_type)
+            assert {k: (v["error_code"], v["host"], v["port"]) for k, v in got.items()} == \
+                {"fc-a": (0, host, int(port)), "fc-b": (0, host, int(port))}, key_type
+        got = gr.find_coordinators_v6(c, ["fc-a"], key_type=2)
+        assert got["fc-a"]["error_code"] == 42, got  # INVALID_REQUEST
+        assert got["fc-a"]["node_id"] == -1 and got["fc-a"]["error_message"]
 
 
 def test_raw_delete_groups(gbroker):

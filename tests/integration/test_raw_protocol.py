@@ -39,6 +39,9 @@ EXPECTED_VERSIONS = {
     26: (0, 4),  # EndTxn
     27: (0, 1),  # WriteTxnMarkers
     28: (0, 4),  # TxnOffsetCommit
+    61: (0, 0),  # DescribeProducers
+    65: (0, 0),  # DescribeTransactions
+    66: (0, 1),  # ListTransactions
 }
 
 

@@ -155,3 +155,42 @@ def test_send_offsets_to_transaction_commits_the_groups_offsets_with_the_output(
     assert committed[0].offset == 10  # the first round's; the aborted round's offsets never count
     out = read_all(b, "out", [0], "read_committed", expect=10)
     assert [v for _, v in out] == [b"x%d" % i for i in range(10)]
+
+
+def test_cli_lists_and_describes_transactions_and_producers(txn_broker):
+    from fjord_harness import run_fjord
+
+    b = txn_broker
+    create_topic(b, TOPIC, 2)
+    done = txn_producer(b, "t-cli-done")
+    done.begin_transaction()
+    done.produce(TOPIC, value=b"1", partition=0)
+    done.commit_transaction(15)
+    open_ = txn_producer(b, "t-cli-open")
+    open_.begin_transaction()
+    open_.produce(TOPIC, value=b"2", partition=1)
+    open_.flush(10)
+
+    r = run_fjord("transaction", "list", "--brokers", b.bootstrap)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].split() == ["TRANSACTIONAL", "ID", "PRODUCER", "ID", "STATE"]
+    states = {line.split()[0]: line.split()[2] for line in lines[1:]}
+    assert states == {"t-cli-done": "CompleteCommit", "t-cli-open": "Ongoing"}, r.stdout
+    r = run_fjord("transaction", "list", "--state", "ongoing", "--brokers", b.bootstrap)
+    assert [line.split()[0] for line in r.stdout.splitlines()[1:]] == ["t-cli-open"], r.stdout
+
+    r = run_fjord("transaction", "describe", "t-cli-open", "--brokers", b.bootstrap)
+    assert r.returncode == 0, r.stderr
+    assert "state:            Ongoing" in r.stdout and "timeout:          60000 ms" in r.stdout, r.stdout
+    assert [line.split() for line in r.stdout.splitlines()[-2:]] == [["TOPIC", "PARTITION"], [TOPIC, "1"]], r.stdout
+    r = run_fjord("transaction", "describe", "nope", "--brokers", b.bootstrap)
+    assert r.returncode == 1 and "TRANSACTIONAL_ID_NOT_FOUND" in r.stderr, (r.stdout, r.stderr)
+
+    r = run_fjord("producer", "describe", TOPIC, "--brokers", b.bootstrap)
+    assert r.returncode == 0, r.stderr
+    rows = [line.split() for line in r.stdout.splitlines()[1:]]
+    # partition 0: the committed producer, its transaction closed; partition 1: the open one,
+    # its transaction starting at offset 0.
+    assert [(row[0], row[5]) for row in rows] == [("0", "-"), ("1", "0")], r.stdout
+    open_.abort_transaction(15)

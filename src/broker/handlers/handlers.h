@@ -25,6 +25,12 @@
 #include "protocol/generated/add_partitions_to_txn_response.h"
 #include "protocol/generated/end_txn_request.h"
 #include "protocol/generated/end_txn_response.h"
+#include "protocol/generated/describe_producers_request.h"
+#include "protocol/generated/describe_producers_response.h"
+#include "protocol/generated/describe_transactions_request.h"
+#include "protocol/generated/describe_transactions_response.h"
+#include "protocol/generated/list_transactions_request.h"
+#include "protocol/generated/list_transactions_response.h"
 #include "protocol/generated/txn_offset_commit_request.h"
 #include "protocol/generated/txn_offset_commit_response.h"
 #include "protocol/generated/write_txn_markers_request.h"
@@ -78,6 +84,12 @@ asio::awaitable<protocol::AddOffsetsToTxnResponse> handle_add_offsets_to_txn(Req
 asio::awaitable<protocol::EndTxnResponse> handle_end_txn(RequestContext&, protocol::EndTxnRequest&);
 asio::awaitable<protocol::TxnOffsetCommitResponse> handle_txn_offset_commit(RequestContext&,
                                                                            protocol::TxnOffsetCommitRequest&);
+asio::awaitable<protocol::DescribeTransactionsResponse> handle_describe_transactions(
+    RequestContext&, protocol::DescribeTransactionsRequest&);
+asio::awaitable<protocol::ListTransactionsResponse> handle_list_transactions(RequestContext&,
+                                                                             protocol::ListTransactionsRequest&);
+asio::awaitable<protocol::DescribeProducersResponse> handle_describe_producers(RequestContext&,
+                                                                               protocol::DescribeProducersRequest&);
 asio::awaitable<protocol::WriteTxnMarkersResponse> handle_write_txn_markers(RequestContext&,
                                                                            protocol::WriteTxnMarkersRequest&);
 asio::awaitable<protocol::FetchResponse> handle_fetch(RequestContext&, protocol::FetchRequest&);

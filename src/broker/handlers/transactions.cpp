@@ -216,3 +216,125 @@ asio::awaitable<WriteTxnMarkersResponse> handle_write_txn_markers(RequestContext
 }
 
 }  // namespace fjord::broker
+
+namespace fjord::broker {
+using namespace protocol;
+
+namespace {
+// The transactions of every shard's coordinator, gathered on the caller's shard.
+asio::awaitable<std::vector<coordinator::TxnInfo>> all_transactions(Broker& broker) {
+  std::vector<coordinator::TxnInfo> out;
+  for (int shard = 0; shard < broker.shards.count(); ++shard) {
+    auto* c = (*broker.txn_coordinators)[static_cast<size_t>(shard)].get();
+    auto list = [c] { return c->list(); };
+    auto part = co_await run_on(broker.shards.context(shard), std::move(list));
+    out.insert(out.end(), part.begin(), part.end());
+  }
+  co_return out;
+}
+}  // namespace
+
+asio::awaitable<DescribeTransactionsResponse> handle_describe_transactions(RequestContext& ctx,
+                                                                           DescribeTransactionsRequest& req) {
+  Broker& broker = ctx.broker;
+  DescribeTransactionsResponse resp;
+  for (const std::string& id : req.transactional_ids) {
+    auto& out = resp.transaction_states.emplace_back();
+    out.transactional_id = id;
+    auto home = co_await txn_home(broker, id);
+    if (!home) {
+      out.error_code = code(home.error());
+      continue;
+    }
+    const std::string* wanted = &id;
+    auto* c = (*broker.txn_coordinators)[static_cast<size_t>(home->shard)].get();
+    auto describe = [c, wanted] { return c->describe(*wanted); };
+    auto info = co_await run_on(broker.shards.context(home->shard), std::move(describe));
+    if (!info) {
+      out.error_code = code(ErrorCode::TRANSACTIONAL_ID_NOT_FOUND);
+      continue;
+    }
+    out.transaction_state = coordinator::txn_state_name(info->state);
+    out.transaction_timeout_ms = info->timeout_ms;
+    out.transaction_start_time_ms = info->start_ms;
+    out.producer_id = info->producer_id;
+    out.producer_epoch = info->producer_epoch;
+    for (const auto& tp : info->partitions) {
+      if (out.topics.empty() || out.topics.back().topic != tp.topic) out.topics.emplace_back().topic = tp.topic;
+      out.topics.back().partitions.push_back(tp.partition);
+    }
+  }
+  co_return resp;
+}
+
+asio::awaitable<ListTransactionsResponse> handle_list_transactions(RequestContext& ctx, ListTransactionsRequest& req) {
+  ListTransactionsResponse resp;
+  std::set<std::string> states;
+  for (const std::string& s : req.state_filters) {
+    bool known = false;
+    for (int i = 0; i <= 7; ++i) known = known || s == coordinator::txn_state_name(static_cast<coordinator::TxnState>(i));
+    if (known) states.insert(s);
+    else resp.unknown_state_filters.push_back(s);
+  }
+  std::set<int64_t> producers(req.producer_id_filters.begin(), req.producer_id_filters.end());
+  const int64_t now = now_ms();
+  for (const coordinator::TxnInfo& t : co_await all_transactions(ctx.broker)) {
+    const char* state = coordinator::txn_state_name(t.state);
+    if (!req.state_filters.empty() && !states.contains(state)) continue;
+    if (!producers.empty() && !producers.contains(t.producer_id)) continue;
+    // v1 (KIP-994): only transactions open at least duration_filter ms.
+    if (req.duration_filter >= 0 && (t.state != coordinator::TxnState::Ongoing || now - t.start_ms < req.duration_filter))
+      continue;
+    auto& out = resp.transaction_states.emplace_back();
+    out.transactional_id = t.transactional_id;
+    out.producer_id = t.producer_id;
+    out.transaction_state = state;
+  }
+  co_return resp;
+}
+
+asio::awaitable<DescribeProducersResponse> handle_describe_producers(RequestContext& ctx,
+                                                                     DescribeProducersRequest& req) {
+  Broker& broker = ctx.broker;
+  DescribeProducersResponse resp;
+  auto image = broker.store.image();
+  for (const auto& t : req.topics) {
+    auto& tout = resp.topics.emplace_back();
+    tout.name = t.name;
+    const metadata::TopicInfo* topic = image->find(t.name);
+    for (int32_t p : t.partition_indexes) {
+      auto& pout = tout.partitions.emplace_back();
+      pout.partition_index = p;
+      if (!topic || p < 0 || p >= topic->partitions) {
+        pout.error_code = code(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION);
+        continue;
+      }
+      using Active = std::vector<DescribeProducersResponse::ProducerState>;
+      auto read = [&broker, image, topic, p]() -> std::optional<Active> {
+        storage::PartitionLog* log = partition_log(broker, *topic, p);
+        if (!log) return std::nullopt;
+        Active out;
+        for (const auto& [id, e] : log->producer_state().producers()) {
+          auto& s = out.emplace_back();
+          s.producer_id = id;
+          s.producer_epoch = e.epoch;
+          s.last_sequence = e.last_seq();
+          s.last_timestamp = e.last_timestamp();
+          s.coordinator_epoch = e.coordinator_epoch;
+          s.current_txn_start_offset = e.current_txn_first_offset;
+        }
+        std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.producer_id < b.producer_id; });
+        return out;
+      };
+      auto active = co_await run_on(broker.shards.context(broker.shard_of(t.name, p)), std::move(read));
+      if (!active) {
+        pout.error_code = code(ErrorCode::KAFKA_STORAGE_ERROR);
+        continue;
+      }
+      pout.active_producers = std::move(*active);
+    }
+  }
+  co_return resp;
+}
+
+}  // namespace fjord::broker

@@ -12,6 +12,7 @@
 
 #include "broker/broker.h"
 #include "broker/groups.h"
+#include "broker/transactions.h"
 #include "broker/handler.h"
 #include "broker/handlers/handlers.h"
 #include "protocol/record_batch_builder.h"
@@ -44,6 +45,8 @@ class HandlersTest : public ::testing::Test {
     broker_->max_request_bytes = 1 << 20;
     coordinators_.push_back(make_coordinator(*broker_, 0));
     broker_->coordinators = &coordinators_;
+    txn_coordinators_.push_back(make_txn_coordinator(*broker_, 0));
+    broker_->txn_coordinators = &txn_coordinators_;
   }
   void TearDown() override {
     // Deleted partitions are removed by a background thread that may still be at it.
@@ -119,6 +122,7 @@ class HandlersTest : public ::testing::Test {
   std::vector<std::unique_ptr<storage::LogManager>> logs_;
   std::vector<std::unique_ptr<FetchSessionCache>> fetch_sessions_;
   std::vector<std::unique_ptr<coordinator::GroupCoordinator>> coordinators_;
+  std::vector<std::unique_ptr<coordinator::TransactionCoordinator>> txn_coordinators_;
   std::optional<Broker> broker_;
 };
 
@@ -592,9 +596,15 @@ TEST_F(HandlersTest, FindCoordinatorAtEveryVersion) {
       EXPECT_EQ(resp.host, "127.0.0.1");
     }
     if (v >= 1) {
-      req.key_type = 1;  // transaction coordinator
+      req.key_type = 1;  // transaction coordinator: this broker too
       auto tx = call<FindCoordinatorResponse>(req, v);
-      EXPECT_EQ(v >= 4 ? tx.coordinators[0].error_code : tx.error_code, code(ErrorCode::INVALID_REQUEST));
+      EXPECT_EQ(v >= 4 ? tx.coordinators[0].error_code : tx.error_code, 0);
+      EXPECT_EQ(v >= 4 ? tx.coordinators[0].node_id : tx.node_id, 1);
+    }
+    if (v >= 6) {
+      req.key_type = 2;  // share groups: none here
+      auto share = call<FindCoordinatorResponse>(req, v);
+      EXPECT_EQ(share.coordinators[0].error_code, code(ErrorCode::INVALID_REQUEST));
     }
   }
 }

@@ -643,3 +643,77 @@ TEST_F(CoordinatorTest, ABatchThatFailsItsCrcIsSkippedOnLoad) {
 
 }  // namespace
 }  // namespace fjord::coordinator
+
+namespace fjord::coordinator {
+
+TEST_F(CoordinatorTest, TransactionalOffsetsCountOnlyOnceTheirCommitMarkerLands) {
+  struct TxnAppend {
+    int64_t producer_id;
+    int16_t epoch;
+    std::vector<OffsetsRecord> records;
+  };
+  std::vector<TxnAppend> txn_appends;
+  coordinator_->set_txn_append([&](int32_t, int64_t pid, int16_t epoch, std::vector<OffsetsRecord> records,
+                                   std::function<void(ErrorCode)> done) {
+    txn_appends.push_back({pid, epoch, records});
+    asio::post(io_, [done] { done(ErrorCode::NONE); });
+  });
+  auto commit = [&](int64_t pid, int64_t offset) {
+    TxnOffsetCommitRequest r;
+    r.transactional_id = "t";
+    r.group_id = "g";
+    r.producer_id = pid;
+    r.producer_epoch = 0;
+    auto& t = r.topics.emplace_back();
+    t.name = "in";
+    auto& p = t.partitions.emplace_back();
+    p.partition_index = 0;
+    p.committed_offset = offset;
+    std::optional<TxnOffsetCommitResponse> out;
+    coordinator_->txn_commit_offsets(7, r, [&](TxnOffsetCommitResponse resp) { out = std::move(resp); });
+    drain();
+    EXPECT_TRUE(out);
+    return out ? out->topics[0].partitions[0].error_code : int16_t{-2};
+  };
+  auto fetch = [&](bool stable) {
+    std::vector<OffsetFetchRequest::OffsetFetchRequestTopics> topics(1);
+    topics[0].name = "in";
+    topics[0].partition_indexes = {0};
+    return coordinator_->fetch_offsets("g", topics, stable).topics[0].partitions[0];
+  };
+  ASSERT_EQ(commit(50, 10), 0);
+  EXPECT_EQ(fetch(false).committed_offset, -1);
+  EXPECT_EQ(fetch(true).error_code, code(ErrorCode::UNSTABLE_OFFSET_COMMIT));
+  coordinator_->complete_txn(7, 50, true);
+  EXPECT_EQ(fetch(true).committed_offset, 10);
+  ASSERT_EQ(commit(50, 20), 0);
+  coordinator_->complete_txn(7, 50, false);  // aborted: the offset stays 10
+  EXPECT_EQ(fetch(true).committed_offset, 10);
+  EXPECT_EQ(fetch(true).error_code, 0);
+  ASSERT_EQ(commit(51, 30), 0);  // left open
+
+  // Reloaded from a log holding those batches and markers: the same state.
+  auto dir = std::filesystem::temp_directory_path() / ("fjord-txn-offsets-" + std::to_string(::getpid()));
+  auto log = log_of_appends(dir);
+  ASSERT_TRUE(log);
+  auto put = [&](const TxnAppend& a) {
+    Bytes batch = build_batch(a.records, now_ms_, a.producer_id, a.epoch);
+    ASSERT_TRUE(log->append(batch, now_ms_));
+  };
+  put(txn_appends[0]);
+  ASSERT_TRUE(log->append_marker(50, 0, {true, 0}, now_ms_));
+  put(txn_appends[1]);
+  ASSERT_TRUE(log->append_marker(50, 0, {false, 0}, now_ms_));
+  put(txn_appends[2]);
+  reset();
+  auto stats = coordinator_->load(7, *log);
+  ASSERT_TRUE(stats) << stats.error();
+  EXPECT_EQ(fetch(false).committed_offset, 10);
+  EXPECT_EQ(fetch(true).error_code, code(ErrorCode::UNSTABLE_OFFSET_COMMIT));  // producer 51's is pending
+  coordinator_->complete_txn(7, 51, true);
+  EXPECT_EQ(fetch(true).committed_offset, 30);
+  log.reset();
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace fjord::coordinator
