@@ -60,39 +60,29 @@ coordinator::CoordinatorConfig coordinator_config(const BrokerConfig& config) {
 
 std::unique_ptr<coordinator::GroupCoordinator> make_coordinator(Broker& broker, int shard) {
   asio::io_context& context = broker.shards.context(shard);
-  auto append = [&broker, &context](int32_t partition, std::vector<coordinator::OffsetsRecord> records,
-                                    std::function<void(protocol::ErrorCode)> done) {
-    auto fail = [&context, &done](protocol::ErrorCode e) { asio::post(context, [done, e] { done(e); }); };
-    const metadata::TopicInfo* topic = broker.store.image()->find(coordinator::kOffsetsTopic);
-    storage::PartitionLog* log = topic ? partition_log(broker, *topic, partition) : nullptr;
-    if (!log) return fail(protocol::ErrorCode::UNKNOWN_TOPIC_OR_PARTITION);
-    int64_t now = now_ms();
-    Bytes batch = coordinator::build_batch(records, now);
-    auto appended = log->append(batch, now);
-    if (!appended) return fail(appended.error());
-    // Acknowledged only once durable, as acks=all produce requests are.
-    log->when_durable(appended->last_offset + 1, [&context, done](storage::IoResult<> r) {
-      protocol::ErrorCode e = r ? protocol::ErrorCode::NONE : protocol::ErrorCode::KAFKA_STORAGE_ERROR;
-      asio::post(context, [done, e] { done(e); });
-    });
+  // Offset and group records, and (TxnOffsetCommit) transactional offset records: acknowledged
+  // only once durable, as acks=all produce requests are.
+  auto write = [&broker, &context](int32_t partition, std::vector<coordinator::OffsetsRecord> records,
+                                   int64_t producer_id, int16_t producer_epoch,
+                                   std::function<void(protocol::ErrorCode)> done) {
+    const int64_t now = now_ms();
+    append_durable(
+        broker, coordinator::kOffsetsTopic, partition,
+        [&](storage::PartitionLog& log) {
+          Bytes batch = coordinator::build_batch(records, now, producer_id, producer_epoch);
+          return log.append(batch, now);
+        },
+        [&context, done = std::move(done)](protocol::ErrorCode e) { asio::post(context, [done, e] { done(e); }); });
   };
-  auto coordinator = std::make_unique<coordinator::GroupCoordinator>(context, coordinator_config(*broker.config()),
-                                                                     std::move(append), now_ms);
-  coordinator->set_txn_append([&broker, &context](int32_t partition, int64_t producer_id, int16_t producer_epoch,
-                                                  std::vector<coordinator::OffsetsRecord> records,
-                                                  std::function<void(protocol::ErrorCode)> done) {
-    auto fail = [&context, &done](protocol::ErrorCode e) { asio::post(context, [done, e] { done(e); }); };
-    const metadata::TopicInfo* topic = broker.store.image()->find(coordinator::kOffsetsTopic);
-    storage::PartitionLog* log = topic ? partition_log(broker, *topic, partition) : nullptr;
-    if (!log) return fail(protocol::ErrorCode::UNKNOWN_TOPIC_OR_PARTITION);
-    int64_t now = now_ms();
-    Bytes batch = coordinator::build_batch(records, now, producer_id, producer_epoch);
-    auto appended = log->append(batch, now);
-    if (!appended) return fail(appended.error());
-    log->when_durable(appended->last_offset + 1, [&context, done](storage::IoResult<> r) {
-      protocol::ErrorCode e = r ? protocol::ErrorCode::NONE : protocol::ErrorCode::KAFKA_STORAGE_ERROR;
-      asio::post(context, [done, e] { done(e); });
-    });
+  auto coordinator = std::make_unique<coordinator::GroupCoordinator>(
+      context, coordinator_config(*broker.config()),
+      [write](int32_t partition, std::vector<coordinator::OffsetsRecord> records,
+              std::function<void(protocol::ErrorCode)> done) { write(partition, std::move(records), -1, -1, std::move(done)); },
+      now_ms);
+  coordinator->set_txn_append([write](int32_t partition, int64_t producer_id, int16_t producer_epoch,
+                                      std::vector<coordinator::OffsetsRecord> records,
+                                      std::function<void(protocol::ErrorCode)> done) {
+    write(partition, std::move(records), producer_id, producer_epoch, std::move(done));
   });
   return coordinator;
 }

@@ -85,4 +85,17 @@ asio::awaitable<std::optional<storage::IoResult<>>> wait_durable_for(storage::Pa
       asio::use_awaitable);
 }
 
+void append_durable(Broker& broker, std::string_view topic_name, int32_t partition,
+                    const std::function<tl::expected<storage::AppendResult, protocol::ErrorCode>(storage::PartitionLog&)>& append,
+                    std::function<void(protocol::ErrorCode)> done) {
+  const metadata::TopicInfo* topic = broker.store.image()->find(topic_name);
+  storage::PartitionLog* log = topic ? partition_log(broker, *topic, partition) : nullptr;
+  if (!log) return done(topic ? protocol::ErrorCode::KAFKA_STORAGE_ERROR : protocol::ErrorCode::UNKNOWN_TOPIC_OR_PARTITION);
+  auto appended = append(*log);
+  if (!appended) return done(appended.error());
+  log->when_durable(appended->last_offset + 1, [done = std::move(done)](storage::IoResult<> r) {
+    done(r ? protocol::ErrorCode::NONE : protocol::ErrorCode::KAFKA_STORAGE_ERROR);
+  });
+}
+
 }  // namespace fjord::broker

@@ -5,6 +5,7 @@
 #include <asio/awaitable.hpp>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -24,6 +25,12 @@ asio::awaitable<std::optional<storage::IoResult<>>> wait_durable_for(storage::Pa
                                                                      std::chrono::milliseconds timeout);
 
 int64_t now_ms();
+
+// On the partition's shard: runs `append` on (topic, partition)'s log and calls `done` (on that
+// shard) once what it appended is durable, or with the error that stopped it.
+void append_durable(Broker& broker, std::string_view topic, int32_t partition,
+                    const std::function<tl::expected<storage::AppendResult, protocol::ErrorCode>(storage::PartitionLog&)>& append,
+                    std::function<void(protocol::ErrorCode)> done);
 
 // Every shard's checkpoints, gathered on the calling shard; with `close_logs` each shard closes
 // its logs first (and `all_closed` says whether all did).

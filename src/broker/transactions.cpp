@@ -42,21 +42,6 @@ asio::awaitable<tl::expected<TxnHome, ErrorCode>> txn_home(Broker& broker, const
 
 namespace {
 
-// Appends `batch` to (topic, partition) on this shard (its owner) and calls `done` with the
-// outcome once it is durable.
-void append_durable(Broker& broker, const std::string& topic_name, int32_t partition,
-                    const std::function<tl::expected<storage::AppendResult, ErrorCode>(storage::PartitionLog&)>& append,
-                    std::function<void(ErrorCode)> done) {
-  const metadata::TopicInfo* topic = broker.store.image()->find(topic_name);
-  storage::PartitionLog* log = topic ? partition_log(broker, *topic, partition) : nullptr;
-  if (!log) return done(topic ? ErrorCode::KAFKA_STORAGE_ERROR : ErrorCode::UNKNOWN_TOPIC_OR_PARTITION);
-  auto appended = append(*log);
-  if (!appended) return done(appended.error());
-  log->when_durable(appended->last_offset + 1, [done = std::move(done)](storage::IoResult<> r) {
-    done(r ? ErrorCode::NONE : ErrorCode::KAFKA_STORAGE_ERROR);
-  });
-}
-
 // Writes the markers on every partition's shard; `done` runs on `home` with the first error
 // that matters. A partition whose topic is gone needs no marker; an epoch or coordinator-epoch
 // refusal means a newer producer or coordinator already ended it there.

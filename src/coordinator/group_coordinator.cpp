@@ -862,6 +862,39 @@ LeaveGroupResponse GroupCoordinator::leave_group(const LeaveGroupRequest& req, i
 
 // ---------------------------------------------------------------------------------- offsets
 
+namespace {
+// The records and offsets an OffsetCommit or TxnOffsetCommit writes, and each partition's error
+// in `resp` (the group's error, or OFFSET_METADATA_TOO_LARGE) for those it does not.
+template <typename Req, typename Resp>
+void offsets_to_write(const Req& req, Resp& resp, ErrorCode group_error, int32_t max_metadata_bytes, int64_t now,
+                      std::vector<OffsetsRecord>& records,
+                      std::vector<std::pair<TopicPartition, CommittedOffset>>& entries) {
+  for (size_t ti = 0; ti < req.topics.size(); ++ti) {
+    const auto& t = req.topics[ti];
+    for (size_t pi = 0; pi < t.partitions.size(); ++pi) {
+      const auto& p = t.partitions[pi];
+      int16_t& out = resp.topics[ti].partitions[pi].error_code;
+      if (group_error != ErrorCode::NONE) {
+        out = err(group_error);
+        continue;
+      }
+      const std::string metadata = p.committed_metadata.value_or("");
+      if (metadata.size() > static_cast<size_t>(max_metadata_bytes)) {
+        out = err(ErrorCode::OFFSET_METADATA_TOO_LARGE);
+        continue;
+      }
+      int64_t timestamp = now;
+      if constexpr (requires { p.commit_timestamp; }) {  // OffsetCommit v1 only
+        if (p.commit_timestamp >= 0) timestamp = p.commit_timestamp;
+      }
+      CommittedOffset offset{p.committed_offset, p.committed_leader_epoch, metadata, timestamp};
+      records.push_back(offset_commit_record(req.group_id, t.name, p.partition_index, offset));
+      entries.emplace_back(TopicPartition{t.name, p.partition_index}, std::move(offset));
+    }
+  }
+}
+}  // namespace
+
 void GroupCoordinator::commit_offsets(int32_t partition, const OffsetCommitRequest& req,
                                       std::function<void(OffsetCommitResponse)> done) {
   OffsetCommitResponse resp;
@@ -886,27 +919,7 @@ void GroupCoordinator::commit_offsets(int32_t partition, const OffsetCommitReque
 
   std::vector<OffsetsRecord> records;
   std::vector<std::pair<TopicPartition, CommittedOffset>> entries;
-  const int64_t now = clock_();
-  for (size_t ti = 0; ti < req.topics.size(); ++ti) {
-    const auto& t = req.topics[ti];
-    for (size_t pi = 0; pi < t.partitions.size(); ++pi) {
-      const auto& p = t.partitions[pi];
-      int16_t& out = resp.topics[ti].partitions[pi].error_code;
-      if (group_error != ErrorCode::NONE) {
-        out = err(group_error);
-        continue;
-      }
-      const std::string metadata = p.committed_metadata.value_or("");
-      if (metadata.size() > static_cast<size_t>(config_.max_metadata_bytes)) {
-        out = err(ErrorCode::OFFSET_METADATA_TOO_LARGE);
-        continue;
-      }
-      CommittedOffset offset{p.committed_offset, p.committed_leader_epoch, metadata,
-                             p.commit_timestamp >= 0 ? p.commit_timestamp : now};
-      records.push_back(offset_commit_record(req.group_id, t.name, p.partition_index, offset));
-      entries.emplace_back(TopicPartition{t.name, p.partition_index}, std::move(offset));
-    }
-  }
+  offsets_to_write(req, resp, group_error, config_.max_metadata_bytes, clock_(), records, entries);
   if (records.empty()) return done(std::move(resp));
   append_(g->partition, std::move(records),
           [this, alive = std::weak_ptr<bool>(alive_), group_id = req.group_id, entries = std::move(entries),
@@ -961,26 +974,7 @@ void GroupCoordinator::txn_commit_offsets(int32_t partition, const TxnOffsetComm
   }
   std::vector<OffsetsRecord> records;
   std::vector<std::pair<TopicPartition, CommittedOffset>> entries;
-  const int64_t now = clock_();
-  for (size_t ti = 0; ti < req.topics.size(); ++ti) {
-    const auto& t = req.topics[ti];
-    for (size_t pi = 0; pi < t.partitions.size(); ++pi) {
-      const auto& p = t.partitions[pi];
-      int16_t& out = resp.topics[ti].partitions[pi].error_code;
-      if (group_error != ErrorCode::NONE) {
-        out = err(group_error);
-        continue;
-      }
-      const std::string metadata = p.committed_metadata.value_or("");
-      if (metadata.size() > static_cast<size_t>(config_.max_metadata_bytes)) {
-        out = err(ErrorCode::OFFSET_METADATA_TOO_LARGE);
-        continue;
-      }
-      CommittedOffset offset{p.committed_offset, p.committed_leader_epoch, metadata, now};
-      records.push_back(offset_commit_record(req.group_id, t.name, p.partition_index, offset));
-      entries.emplace_back(TopicPartition{t.name, p.partition_index}, std::move(offset));
-    }
-  }
+  offsets_to_write(req, resp, group_error, config_.max_metadata_bytes, clock_(), records, entries);
   if (records.empty()) return done(std::move(resp));
   if (!txn_append_) {
     for (auto& t : resp.topics)

@@ -21,6 +21,24 @@ int16_t fenced_for(ErrorCode e, int16_t version, int16_t first_version_with_fenc
   return code(e);
 }
 
+// Runs `start(coordinator, done)` on the coordinator of transactional id `id`: its answer, or
+// the error finding it.
+template <typename Start>
+asio::awaitable<ErrorCode> txn_call(Broker& broker, const std::string& id, Start start) {
+  auto home = co_await txn_home(broker, id);
+  if (!home) co_return home.error();
+  co_return co_await on_txn_coordinator<ErrorCode>(broker, home->shard, std::move(start));
+}
+
+// AddPartitionsToTxn and AddOffsetsToTxn.
+asio::awaitable<ErrorCode> add_partitions(Broker& broker, const std::string& id, int64_t pid, int16_t epoch,
+                                          std::vector<TopicPartition> partitions) {
+  auto start = [id, pid, epoch, partitions](coordinator::TransactionCoordinator& c, std::function<void(ErrorCode)> done) {
+    c.add_partitions(id, pid, epoch, partitions, std::move(done));
+  };
+  co_return co_await txn_call(broker, id, std::move(start));
+}
+
 }  // namespace
 
 asio::awaitable<AddPartitionsToTxnResponse> handle_add_partitions_to_txn(RequestContext& ctx,
@@ -39,20 +57,9 @@ asio::awaitable<AddPartitionsToTxnResponse> handle_add_partitions_to_txn(Request
     }
   }
   ErrorCode error = ErrorCode::NONE;
-  if (!unknown) {
-    auto home = co_await txn_home(broker, req.v3_and_below_transactional_id);
-    if (!home) {
-      error = home.error();
-    } else {
-      std::string id = req.v3_and_below_transactional_id;
-      int64_t pid = req.v3_and_below_producer_id;
-      int16_t epoch = req.v3_and_below_producer_epoch;
-      auto start = [id, pid, epoch, partitions](coordinator::TransactionCoordinator& c, std::function<void(ErrorCode)> done) {
-        c.add_partitions(id, pid, epoch, partitions, std::move(done));
-      };
-      error = co_await on_txn_coordinator<ErrorCode>(broker, home->shard, std::move(start));
-    }
-  }
+  if (!unknown)
+    error = co_await add_partitions(broker, req.v3_and_below_transactional_id, req.v3_and_below_producer_id,
+                                    req.v3_and_below_producer_epoch, std::move(partitions));
   // Kafka's answer: unknown partitions get UNKNOWN_TOPIC_OR_PARTITION and the others
   // OPERATION_NOT_ATTEMPTED; otherwise every partition gets the coordinator's answer.
   for (const auto& t : req.v3_and_below_topics) {
@@ -82,19 +89,9 @@ asio::awaitable<AddOffsetsToTxnResponse> handle_add_offsets_to_txn(RequestContex
     resp.error_code = code(group.error());
     co_return resp;
   }
-  auto home = co_await txn_home(broker, req.transactional_id);
-  if (!home) {
-    resp.error_code = code(home.error());
-    co_return resp;
-  }
   std::vector<TopicPartition> partitions{{std::string(coordinator::kOffsetsTopic), group->partition}};
-  std::string id = req.transactional_id;
-  int64_t pid = req.producer_id;
-  int16_t epoch = req.producer_epoch;
-  auto start2 = [id, pid, epoch, partitions](coordinator::TransactionCoordinator& c, std::function<void(ErrorCode)> done) {
-    c.add_partitions(id, pid, epoch, partitions, std::move(done));
-  };
-  ErrorCode error = co_await on_txn_coordinator<ErrorCode>(broker, home->shard, std::move(start2));
+  ErrorCode error =
+      co_await add_partitions(broker, req.transactional_id, req.producer_id, req.producer_epoch, std::move(partitions));
   resp.error_code = fenced_for(error, ctx.api_version(), 2);
   co_return resp;
 }
@@ -102,19 +99,14 @@ asio::awaitable<AddOffsetsToTxnResponse> handle_add_offsets_to_txn(RequestContex
 asio::awaitable<EndTxnResponse> handle_end_txn(RequestContext& ctx, EndTxnRequest& req) {
   Broker& broker = ctx.broker;
   EndTxnResponse resp;
-  auto home = co_await txn_home(broker, req.transactional_id);
-  if (!home) {
-    resp.error_code = code(home.error());
-    co_return resp;
-  }
   std::string id = req.transactional_id;
   int64_t pid = req.producer_id;
   int16_t epoch = req.producer_epoch;
   bool commit = req.committed;
-  auto start3 = [id, pid, epoch, commit](coordinator::TransactionCoordinator& c, std::function<void(ErrorCode)> done) {
+  auto start = [id, pid, epoch, commit](coordinator::TransactionCoordinator& c, std::function<void(ErrorCode)> done) {
     c.end_txn(id, pid, epoch, commit, std::move(done));
   };
-  ErrorCode error = co_await on_txn_coordinator<ErrorCode>(broker, home->shard, std::move(start3));
+  ErrorCode error = co_await txn_call(broker, id, std::move(start));
   resp.error_code = fenced_for(error, ctx.api_version(), 2);
   co_return resp;
 }
@@ -135,9 +127,8 @@ asio::awaitable<TxnOffsetCommitResponse> handle_txn_offset_commit(RequestContext
     }
   };
   auto group = co_await group_home(broker, req.group_id);
-  auto txn = co_await txn_home(broker, req.transactional_id);
-  if (!group || !txn) {
-    fail_all(code(!group ? group.error() : txn.error()));
+  if (!group) {
+    fail_all(code(group.error()));
     co_return resp;
   }
   // The group's partition must be in the producer's transaction (AddOffsetsToTxn), so that its
@@ -146,10 +137,11 @@ asio::awaitable<TxnOffsetCommitResponse> handle_txn_offset_commit(RequestContext
   std::string id = req.transactional_id;
   int64_t pid = req.producer_id;
   int16_t epoch = req.producer_epoch;
-  auto start4 = [id, pid, epoch, offsets_partition](coordinator::TransactionCoordinator& c, std::function<void(ErrorCode)> done) {
+  auto verify = [id, pid, epoch, offsets_partition](coordinator::TransactionCoordinator& c,
+                                                    std::function<void(ErrorCode)> done) {
     done(c.verify(id, pid, epoch, offsets_partition));
   };
-  ErrorCode verdict = co_await on_txn_coordinator<ErrorCode>(broker, txn->shard, std::move(start4));
+  ErrorCode verdict = co_await txn_call(broker, id, std::move(verify));
   if (verdict == ErrorCode::INVALID_PRODUCER_EPOCH) verdict = ErrorCode::PRODUCER_FENCED;
   if (verdict != ErrorCode::NONE) {
     fail_all(fenced_for(verdict, ctx.api_version(), 3));
@@ -157,10 +149,11 @@ asio::awaitable<TxnOffsetCommitResponse> handle_txn_offset_commit(RequestContext
   }
   const TxnOffsetCommitRequest* request = &req;
   int32_t partition = group->partition;
-  auto start5 = [request, partition](coordinator::GroupCoordinator& c, std::function<void(TxnOffsetCommitResponse)> done) {
+  auto commit = [request, partition](coordinator::GroupCoordinator& c,
+                                     std::function<void(TxnOffsetCommitResponse)> done) {
     c.txn_commit_offsets(partition, *request, std::move(done));
   };
-  resp = co_await on_coordinator<TxnOffsetCommitResponse>(broker, group->shard, std::move(start5));
+  resp = co_await on_coordinator<TxnOffsetCommitResponse>(broker, group->shard, std::move(commit));
   for (auto& t : resp.topics)
     for (auto& p : t.partitions) p.error_code = fenced_for(static_cast<ErrorCode>(p.error_code), ctx.api_version(), 3);
   co_return resp;
