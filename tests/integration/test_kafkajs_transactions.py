@@ -81,3 +81,19 @@ def test_kafkajs_transactions_commit_abort_and_send_offsets(broker):
         assert c.committed([TopicPartition("kjs-txn", 0)], timeout=10)[0].offset == 10
     finally:
         c.close()
+
+
+def test_kafkajs_a_second_producer_fences_the_first(broker):
+    create_topic(broker, "kjs-fence", 1)
+    result = finish(start_script(broker.bootstrap, {"mode": "fence", "topic": "kjs-fence"}))
+    assert result["zombieError"] in ("PRODUCER_FENCED", "INVALID_PRODUCER_EPOCH"), result
+    assert [v for _, v in read_all(broker, "kjs-fence", [0], "read_committed", expect=1)] == [b"live"]
+
+
+def test_kafkajs_transaction_past_its_timeout_is_aborted(broker_factory):
+    b = broker_factory("--set", "transaction.abort.timed.out.transaction.cleanup.interval.ms=200", name="kjs-timeout")
+    create_topic(b, "kjs-timeout", 1)
+    result = finish(start_script(b.bootstrap, {"mode": "timeout", "topic": "kjs-timeout"}))
+    assert result["commitError"] in ("PRODUCER_FENCED", "INVALID_PRODUCER_EPOCH"), result
+    assert read_all(b, "kjs-timeout", [0], "read_committed", timeout=10) == []
+    assert [v for _, v in read_all(b, "kjs-timeout", [0], "read_uncommitted", expect=1)] == [b"late"]

@@ -8,6 +8,10 @@
 //   {"mode": "transactions", "topic", "group"}: transaction 1 (10 records, committed, with
 //     offsets 10 for `group` on partition 0 of `topic` through sendOffsets), transaction 2
 //     (10 records, aborted), transaction 3 (5 records, committed). Prints {"done": true}.
+//   {"mode": "fence", "topic"}: producer A leaves a transaction open, producer B (same
+//     transactional id) commits one; prints {"zombieError": the error A's commit got}.
+//   {"mode": "timeout", "topic"}: a transaction open past its 1.5 s timeout; prints
+//     {"commitError": the error its commit got}.
 // Topics must exist. Exits 1 with {"error": ...} when a step threw; a watchdog ends it after 120 s.
 'use strict'
 
@@ -80,7 +84,48 @@ async function transactions() {
   return { done: true }
 }
 
-const modes = { idempotent, transactions }
+// A transaction left open by producer A is aborted when producer B starts with the same
+// transactional id; A's commit then fails.
+async function fence() {
+  const a = kafka.producer({ transactionalId: 'kafkajs-fence', maxInFlightRequests: 1, idempotent: true })
+  await a.connect()
+  const ta = await a.transaction()
+  await ta.send({ topic: spec.topic, messages: [{ partition: 0, value: 'zombie' }] })
+  const b = kafka.producer({ transactionalId: 'kafkajs-fence', maxInFlightRequests: 1, idempotent: true })
+  await b.connect()
+  const tb = await b.transaction()
+  await tb.send({ topic: spec.topic, messages: [{ partition: 0, value: 'live' }] })
+  await tb.commit()
+  let zombieError = null
+  try {
+    await ta.commit()
+  } catch (e) {
+    zombieError = e.type || e.name
+  }
+  await b.disconnect()
+  await a.disconnect().catch(() => {})
+  return { zombieError }
+}
+
+// The coordinator aborts a transaction open past transactionTimeout; its commit fails.
+async function timeout() {
+  const p = kafka.producer({ transactionalId: 'kafkajs-timeout', transactionTimeout: 1500, maxInFlightRequests: 1,
+                             idempotent: true })
+  await p.connect()
+  const t = await p.transaction()
+  await t.send({ topic: spec.topic, messages: [{ partition: 0, value: 'late' }] })
+  await sleep(3000)
+  let commitError = null
+  try {
+    await t.commit()
+  } catch (e) {
+    commitError = e.type || e.name
+  }
+  await p.disconnect().catch(() => {})
+  return { commitError }
+}
+
+const modes = { idempotent, transactions, fence, timeout }
 modes[spec.mode]()
   .then((out) => {
     clearTimeout(watchdog)
