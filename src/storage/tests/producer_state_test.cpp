@@ -393,3 +393,57 @@ TEST(ProducerStateLog, OpenAndAbortedTransactionsSurviveRestarts) {
   }
 }
 }  // namespace fjord::storage
+
+namespace fjord::storage {
+
+TEST(ProducerStateLog, AcknowledgedAbortsSurviveAPowerCut) {
+  TempDir tmp("txn-power");
+  FaultEnv env;
+  asio::io_context io;
+  Syncer syncer;
+  LogConfig config;
+  config.segment_bytes = 500;  // rolls every few transactions
+  fs::path dir = tmp.path / "t-0";
+  auto log = PartitionLog::open(env, dir, config, 0, 0, true, 0, &syncer, io.get_executor());
+  ASSERT_TRUE(log.has_value());
+  auto work = asio::make_work_guard(io);
+  std::vector<AbortedTxn> aborted;
+  auto wait_durable = [&](int64_t offset) {
+    bool done = false;
+    (*log)->when_durable(offset, [&](IoResult<> r) {
+      ASSERT_TRUE(r.has_value());
+      done = true;
+    });
+    for (int i = 0; i < 1000 && !done; ++i) io.run_one_for(std::chrono::milliseconds(100));
+    ASSERT_TRUE(done);
+  };
+  for (int i = 0; i < 16; ++i) {
+    const int64_t pid = 100 + i;
+    protocol::RecordBatchBuilder tb(1000);
+    tb.add(Bytes{'k'}, Bytes{'t'}, 1000);
+    Bytes txn = tb.build(protocol::batch::kTransactionalBit, pid, 0, 0);
+    auto first = (*log)->append(txn, 0);
+    ASSERT_TRUE(first.has_value());
+    auto marker = (*log)->append_marker(pid, 0, {i % 2 == 1, 0}, 0);
+    ASSERT_TRUE(marker.has_value());
+    wait_durable(marker->last_offset + 1);  // acknowledged
+    if (i % 2 == 0) aborted.push_back({pid, first->base_offset, marker->base_offset, marker->base_offset + 1});
+  }
+  ASSERT_GT((*log)->segment_count(), 4u);
+  const int64_t durable_end = (*log)->log_end_offset();
+  // Not waited for: may vanish.
+  protocol::RecordBatchBuilder tb(1000);
+  tb.add(Bytes{'k'}, Bytes{'u'}, 1000);
+  Bytes open_txn = tb.build(protocol::batch::kTransactionalBit, 999, 0, 0);
+  ASSERT_TRUE((*log)->append(open_txn, 0).has_value());
+  log->reset();
+
+  env.power_cut();
+  auto reopened = PartitionLog::open(env, dir, config, 0, 0, false, 0, nullptr, io.get_executor());
+  ASSERT_TRUE(reopened.has_value());
+  ASSERT_EQ((*reopened)->log_end_offset(), durable_end);
+  EXPECT_EQ((*reopened)->aborted_transactions(0, durable_end), aborted);
+  EXPECT_EQ((*reopened)->last_stable_offset(), durable_end);  // the unsynced open transaction went with its batch
+}
+
+}  // namespace fjord::storage
