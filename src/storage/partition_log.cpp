@@ -369,10 +369,12 @@ void PartitionLog::on_next_append(std::weak_ptr<void> owner, std::function<void(
 
 tl::expected<ReadResult, ErrorCode> PartitionLog::read(int64_t offset, uint64_t max_bytes, bool min_one_batch,
                                                        bool verify, int64_t upper) const {
+  // Out of range is judged by the high watermark: a read_committed read past the last stable
+  // offset (but not past the high watermark) is empty, as in Kafka.
+  if (offset < log_start_offset_ || offset > high_watermark()) return tl::unexpected(ErrorCode::OFFSET_OUT_OF_RANGE);
   const int64_t end = std::min(high_watermark(), upper);
-  if (offset < log_start_offset_ || offset > end) return tl::unexpected(ErrorCode::OFFSET_OUT_OF_RANGE);
   ReadResult out;
-  if (offset == end) return out;
+  if (offset >= end) return out;
   auto it = segments_.upper_bound(offset);
   if (it != segments_.begin()) --it;
   for (; it != segments_.end() && it->first < end; ++it) {

@@ -335,6 +335,11 @@ TEST(ProducerStateLog, TransactionsHoldTheLastStableOffsetAndAbortsAreIndexed) {
   auto r = l.log->read(0, 1 << 20, true, true, l.log->last_stable_offset());
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->bytes, l.log->read(0, 1 << 20, true)->bytes - l.log->read(5, 1 << 20, true)->bytes);
+  // Past the last stable offset but not the high watermark: nothing yet, no error.
+  auto past = l.log->read(7, 1 << 20, true, true, l.log->last_stable_offset());
+  ASSERT_TRUE(past.has_value());
+  EXPECT_EQ(past->bytes, 0u);
+  EXPECT_EQ(l.log->read(10, 1 << 20, true, true, 5).error(), ErrorCode::OFFSET_OUT_OF_RANGE);
   ASSERT_TRUE(l.log->append_marker(6, 0, {true, 3}, 3000).has_value());   // 9 commit of producer 6
   EXPECT_EQ(l.log->last_stable_offset(), 10);
   EXPECT_EQ(l.log->aborted_transactions(0, 10), (std::vector<AbortedTxn>{{5, 2, 8, 5}}));
