@@ -17,7 +17,9 @@ from confluent_kafka import Consumer, KafkaException, Producer
 def main():
     bootstrap, idle, batch, pause = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "eos-app", "isolation.level": "read_committed",
-                         "enable.auto.commit": False, "auto.offset.reset": "earliest", "session.timeout.ms": 3000,
+                         "enable.auto.commit": False, "auto.offset.reset": "earliest", "session.timeout.ms": 6000,
+                         # A static member: a restarted instance takes its place at once (KIP-345).
+                         "group.instance.id": "eos-app-0",
                          "socket.timeout.ms": 5000, "reconnect.backoff.max.ms": 200})
     producer = Producer({"bootstrap.servers": bootstrap, "transactional.id": "eos-app", "linger.ms": 5,
                          "transaction.timeout.ms": 10000, "socket.timeout.ms": 5000,

@@ -21,7 +21,7 @@ RECORDS = 4000
 FAULTS = 10
 
 
-def start_app(broker, idle, batch=40, pause=0.05):
+def start_app(broker, idle, batch=40, pause=0.1):
     return subprocess.Popen([sys.executable, str(APP), broker.bootstrap, str(idle), str(batch), str(pause)],
                             stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
