@@ -42,6 +42,26 @@ asio::awaitable<tl::expected<TxnHome, ErrorCode>> txn_home(Broker& broker, const
 
 namespace {
 
+}  // namespace
+
+void write_marker(Broker& broker, const TopicPartition& tp, int64_t producer_id, int16_t producer_epoch,
+                  protocol::TxnMarker marker, int64_t now, std::function<void(ErrorCode)> done) {
+  // On __consumer_offsets, the group coordinator of this shard applies (or drops) the
+  // producer's pending offsets once the marker is durable.
+  auto* groups = tp.topic == coordinator::kOffsetsTopic
+                     ? (*broker.coordinators)[static_cast<size_t>(broker.shard_of(tp.topic, tp.partition))].get()
+                     : nullptr;
+  append_durable(
+      broker, tp.topic, tp.partition,
+      [&](storage::PartitionLog& log) { return log.append_marker(producer_id, producer_epoch, marker, now); },
+      [groups, tp, producer_id, marker, done = std::move(done)](ErrorCode e) {
+        if (groups && e == ErrorCode::NONE) groups->complete_txn(tp.partition, producer_id, marker.commit);
+        done(e);
+      });
+}
+
+namespace {
+
 // Writes the markers on every partition's shard; `done` runs on `home` with the first error
 // that matters. A partition whose topic is gone needs no marker; an epoch or coordinator-epoch
 // refusal means a newer producer or coordinator already ended it there.
@@ -69,20 +89,7 @@ void write_markers(Broker& broker, asio::io_context& home, int64_t producer_id, 
           if (--state->left == 0) state->done(state->error);
         });
       };
-      // On __consumer_offsets, the group coordinator of this shard applies (or drops) the
-      // producer's pending offsets once the marker is durable.
-      const bool offsets = tp.topic == coordinator::kOffsetsTopic;
-      auto* groups = offsets ? (*broker.coordinators)[static_cast<size_t>(broker.shard_of(tp.topic, tp.partition))].get()
-                             : nullptr;
-      append_durable(
-          broker, tp.topic, tp.partition,
-          [&](storage::PartitionLog& log) {
-            return log.append_marker(producer_id, producer_epoch, protocol::TxnMarker{commit, 0}, now);
-          },
-          [groups, tp, producer_id, commit, report](ErrorCode e) {
-            if (groups && e == ErrorCode::NONE) groups->complete_txn(tp.partition, producer_id, commit);
-            report(e);
-          });
+      write_marker(broker, tp, producer_id, producer_epoch, protocol::TxnMarker{commit, 0}, now, report);
     });
   }
 }

@@ -9,6 +9,7 @@
 #include "broker/broker.h"
 #include "broker/groups.h"
 #include "protocol/generated/error_codes.h"
+#include "protocol/record_batch.h"
 #include "tl/expected.hpp"
 
 namespace fjord::broker {
@@ -28,6 +29,13 @@ struct TxnHome {
   int shard = 0;
 };
 asio::awaitable<tl::expected<TxnHome, protocol::ErrorCode>> txn_home(Broker& broker, const std::string& transactional_id);
+
+// On the partition's shard: writes a transaction marker on `partition` and, once it is durable,
+// has that shard's group coordinator settle the producer's pending offsets when the partition
+// is one of __consumer_offsets; `done` runs on that shard.
+void write_marker(Broker& broker, const coordinator::TopicPartition& partition, int64_t producer_id,
+                  int16_t producer_epoch, protocol::TxnMarker marker, int64_t now_ms,
+                  std::function<void(protocol::ErrorCode)> done);
 
 // The transaction coordinator of `shard`, as call_coordinator.
 template <typename Resp, typename Start>

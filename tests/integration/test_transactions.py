@@ -194,3 +194,40 @@ def test_cli_lists_and_describes_transactions_and_producers(txn_broker):
     # its transaction starting at offset 0.
     assert [(row[0], row[5]) for row in rows] == [("0", "-"), ("1", "0")], r.stdout
     open_.abort_transaction(15)
+
+
+def test_raw_write_txn_markers(broker):
+    """WriteTxnMarkers v0 (what a coordinator sends a partition leader): the marker is written
+    and takes an offset; an unknown partition gets UNKNOWN_TOPIC_OR_PARTITION; a marker from an
+    epoch below the producer's is refused with INVALID_PRODUCER_EPOCH."""
+    import kafka_raw as kr
+    from clients import watermarks
+
+    create_topic(broker, TOPIC, 1)
+
+    def markers(pid, epoch, commit, partitions):
+        def topic(w, t):
+            w.string(t[0]).array(t[1], lambda w2, p: w2.int32(p))
+
+        def marker(w, _):
+            w.int64(pid).int16(epoch).boolean(commit).array([(TOPIC, partitions)], topic).int32(0)
+
+        body = kr.Writer().array([None], marker).bytes()
+        with kr.Conn.to(broker.bootstrap) as c:
+            r = c.request(27, 0, body, False)
+
+        def part(r):
+            return (r.int32(), r.int16())
+
+        def topic_result(r):
+            return (r.string(), r.array(part))
+
+        def marker_result(r):
+            return (r.int64(), r.array(topic_result))
+
+        return r.array(marker_result)
+
+    assert markers(7, 1, False, [0, 5]) == [(7, [(TOPIC, [(0, 0), (5, 3)])])]  # 3: UNKNOWN_TOPIC_OR_PARTITION
+    assert watermarks(broker, TOPIC, 0)[1] == 1
+    assert markers(7, 0, True, [0]) == [(7, [(TOPIC, [(0, 47)])])]  # INVALID_PRODUCER_EPOCH
+    assert watermarks(broker, TOPIC, 0)[1] == 1

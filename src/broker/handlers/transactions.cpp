@@ -180,27 +180,15 @@ asio::awaitable<WriteTxnMarkersResponse> handle_write_txn_markers(RequestContext
           pout.error_code = code(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION);
           continue;
         }
+        TopicPartition tp{t.name, p};
         TxnMarker marker{m.transaction_result, m.coordinator_epoch};
         int64_t pid = m.producer_id;
         int16_t epoch = m.producer_epoch;
-        auto work = [&broker, image, topic, p, pid, epoch, marker, now]() -> std::pair<ErrorCode, int64_t> {
-          storage::PartitionLog* log = partition_log(broker, *topic, p);
-          if (!log) return {ErrorCode::KAFKA_STORAGE_ERROR, -1};
-          auto r = log->append_marker(pid, epoch, marker, now);
-          if (!r) return {r.error(), -1};
-          return {ErrorCode::NONE, r->last_offset};
+        auto start = [tp, pid, epoch, marker, now](Broker& b, std::function<void(ErrorCode)> done) {
+          write_marker(b, tp, pid, epoch, marker, now, std::move(done));
         };
-        int shard = broker.shard_of(t.name, p);
-        auto [error, last] = co_await run_on(broker.shards.context(shard), std::move(work));
-        if (error == ErrorCode::NONE) {
-          auto wait = [&broker, image, topic, p, last]() -> asio::awaitable<ErrorCode> {
-            storage::PartitionLog* log = partition_log(broker, *topic, p);
-            if (!log) co_return ErrorCode::KAFKA_STORAGE_ERROR;
-            auto durable = co_await wait_durable_for(*log, last + 1, std::chrono::seconds(30));
-            co_return durable && *durable ? ErrorCode::NONE : ErrorCode::KAFKA_STORAGE_ERROR;
-          };
-          error = co_await asio::co_spawn(broker.shards.context(shard), wait(), asio::use_awaitable);
-        }
+        ErrorCode error =
+            co_await call_coordinator<ErrorCode>(broker.shards.context(broker.shard_of(t.name, p)), &broker, std::move(start));
         pout.error_code = code(error);
       }
     }
