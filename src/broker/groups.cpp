@@ -13,25 +13,26 @@ namespace fjord::broker {
 
 using protocol::ErrorCode;
 
-asio::awaitable<tl::expected<int32_t, ErrorCode>> ensure_offsets_topic(Broker& broker) {
-  const std::string name(coordinator::kOffsetsTopic);
-  if (const metadata::TopicInfo* t = broker.store.image()->find(name)) co_return t->partitions;
-  NewTopic spec;
-  spec.name = name;
-  spec.partitions = broker.config()->get_int("offsets.topic.num.partitions");
-  spec.replication_factor = 1;  // one node: offsets.topic.replication.factor cannot be met
+asio::awaitable<tl::expected<int32_t, ErrorCode>> ensure_internal_topic(Broker& broker, NewTopic spec) {
+  if (const metadata::TopicInfo* t = broker.store.image()->find(spec.name)) co_return t->partitions;
+  spec.replication_factor = 1;  // one node: the *.replication.factor settings cannot be met
   spec.configs["cleanup.policy"] = "compact";
-  spec.configs["compression.type"] = "producer";
-  spec.configs["segment.bytes"] = std::to_string(broker.config()->get_int("offsets.topic.segment.bytes"));
   auto create = [&broker, spec] { return broker.controller.create_topic(spec, false); };
   TopicResult result = co_await run_on(broker.controller_context(), std::move(create));
-  if (result.ok()) {
-    co_return result.topic->partitions;
-  }
+  if (result.ok()) co_return result.topic->partitions;
   // Another request may have created it meanwhile.
-  if (const metadata::TopicInfo* t = broker.store.image()->find(name)) co_return t->partitions;
-  spdlog::error("cannot create {}: {}", name, result.message);
+  if (const metadata::TopicInfo* t = broker.store.image()->find(spec.name)) co_return t->partitions;
+  spdlog::error("cannot create {}: {}", spec.name, result.message);
   co_return tl::unexpected(ErrorCode::COORDINATOR_NOT_AVAILABLE);
+}
+
+asio::awaitable<tl::expected<int32_t, ErrorCode>> ensure_offsets_topic(Broker& broker) {
+  NewTopic spec;
+  spec.name = std::string(coordinator::kOffsetsTopic);
+  spec.partitions = broker.config()->get_int("offsets.topic.num.partitions");
+  spec.configs["compression.type"] = "producer";
+  spec.configs["segment.bytes"] = std::to_string(broker.config()->get_int("offsets.topic.segment.bytes"));
+  co_return co_await ensure_internal_topic(broker, std::move(spec));
 }
 
 asio::awaitable<tl::expected<GroupHome, ErrorCode>> group_home(Broker& broker, const std::string& group) {

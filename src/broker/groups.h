@@ -11,6 +11,7 @@
 #include <string>
 
 #include "broker/broker.h"
+#include "broker/controller.h"
 #include "protocol/generated/error_codes.h"
 #include "tl/expected.hpp"
 
@@ -27,6 +28,10 @@ struct GroupHome {
   int32_t partition = 0;  // of __consumer_offsets
   int shard = 0;
 };
+
+// Creates the compacted internal topic `spec` names (a coordinator's log) if it does not exist
+// yet; its partition count, or COORDINATOR_NOT_AVAILABLE.
+asio::awaitable<tl::expected<int32_t, protocol::ErrorCode>> ensure_internal_topic(Broker& broker, NewTopic spec);
 
 // Creates __consumer_offsets if it does not exist yet; its partition count, or
 // COORDINATOR_NOT_AVAILABLE.

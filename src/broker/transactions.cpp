@@ -14,21 +14,12 @@ using coordinator::TopicPartition;
 using protocol::ErrorCode;
 
 asio::awaitable<tl::expected<int32_t, ErrorCode>> ensure_transaction_topic(Broker& broker) {
-  const std::string name(coordinator::kTransactionTopic);
-  if (const metadata::TopicInfo* t = broker.store.image()->find(name)) co_return t->partitions;
   NewTopic spec;
-  spec.name = name;
+  spec.name = std::string(coordinator::kTransactionTopic);
   spec.partitions = broker.config()->get_int("transaction.state.log.num.partitions");
-  spec.replication_factor = 1;  // one node
-  spec.configs["cleanup.policy"] = "compact";
   spec.configs["compression.type"] = "uncompressed";
   spec.configs["segment.bytes"] = std::to_string(broker.config()->get_int("transaction.state.log.segment.bytes"));
-  auto create = [&broker, spec] { return broker.controller.create_topic(spec, false); };
-  TopicResult result = co_await run_on(broker.controller_context(), std::move(create));
-  if (result.ok()) co_return result.topic->partitions;
-  if (const metadata::TopicInfo* t = broker.store.image()->find(name)) co_return t->partitions;
-  spdlog::error("cannot create {}: {}", name, result.message);
-  co_return tl::unexpected(ErrorCode::COORDINATOR_NOT_AVAILABLE);
+  co_return co_await ensure_internal_topic(broker, std::move(spec));
 }
 
 asio::awaitable<tl::expected<TxnHome, ErrorCode>> txn_home(Broker& broker, const std::string& transactional_id) {
@@ -39,10 +30,6 @@ asio::awaitable<tl::expected<TxnHome, ErrorCode>> txn_home(Broker& broker, const
   home.shard = broker.shard_of(std::string(coordinator::kTransactionTopic), home.partition);
   co_return home;
 }
-
-namespace {
-
-}  // namespace
 
 void write_marker(Broker& broker, const TopicPartition& tp, int64_t producer_id, int16_t producer_epoch,
                   protocol::TxnMarker marker, int64_t now, std::function<void(ErrorCode)> done) {
