@@ -21,12 +21,13 @@
 
 namespace fjord::broker {
 
+// The shard that writes the offset checkpoints and handles signals.
 inline constexpr int kControllerShard = 0;
 
 struct Broker {
   LiveConfig& live_config;
   metadata::MetadataStore& store;
-  Controller& controller;  // on kControllerShard only: reach it through run_on
+  Controller& controller;  // on the controller thread only: reach it through run_on(controller_context())
   Shards& shards;
   // One per shard; logs_[i] is used on shard i only.
   std::vector<std::unique_ptr<storage::LogManager>>& logs;
@@ -53,7 +54,7 @@ struct Broker {
   std::shared_ptr<const BrokerConfig> config() const { return live_config.get(); }
   const BrokerConfig& static_config() const { return live_config.static_config(); }
 
-  asio::io_context& controller_context() { return shards.context(kControllerShard); }
+  asio::io_context& controller_context() { return shards.controller(); }
   int shard_of(const std::string& topic, int32_t partition) const {
     return storage::shard_of(topic, partition, shards.count());
   }

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "metadata/topic_rules.h"
 #include "storage/log_dirs.h"
 
@@ -10,17 +12,66 @@ namespace fjord::broker {
 
 using protocol::ErrorCode;
 
+bool hosts(const metadata::TopicInfo& topic, int32_t partition, int32_t node) {
+  const metadata::PartitionState* state = topic.partition(partition);
+  if (state == nullptr) return partition >= 0 && partition < topic.partitions;
+  return std::find(state->replicas.begin(), state->replicas.end(), node) != state->replicas.end();
+}
+
+int32_t leader_of(const metadata::TopicInfo& topic, int32_t partition, int32_t node) {
+  const metadata::PartitionState* state = topic.partition(partition);
+  if (state == nullptr) return partition >= 0 && partition < topic.partitions ? node : -1;
+  return state->leader;
+}
+
 Controller::Controller(LiveConfig& config, metadata::MetadataStore& store, std::filesystem::path data_dir)
     : config_(config), store_(store), data_dir_(std::move(data_dir)) {
   config_.update(*store_.image());
 }
 
-TopicResult Controller::commit(const metadata::Record& record) {
-  if (auto r = store_.commit({record}); !r) {
+TopicResult Controller::commit(const metadata::Record& record) { return commit(std::vector<metadata::Record>{record}); }
+
+TopicResult Controller::commit(const std::vector<metadata::Record>& records) {
+  if (!store_.can_commit()) return not_controller();
+  if (auto r = store_.commit(records); !r) {
     spdlog::error("metadata commit failed: {}", r.error());
+    // In a cluster a failed commit means the quorum moved on without this node.
+    if (store_.quorum()) return fail(ErrorCode::NOT_CONTROLLER, r.error());
     return fail(ErrorCode::KAFKA_STORAGE_ERROR, r.error());
   }
   return {};
+}
+
+TopicResult Controller::not_controller() const {
+  int32_t leader = store_.controller_id();
+  return fail(ErrorCode::NOT_CONTROLLER,
+              leader < 0 ? std::string("The metadata quorum has no leader now.")
+                         : fmt::format("This is not the active controller: node {} is.", leader));
+}
+
+std::vector<cluster::BrokerSlot> Controller::usable_brokers(const metadata::Image& image) const {
+  std::vector<cluster::BrokerSlot> out;
+  if (!store_.quorum()) {
+    out.push_back({config_.static_config().node_id(), config_.static_config().get("broker.rack")});
+    return out;
+  }
+  for (const auto& [id, b] : image.brokers())
+    if (!b.fenced) out.push_back({id, b.rack});
+  return out;
+}
+
+std::vector<metadata::Record> Controller::new_partitions(const metadata::Image& image, const Uuid& topic_id,
+                                                         int32_t first, int32_t count, int32_t rf) {
+  std::vector<metadata::Record> records;
+  auto brokers = usable_brokers(image);
+  for (auto& replicas : cluster::assign_replicas(brokers, first, count, rf, placement_start_)) {
+    metadata::PartitionState state;
+    state.isr = replicas;
+    state.leader = replicas.front();
+    state.replicas = std::move(replicas);
+    records.push_back(metadata::PartitionRecord{topic_id, first++, std::move(state)});
+  }
+  return records;
 }
 
 tl::expected<int64_t, ErrorCode> Controller::next_producer_id() {
@@ -54,11 +105,18 @@ TopicResult Controller::create_topic(const NewTopic& spec, bool validate_only) {
   if (rf <= 0)
     return fail(ErrorCode::INVALID_REPLICATION_FACTOR,
                 "Replication factor must be larger than 0, or -1 to use the default value.");
-  if (rf != 1)
+  if (!validate_only && !store_.can_commit()) return not_controller();
+  const size_t usable = usable_brokers(*image).size();
+  if (static_cast<size_t>(rf) > usable)
     return fail(ErrorCode::INVALID_REPLICATION_FACTOR,
                 fmt::format("Unable to replicate the partition {} time(s): The target replication factor of {} "
-                            "cannot be reached because only 1 broker(s) are registered.",
-                            rf, rf));
+                            "cannot be reached because only {} broker(s) are registered.",
+                            rf, rf, usable));
+  if (rf > 1)
+    return fail(ErrorCode::INVALID_REPLICATION_FACTOR,
+                fmt::format("Replication factor {} is not supported yet: Fjord does not replicate partitions yet, so "
+                            "every partition has exactly one replica.",
+                            rf));
   if (spec.null_config)
     return fail(ErrorCode::INVALID_CONFIG, fmt::format("Null value not supported for topic configs: {}", *spec.null_config));
   if (auto why = metadata::invalid_topic_configs(spec.configs)) return fail(ErrorCode::INVALID_CONFIG, *why);
@@ -72,17 +130,14 @@ TopicResult Controller::create_topic(const NewTopic& spec, bool validate_only) {
     topic->id = Uuid::random();
   } while (image->find(topic->id) != nullptr);
 
-  // Directories first: a crash before the commit leaves directories of no topic, which
-  // reconcile_partition_dirs() removes at the next start.
-  for (int32_t p = 0; p < partitions; ++p) {
-    if (auto r = storage::create_partition_dir(data_dir_, topic->name, p, topic->id); !r) {
-      spdlog::error("creating topic {}: {}", topic->name, r.error());
-      return fail(ErrorCode::KAFKA_STORAGE_ERROR, r.error());
-    }
-  }
-  if (auto r = commit(metadata::TopicRecord{*topic}); !r.ok()) return r;
+  // The replicas create the partition directories when they apply the records.
+  std::vector<metadata::Record> records{metadata::TopicRecord{*topic}};
+  for (auto& r : new_partitions(*image, topic->id, 0, partitions, rf)) records.push_back(std::move(r));
+  if (auto r = commit(records); !r.ok()) return r;
+  placement_start_ += static_cast<uint32_t>(partitions);
   spdlog::info("created topic {} (id {}) with {} partition(s)", topic->name, topic->id.to_string(), partitions);
-  if (listener_) listener_(*topic, 0, false);
+  if (const metadata::TopicInfo* made = store_.image()->find(topic->id))
+    return {ErrorCode::NONE, "", std::make_shared<const metadata::TopicInfo>(*made)};
   return {ErrorCode::NONE, "", topic};
 }
 
@@ -96,13 +151,6 @@ TopicResult Controller::delete_topic(const metadata::TopicInfo& topic_ref) {
   if (metadata::is_internal_topic(topic.name))
     return fail(ErrorCode::INVALID_REQUEST, fmt::format("Internal topic '{}' cannot be deleted.", topic.name));
   if (auto r = commit(metadata::RemoveTopicRecord{topic.id}); !r.ok()) return r;
-  auto marked = storage::mark_partitions_deleted(data_dir_, topic.name, topic.partitions);
-  if (!marked) {
-    spdlog::warn("deleted topic {} but could not move its directories: {}", topic.name, marked.error());
-  } else {
-    storage::remove_in_background(std::move(*marked));
-  }
-  if (listener_) listener_(topic, 0, true);
   spdlog::info("deleted topic {} (id {})", topic.name, topic.id.to_string());
   return {ErrorCode::NONE, "", std::make_shared<const metadata::TopicInfo>(topic)};
 }
@@ -125,15 +173,19 @@ TopicResult Controller::create_partitions(const std::string& name, int32_t count
     topic.partitions = count;
     return {ErrorCode::NONE, "", std::make_shared<const metadata::TopicInfo>(topic)};
   }
-  for (int32_t p = topic.partitions; p < count; ++p) {
-    if (auto r = storage::create_partition_dir(data_dir_, topic.name, p, topic.id); !r)
-      return fail(ErrorCode::KAFKA_STORAGE_ERROR, r.error());
-  }
-  if (auto r = commit(metadata::PartitionCountRecord{topic.id, count}); !r.ok()) return r;
+  if (!store_.can_commit()) return not_controller();
+  const int32_t rf = topic.assignment.empty() ? 1 : static_cast<int32_t>(topic.assignment.front().replicas.size());
+  auto image = store_.image();
+  if (static_cast<size_t>(rf) > usable_brokers(*image).size())
+    return fail(ErrorCode::INVALID_REPLICATION_FACTOR,
+                fmt::format("Unable to place {} replica(s) of each new partition: only {} broker(s) are usable.", rf,
+                            usable_brokers(*image).size()));
+  std::vector<metadata::Record> records{metadata::PartitionCountRecord{topic.id, count}};
+  for (auto& r : new_partitions(*image, topic.id, topic.partitions, count - topic.partitions, rf))
+    records.push_back(std::move(r));
+  if (auto r = commit(records); !r.ok()) return r;
   spdlog::info("topic {} now has {} partition(s)", name, count);
-  int32_t first_new = topic.partitions;
   topic.partitions = count;
-  if (listener_) listener_(topic, first_new, false);
   return {ErrorCode::NONE, "", std::make_shared<const metadata::TopicInfo>(topic)};
 }
 
@@ -153,19 +205,20 @@ TopicResult Controller::set_topic_configs(const std::string& name, const std::ma
   }
   topic.configs = configs;
   if (validate_only || records.empty()) return {ErrorCode::NONE, "", std::make_shared<const metadata::TopicInfo>(topic)};
-  if (auto r = store_.commit(records); !r) {
-    spdlog::error("metadata commit failed: {}", r.error());
-    return fail(ErrorCode::KAFKA_STORAGE_ERROR, r.error());
-  }
+  if (auto r = commit(records); !r.ok()) return r;
   spdlog::info("topic {}: {} config change(s)", name, records.size());
-  if (listener_) listener_(topic, -1, false);
   return {ErrorCode::NONE, "", std::make_shared<const metadata::TopicInfo>(topic)};
 }
 
 TopicResult Controller::set_broker_configs(const std::string& resource, const std::map<std::string, std::string>& configs,
                                            bool validate_only) {
   const std::string node = std::to_string(config_.static_config().node_id());
-  if (!resource.empty() && resource != node)
+  auto registered = [&] {
+    for (const auto& [id, b] : store_.image()->brokers())
+      if (std::to_string(id) == resource) return true;
+    return false;
+  };
+  if (!resource.empty() && resource != node && !registered())
     return fail(ErrorCode::INVALID_REQUEST,
                 fmt::format("Unexpected broker id, expected {} or empty string, but received {}", node, resource));
   std::string read_only;
@@ -190,24 +243,130 @@ TopicResult Controller::set_broker_configs(const std::string& resource, const st
     if (it == current.end() || it->second != value) records.push_back(metadata::BrokerConfigRecord{resource, key, value});
   }
   if (validate_only || records.empty()) return {};
-  if (auto r = store_.commit(records); !r) {
-    spdlog::error("metadata commit failed: {}", r.error());
-    return fail(ErrorCode::KAFKA_STORAGE_ERROR, r.error());
-  }
-  auto image = store_.image();
-  config_.update(*image);
+  if (auto r = commit(records); !r.ok()) return r;
   spdlog::info("broker configs{}: {} change(s)", resource.empty() ? " (cluster-wide default)" : " of node " + resource,
                records.size());
-  if (listener_)
-    for (const auto& [name, topic] : image->topics()) listener_(*topic, -1, false);
-  if (config_listener_) config_listener_(*config_.get());
   return {};
+}
+
+std::set<int32_t> Controller::live_brokers(const metadata::Image& image) const {
+  std::set<int32_t> live;
+  for (const auto& [id, b] : image.brokers())
+    if (!b.fenced) live.insert(id);
+  return live;
+}
+
+std::vector<metadata::Record> Controller::elections(const metadata::Image& image, const std::set<int32_t>& live) const {
+  std::vector<metadata::Record> out;
+  const bool unclean_default = config_.get()->get_bool("unclean.leader.election.enable");
+  for (const auto& [name, topic] : image.topics()) {
+    bool unclean = unclean_default;
+    if (auto it = topic->configs.find("unclean.leader.election.enable"); it != topic->configs.end())
+      unclean = it->second == "true";
+    for (size_t p = 0; p < topic->assignment.size(); ++p) {
+      if (auto next = cluster::elect(topic->assignment[p], live, unclean)) {
+        if (next->leader != topic->assignment[p].leader)
+          spdlog::info("{}-{}: leader {} -> {} (epoch {})", name, p, topic->assignment[p].leader, next->leader,
+                       next->leader_epoch);
+        out.push_back(metadata::PartitionRecord{topic->id, static_cast<int32_t>(p), *next});
+      }
+    }
+  }
+  return out;
+}
+
+void Controller::refresh_liveness(const metadata::Image& image) {
+  const uint64_t term = store_.quorum() ? store_.quorum()->term() : 1;
+  if (term == liveness_term_) return;
+  liveness_term_ = term;
+  last_seen_.clear();
+  auto now = std::chrono::steady_clock::now();
+  for (const auto& [id, b] : image.brokers()) last_seen_[id] = now;
+}
+
+Controller::Registration Controller::register_broker(metadata::BrokerInfo broker, const std::string& cluster_id) {
+  if (!store_.can_commit()) {
+    auto r = not_controller();
+    return {r.error, r.message, -1};
+  }
+  auto image = store_.image();
+  refresh_liveness(*image);
+  if (!image->cluster_id().empty() && !cluster_id.empty() && cluster_id != image->cluster_id())
+    return {ErrorCode::INCONSISTENT_CLUSTER_ID,
+            fmt::format("broker {} belongs to cluster {}, this is {}", broker.id, cluster_id, image->cluster_id()), -1};
+  const auto timeout = std::chrono::milliseconds(config_.get()->get_long("broker.session.timeout.ms"));
+  const auto now = std::chrono::steady_clock::now();
+  int64_t epoch = 0;
+  for (const auto& [id, b] : image->brokers()) epoch = std::max(epoch, b.epoch);
+  if (const metadata::BrokerInfo* existing = image->broker(broker.id)) {
+    if (existing->incarnation == broker.incarnation) return {ErrorCode::NONE, "", existing->epoch};
+    auto seen = last_seen_.find(broker.id);
+    if (!existing->fenced && seen != last_seen_.end() && now - seen->second < timeout)
+      return {ErrorCode::DUPLICATE_BROKER_REGISTRATION,
+              fmt::format("another broker with node.id {} ({}:{}) is alive: node ids must be unique", broker.id,
+                          existing->host, existing->port),
+              -1};
+  }
+  broker.fenced = true;
+  broker.epoch = epoch + 1;
+  std::vector<metadata::Record> records{metadata::RegisterBrokerRecord{broker}};
+  // A new incarnation of a broker that was not fenced: it leads nothing until it has heartbeated.
+  auto after = image->apply(records);
+  for (auto& r : elections(after, live_brokers(after))) records.push_back(std::move(r));
+  if (auto r = commit(records); !r.ok()) return {r.error, r.message, -1};
+  last_seen_[broker.id] = now;
+  spdlog::info("registered broker {} at {}:{} (epoch {}{})", broker.id, broker.host, broker.port, broker.epoch,
+               broker.rack ? ", rack " + *broker.rack : "");
+  return {ErrorCode::NONE, "", broker.epoch};
+}
+
+Controller::Heartbeat Controller::heartbeat(int32_t broker_id, int64_t epoch, bool want_fence, bool want_shut_down) {
+  if (!store_.can_commit()) return {ErrorCode::NOT_CONTROLLER, true, false};
+  auto image = store_.image();
+  refresh_liveness(*image);
+  const metadata::BrokerInfo* b = image->broker(broker_id);
+  if (b == nullptr || b->epoch != epoch) return {ErrorCode::STALE_BROKER_EPOCH, true, false};
+  last_seen_[broker_id] = std::chrono::steady_clock::now();
+  const bool fence = want_fence || want_shut_down;
+  if (b->fenced == fence) return {ErrorCode::NONE, b->fenced, want_shut_down};
+  std::vector<metadata::Record> records{metadata::BrokerFenceRecord{broker_id, fence}};
+  auto after = image->apply(records);
+  for (auto& r : elections(after, live_brokers(after))) records.push_back(std::move(r));
+  if (auto r = commit(records); !r.ok()) return {r.error, b->fenced, false};
+  spdlog::info("broker {} {}", broker_id, fence ? "fenced at its request" : "unfenced");
+  return {ErrorCode::NONE, fence, want_shut_down};
+}
+
+void Controller::check_brokers() {
+  if (!store_.quorum() || !store_.can_commit()) return;
+  auto image = store_.image();
+  refresh_liveness(*image);
+  std::vector<metadata::Record> records;
+  if (image->cluster_id().empty()) records.push_back(metadata::ClusterRecord{store_.cluster_id()});
+  const auto timeout = std::chrono::milliseconds(config_.get()->get_long("broker.session.timeout.ms"));
+  const auto now = std::chrono::steady_clock::now();
+  for (const auto& [id, b] : image->brokers()) {
+    if (b.fenced) continue;
+    auto seen = last_seen_.find(id);
+    if (seen != last_seen_.end() && now - seen->second < timeout) continue;
+    spdlog::warn("fencing broker {}: no heartbeat for {} ms", id,
+                 seen == last_seen_.end()
+                     ? -1
+                     : std::chrono::duration_cast<std::chrono::milliseconds>(now - seen->second).count());
+    records.push_back(metadata::BrokerFenceRecord{id, true});
+  }
+  auto after = image->apply(records);
+  for (auto& r : elections(after, live_brokers(after))) records.push_back(std::move(r));
+  if (records.empty()) return;
+  if (auto r = commit(records); !r.ok()) spdlog::warn("controller: {}", r.message);
 }
 
 void Controller::reconcile_partition_dirs() {
   auto image = store_.image();
+  const int32_t node = config_.static_config().node_id();
   for (const auto& [name, topic] : image->topics()) {
     for (int32_t p = 0; p < topic->partitions; ++p) {
+      if (!hosts(*topic, p, node)) continue;
       if (auto r = storage::create_partition_dir(data_dir_, name, p, topic->id); !r)
         spdlog::error("partition directory for {}-{}: {}", name, p, r.error());
     }
@@ -216,8 +375,8 @@ void Controller::reconcile_partition_dirs() {
   // directories and committing, or between committing a delete and renaming.
   for (const auto& dir : storage::list_partition_dirs(data_dir_)) {
     const metadata::TopicInfo* topic = image->find(dir.topic);
-    if (topic == nullptr || dir.partition >= topic->partitions) {
-      spdlog::warn("removing partition directory {} of no current topic", dir.path.string());
+    if (topic == nullptr || dir.partition >= topic->partitions || !hosts(*topic, dir.partition, node)) {
+      spdlog::warn("removing partition directory {}: no current topic has it on this node", dir.path.string());
       if (auto marked = storage::mark_dir_deleted(dir.path); !marked) spdlog::error("{}", marked.error());
     }
   }

@@ -1,5 +1,8 @@
-// Controller: the only writer of cluster metadata. Lives on shard 0 (the controller shard); every
-// call must run there (use run_on). Creates and removes partition directories to match.
+// Controller: the only writer of cluster metadata. Lives on the controller thread; every call must
+// run there (use run_on(broker.controller_context())). On a single node it always writes; in a
+// cluster only while this node leads the metadata quorum (NOT_CONTROLLER otherwise). What the
+// records mean for this node (partition directories, logs, live configs) is done by whoever
+// listens to the metadata store (broker/metadata_changes.h), on every node alike.
 #pragma once
 
 #include <filesystem>
@@ -7,10 +10,13 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
+#include <chrono>
 #include <string>
 
 #include "base/config.h"
 #include "broker/live_config.h"
+#include "cluster/placement.h"
 #include "metadata/store.h"
 #include "protocol/generated/error_codes.h"
 #include "tl/expected.hpp"
@@ -33,6 +39,12 @@ struct NewTopic {
   std::optional<std::string> null_config;  // name of a config sent with a null value
 };
 
+// Whether `node` holds a replica of the partition. Partitions without a PartitionRecord (made by
+// a single node before they existed) live on the node that has them.
+bool hosts(const metadata::TopicInfo& topic, int32_t partition, int32_t node);
+// The partition's leader (-1: none); `node` for a partition without a PartitionRecord.
+int32_t leader_of(const metadata::TopicInfo& topic, int32_t partition, int32_t node);
+
 class Controller {
  public:
   // Brings `config` up to the image's dynamic broker configs.
@@ -45,41 +57,76 @@ class Controller {
   TopicResult set_topic_configs(const std::string& name, const std::map<std::string, std::string>& configs,
                                 bool validate_only);
 
-  // Replaces the dynamic broker configs of `resource` (this node's id, or "" for the cluster-wide
-  // defaults) with `configs` (validated first: INVALID_REQUEST for another broker or a key that
-  // cannot change without a restart, INVALID_CONFIG for an unknown key or a bad value). Then
-  // reconfigures every topic's logs through the topic listener and calls the config listener.
+  // Replaces the dynamic broker configs of `resource` (a registered broker's id, or "" for the
+  // cluster-wide defaults) with `configs` (validated first: INVALID_REQUEST for an unknown broker
+  // or a key that cannot change without a restart, INVALID_CONFIG for an unknown key or a bad
+  // value).
   TopicResult set_broker_configs(const std::string& resource, const std::map<std::string, std::string>& configs,
                                  bool validate_only);
 
-  // Called after the live configuration changed (dynamic broker configs).
-  using ConfigListener = std::function<void(const BrokerConfig&)>;
-  void set_config_listener(ConfigListener listener) { config_listener_ = std::move(listener); }
-
-  // Called after a topic is created (first_new_partition 0), grows (its first new partition),
-  // changes its configs (first_new_partition -1), or is deleted (deleted = true), so the owning
-  // shards can open, reconfigure or close the logs.
-  using TopicListener = std::function<void(const metadata::TopicInfo&, int32_t first_new_partition, bool deleted)>;
-  void set_topic_listener(TopicListener listener) { listener_ = std::move(listener); }
 
   // A producer id no producer has had (InitProducerId). Ids are taken from the metadata log in
   // blocks of kProducerIdBlock, so a restart never hands one out twice (Kafka's scheme).
   static constexpr int64_t kProducerIdBlock = 1000;
   tl::expected<int64_t, protocol::ErrorCode> next_producer_id();
 
-  // Makes sure every topic in the image has its partition directories (after a crash between
-  // the metadata commit and the mkdir) and removes leftovers of deleted partitions.
+  // --- Cluster membership (cluster mode; on the active controller) ---
+
+  // BrokerRegistration: records `broker` (fenced until its first heartbeat) with a new epoch.
+  // DUPLICATE_BROKER_REGISTRATION while another incarnation with that id is alive,
+  // INCONSISTENT_CLUSTER_ID for a broker of another cluster. The same incarnation again gets its
+  // epoch back.
+  struct Registration {
+    protocol::ErrorCode error = protocol::ErrorCode::NONE;
+    std::string message;
+    int64_t epoch = -1;
+  };
+  Registration register_broker(metadata::BrokerInfo broker, const std::string& cluster_id);
+
+  // BrokerHeartbeat: the broker is alive. A fenced broker that does not want to be is unfenced
+  // (and partitions it may lead get it as leader); STALE_BROKER_EPOCH if `epoch` is not its
+  // registration's.
+  struct Heartbeat {
+    protocol::ErrorCode error = protocol::ErrorCode::NONE;
+    bool fenced = true;
+    bool shut_down = false;
+  };
+  Heartbeat heartbeat(int32_t broker_id, int64_t epoch, bool want_fence, bool want_shut_down);
+
+  // Fences the brokers whose last heartbeat is older than broker.session.timeout.ms, elects
+  // leaders where they are missing, and gives a new quorum its cluster id. Called on a timer.
+  void check_brokers();
+
+  // Makes sure every partition this node hosts has its directory (after a crash between the
+  // metadata commit and the mkdir) and removes the directories of partitions it does not host.
+  // REQUIRES: the image is current (in a cluster: the quorum has been caught up with).
   void reconcile_partition_dirs();
 
  private:
   TopicResult fail(protocol::ErrorCode code, std::string message) const { return {code, std::move(message), nullptr}; }
+  TopicResult not_controller() const;
   TopicResult commit(const metadata::Record& record);
+  TopicResult commit(const std::vector<metadata::Record>& records);
+  // Brokers new replicas may go to: this node alone on a single node, the unfenced ones in a cluster.
+  std::vector<cluster::BrokerSlot> usable_brokers(const metadata::Image& image) const;
+  // PartitionRecords for partitions [first, first + count) of a topic.
+  std::vector<metadata::Record> new_partitions(const metadata::Image& image, const Uuid& topic_id, int32_t first,
+                                               int32_t count, int32_t rf);
 
   LiveConfig& config_;
   metadata::MetadataStore& store_;
   std::filesystem::path data_dir_;
-  TopicListener listener_;
-  ConfigListener config_listener_;
+  uint32_t placement_start_ = 0;  // rotates the first replica across topics
+
+  // Leader elections for every partition given who is live now (the unfenced brokers, changed by
+  // `fence`/`unfence`): PartitionRecords for those whose leader or ISR must change.
+  std::vector<metadata::Record> elections(const metadata::Image& image, const std::set<int32_t>& live) const;
+  std::set<int32_t> live_brokers(const metadata::Image& image) const;
+  // Heartbeat times, as this controller has seen them since it took over (a new controller
+  // counts every broker as just seen).
+  void refresh_liveness(const metadata::Image& image);
+  std::map<int32_t, std::chrono::steady_clock::time_point> last_seen_;
+  uint64_t liveness_term_ = 0;
   int64_t producer_id_next_ = 0;  // the block being handed out: [next, end)
   int64_t producer_id_end_ = 0;
 };

@@ -8,6 +8,7 @@
 
 #include <chrono>
 
+#include "broker/controller.h"
 #include "broker/log_config.h"
 
 namespace fjord::broker {
@@ -43,6 +44,7 @@ asio::awaitable<storage::IoResult<>> write_checkpoints(Broker& broker) {
 }
 
 storage::PartitionLog* partition_log(Broker& broker, const metadata::TopicInfo& topic, int32_t partition) {
+  if (!hosts(topic, partition, broker.node_id)) return nullptr;
   int shard = broker.shard_of(topic.name, partition);
   storage::LogManager& logs = *broker.logs[static_cast<size_t>(shard)];
   if (storage::PartitionLog* log = logs.find(topic.name, partition, topic.id)) return log;
@@ -53,6 +55,11 @@ storage::PartitionLog* partition_log(Broker& broker, const metadata::TopicInfo& 
     return nullptr;
   }
   return *opened;
+}
+
+protocol::ErrorCode leader_error(const Broker& broker, const metadata::TopicInfo& topic, int32_t partition) {
+  return leader_of(topic, partition, broker.node_id) == broker.node_id ? protocol::ErrorCode::NONE
+                                                                         : protocol::ErrorCode::NOT_LEADER_OR_FOLLOWER;
 }
 
 asio::awaitable<std::optional<storage::IoResult<>>> wait_durable_for(storage::PartitionLog& log, int64_t offset,

@@ -16,8 +16,34 @@
 
 namespace fjord::broker {
 
-// REQUIRES: called on the shard that owns (topic, partition). nullptr if it cannot be opened.
+// REQUIRES: called on the shard that owns (topic, partition). nullptr if it cannot be opened, or
+// if this node holds no replica of it.
 storage::PartitionLog* partition_log(Broker& broker, const metadata::TopicInfo& topic, int32_t partition);
+
+// What a client request for (topic, partition) gets here before its log is touched: NONE if this
+// node leads the partition, NOT_LEADER_OR_FOLLOWER if another node does or none does.
+protocol::ErrorCode leader_error(const Broker& broker, const metadata::TopicInfo& topic, int32_t partition);
+
+// For responses that tell a client where a partition's leader went (Produce v10+, Fetch v12+:
+// current_leader and node_endpoints): fills `leader` and adds the leader's endpoint to `nodes`
+// once.
+template <typename LeaderIdAndEpoch, typename NodeEndpoint>
+void hint_leader(const metadata::Image& image, const metadata::TopicInfo& topic, int32_t partition,
+                 LeaderIdAndEpoch& leader, std::vector<NodeEndpoint>& nodes) {
+  const metadata::PartitionState* state = topic.partition(partition);
+  if (state == nullptr || state->leader < 0) return;
+  leader.leader_id = state->leader;
+  leader.leader_epoch = state->leader_epoch;
+  for (const NodeEndpoint& n : nodes)
+    if (n.node_id == state->leader) return;
+  if (const metadata::BrokerInfo* b = image.broker(state->leader)) {
+    NodeEndpoint& n = nodes.emplace_back();
+    n.node_id = b->id;
+    n.host = b->host;
+    n.port = b->port;
+    n.rack = b->rack;
+  }
+}
 
 // Completes (on the log's shard) once every offset below `offset` is synced, or with nullopt
 // after `timeout` (the sync itself goes on).

@@ -23,6 +23,8 @@
 #include "broker/groups.h"
 #include "broker/controller.h"
 #include "broker/log_config.h"
+#include "broker/membership.h"
+#include "broker/metadata_changes.h"
 #include "broker/partitions.h"
 #include "coordinator/group_coordinator.h"
 #include "broker/transactions.h"
@@ -162,7 +164,58 @@ int serve(const BrokerConfig& static_config) {
   // end that connection, not the broker.
   ::signal(SIGPIPE, SIG_IGN);
   const std::string data_dir = static_config.data_dir();
-  auto store = metadata::MetadataStore::open(data_dir, static_config.node_id());
+  auto voters = metadata::parse_voters(static_config.get("controller.quorum.voters").value_or(""));
+  if (!voters) {
+    spdlog::error("{}", voters.error());
+    return 2;
+  }
+  const bool cluster_mode = !voters->empty();
+  if (cluster_mode) {
+    auto roles = static_config.get("process.roles").value_or("");
+    if (!roles.empty() && (roles.find("broker") == std::string::npos || roles.find("controller") == std::string::npos)) {
+      spdlog::error("process.roles={}: every node of a Fjord cluster is both broker and controller for now "
+                    "(process.roles=broker,controller)", roles);
+      return 2;
+    }
+  }
+
+  // Changes of the metadata image reach the broker here, from the controller thread on a single
+  // node and from the quorum's thread in a cluster; they are handled on the controller thread in
+  // the order they were applied. Until the broker exists they need no handling: it starts from
+  // the image it reads after `reactor` is set.
+  std::atomic<Broker*> reactor{nullptr};
+  std::unique_ptr<storage::LogCleaner> cleaner;
+  auto on_change = [&reactor, &cleaner, cluster_mode](std::shared_ptr<const metadata::Image> before,
+                                                      std::shared_ptr<const metadata::Image> after) {
+    Broker* b = reactor.load(std::memory_order_acquire);
+    if (b == nullptr) return;
+    auto apply = [b, &cleaner, before = std::move(before), after = std::move(after)] {
+      if (!apply_metadata_change(*b, *before, *after) || !cleaner) return;
+      auto options = cleaner_options(*b->config());
+      if (!cleaner->reconfigure(options)) return;
+      spdlog::info("log cleaner: {} thread(s), {} bytes of key map, {} bytes/s", options.threads, options.dedupe_bytes,
+                   options.io_bytes_per_second);
+    };
+    // A single node commits on the controller thread: done before the request that made the
+    // change is answered. A cluster's changes come from the quorum's thread.
+    if (cluster_mode) {
+      asio::post(b->controller_context(), std::move(apply));
+    } else {
+      apply();
+    }
+  };
+  tl::expected<std::unique_ptr<metadata::MetadataStore>, std::string> store;
+  if (cluster_mode) {
+    metadata::RaftQuorum::Options options;
+    options.node_id = static_config.node_id();
+    options.voters = *voters;
+    options.election_timeout_ms = static_cast<unsigned>(static_config.get_int("controller.quorum.election.timeout.ms"));
+    options.heartbeat_timeout_ms = std::max(10u, options.election_timeout_ms / 20);
+    store = metadata::MetadataStore::open_quorum(data_dir, std::move(options), on_change);
+  } else {
+    store = metadata::MetadataStore::open(data_dir, static_config.node_id());
+    if (store) (*store)->set_listener(on_change);
+  }
   if (!store) {
     spdlog::error("cannot open metadata in {}: {}", data_dir, store.error());
     return 1;
@@ -174,6 +227,23 @@ int serve(const BrokerConfig& static_config) {
   int shard_count = static_config.num_shards();
   if (shard_count <= 0) shard_count = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   Shards shards(shard_count);
+  if (cluster_mode) {
+    // A node serves nothing before it knows the metadata: it waits for the quorum, saying why.
+    auto waiting_since = std::chrono::steady_clock::now();
+    auto next_note = waiting_since + std::chrono::seconds(5);
+    while (!(*store)->quorum()->caught_up()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      if (std::chrono::steady_clock::now() >= next_note) {
+        spdlog::warn("waiting for the metadata quorum ({}): no leader reachable yet; a majority of the voters must "
+                     "be up and reach each other on their controller ports",
+                     static_config.get("controller.quorum.voters").value_or(""));
+        next_note += std::chrono::seconds(10);
+      }
+    }
+    spdlog::info("metadata quorum: leader {}, caught up after {} ms", (*store)->quorum()->leader(),
+                 std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - waiting_since)
+                     .count());
+  }
   Controller controller(live_config, **store, data_dir);  // applies the dynamic broker configs
   auto start_config = live_config.get();
   const BrokerConfig& config = *start_config;  // as of start: for the settings read only here
@@ -183,13 +253,11 @@ int serve(const BrokerConfig& static_config) {
     spdlog::error("{}", limits.error());
     return 2;
   }
-  controller.reconcile_partition_dirs();
 
   // Partition logs: each opened by the shard that owns it, after recovery if the last stop was
   // not clean.
   storage::Syncer syncer(config.get_int("num.io.threads"));
   // Compaction passes run on the cleaner's threads; the shards plan them and apply their results.
-  std::unique_ptr<storage::LogCleaner> cleaner;
   if (config.get_bool("log.cleaner.enable")) {
     cleaner = std::make_unique<storage::LogCleaner>(storage::Env::posix(), cleaner_options(config));
   }
@@ -202,12 +270,30 @@ int serve(const BrokerConfig& static_config) {
     spdlog::error("cannot read the state of {}: {}", data_dir, startup.error());
     return 1;
   }
+  std::vector<std::unique_ptr<FetchSessionCache>> fetch_sessions;
+  int slots = config.get_int("max.incremental.fetch.session.cache.slots");
+  for (int i = 0; i < shard_count; ++i)
+    fetch_sessions.push_back(std::make_unique<FetchSessionCache>((slots + shard_count - 1) / shard_count, i, shard_count));
+  Broker broker{live_config, **store, controller, shards, logs, fetch_sessions};
+  broker.node_id = config.node_id();
+  reactor.store(&broker, std::memory_order_release);
+  // On the way out, whichever way: the quorum's thread stops before what it reports to goes.
+  struct StopQuorum {
+    metadata::MetadataStore& store;
+    std::atomic<Broker*>& reactor;
+    ~StopQuorum() {
+      store.stop();
+      reactor.store(nullptr);
+    }
+  } stop_quorum{**store, reactor};
+  controller.reconcile_partition_dirs();
   {
     storage::RecoveryReport report;
     size_t opened = 0;
     for (const auto& [name, topic] : (*store)->image()->topics()) {
       storage::LogConfig log_config = log_config_for(config, *topic);
       for (int32_t p = 0; p < topic->partitions; ++p) {
+        if (!hosts(*topic, p, broker.node_id)) continue;
         int shard = storage::shard_of(name, p, shard_count);
         auto log = logs[static_cast<size_t>(shard)]->open(name, p, topic->id, log_config, *startup, wall_ms(), &report);
         if (!log) {
@@ -224,11 +310,6 @@ int serve(const BrokerConfig& static_config) {
 
   auto listener = parse_listener(config.listeners());
   auto advertised = parse_listener(config.advertised_listeners());
-  std::vector<std::unique_ptr<FetchSessionCache>> fetch_sessions;
-  int slots = config.get_int("max.incremental.fetch.session.cache.slots");
-  for (int i = 0; i < shard_count; ++i)
-    fetch_sessions.push_back(std::make_unique<FetchSessionCache>((slots + shard_count - 1) / shard_count, i, shard_count));
-  Broker broker{live_config, **store, controller, shards, logs, fetch_sessions};
   std::vector<std::unique_ptr<coordinator::GroupCoordinator>> coordinators;
   for (int i = 0; i < shard_count; ++i)
     coordinators.push_back(make_coordinator(broker, i));
@@ -238,36 +319,6 @@ int serve(const BrokerConfig& static_config) {
   for (int i = 0; i < shard_count; ++i) txn_coordinators.push_back(make_txn_coordinator(broker, i));
   broker.txn_coordinators = &txn_coordinators;
   if (!load_transactions(broker)) return 1;
-  controller.set_topic_listener([&broker](const metadata::TopicInfo& topic, int32_t first_new, bool deleted) {
-    auto shared = std::make_shared<const metadata::TopicInfo>(topic);
-    const bool reconfigure = first_new < 0;
-    for (int32_t p = reconfigure ? 0 : first_new; p < topic.partitions; ++p) {
-      int shard = broker.shard_of(topic.name, p);
-      storage::LogManager* logs = broker.logs[static_cast<size_t>(shard)].get();
-      asio::post(broker.shards.context(shard), [&broker, logs, shared, p, deleted, reconfigure] {
-        if (deleted) {
-          logs->forget(shared->name, p);
-          return;
-        }
-        if (reconfigure) {
-          if (storage::PartitionLog* log = logs->find(shared->name, p, shared->id))
-            log->set_config(log_config_for(*broker.config(), *shared));
-          return;
-        }
-        auto log = logs->open(shared->name, p, shared->id, log_config_for(*broker.config(), *shared),
-                              storage::StartupState{true, {}, {}}, wall_ms());
-        if (!log) spdlog::error("{}", log.error());
-      });
-    }
-  });
-  controller.set_config_listener([&cleaner](const BrokerConfig& now) {
-    if (!cleaner) return;
-    auto options = cleaner_options(now);
-    if (!cleaner->reconfigure(options)) return;
-    spdlog::info("log cleaner: {} thread(s), {} bytes of key map, {} bytes/s", options.threads, options.dedupe_bytes,
-                 options.io_bytes_per_second);
-  });
-  broker.node_id = config.node_id();
   broker.max_request_bytes = config.get_int("socket.request.max.bytes");
   broker.idle_timeout = std::chrono::milliseconds(config.get_long("connections.max.idle.ms"));
   broker.frame_timeout = std::chrono::milliseconds(config.get_long("socket.request.read.timeout.ms"));
@@ -321,6 +372,7 @@ int serve(const BrokerConfig& static_config) {
 
   for (int i = 0; i < shard_count; ++i)
     asio::co_spawn(shards.context(i), accept_loop(broker, i, *acceptors[static_cast<size_t>(i)]), asio::detached);
+  if (cluster_mode) start_membership(broker);
 
   auto retention_every = std::chrono::milliseconds(config.get_long("log.retention.check.interval.ms"));
   auto checkpoint_every = std::chrono::milliseconds(std::max<int64_t>(1000, config.get_long("log.flush.offset.checkpoint.interval.ms")));

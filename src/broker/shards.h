@@ -21,13 +21,18 @@ class Shards {
 
   int count() const { return static_cast<int>(contexts_.size()); }
   asio::io_context& context(int shard) { return *contexts_[static_cast<size_t>(shard)]; }
+  // The controller's own thread: metadata writes wait there for the quorum without holding up a
+  // shard.
+  asio::io_context& controller() { return controller_; }
 
-  // Runs every shard on its own thread until stop(); returns when all have finished.
+  // Runs every shard (and the controller) on its own thread until stop(); returns when all have
+  // finished.
   void run();
   void stop();
 
  private:
   std::vector<std::unique_ptr<asio::io_context>> contexts_;
+  asio::io_context controller_{1};
 };
 
 // Runs `fn` on `target`'s thread; awaiting the result resumes the caller on its own executor.

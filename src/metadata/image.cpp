@@ -27,45 +27,97 @@ void Image::put(TopicPtr topic) {
 
 Image Image::apply(const Record& record) const {
   Image next = *this;
+  std::map<Uuid, std::shared_ptr<TopicInfo>> copies;
+  next.mutate(record, copies);
+  return next;
+}
+
+Image Image::apply(const std::vector<Record>& records) const {
+  Image next = *this;
+  std::map<Uuid, std::shared_ptr<TopicInfo>> copies;  // topics copied once for this batch
+  for (const Record& r : records) next.mutate(r, copies);
+  return next;
+}
+
+void Image::mutate(const Record& record, std::map<Uuid, std::shared_ptr<TopicInfo>>& copies) {
+  // The topic `id` as a copy this batch may change in place (nullptr: unknown id).
+  auto writable = [&](const Uuid& id) -> TopicInfo* {
+    auto it = copies.find(id);
+    if (it != copies.end() && by_id_.count(id) && by_id_[id] == it->second) return it->second.get();
+    const TopicInfo* t = find(id);
+    if (!t) return nullptr;
+    auto copy = std::make_shared<TopicInfo>(*t);
+    copies[id] = copy;
+    put(copy);
+    return copy.get();
+  };
   std::visit(
       [&](const auto& r) {
         using R = std::decay_t<decltype(r)>;
         if constexpr (std::is_same_v<R, TopicRecord>) {
-          next.put(std::make_shared<const TopicInfo>(r.topic));
+          auto topic = std::make_shared<TopicInfo>(r.topic);
+          topic->assignment.clear();
+          copies[topic->id] = topic;
+          put(std::move(topic));
         } else if constexpr (std::is_same_v<R, RemoveTopicRecord>) {
           if (const TopicInfo* t = find(r.id)) {
-            next.by_name_.erase(t->name);
-            next.by_id_.erase(r.id);
+            by_name_.erase(t->name);
+            by_id_.erase(r.id);
+            copies.erase(r.id);
           }
         } else if constexpr (std::is_same_v<R, PartitionCountRecord>) {
-          if (const TopicInfo* t = find(r.id)) {
-            auto copy = std::make_shared<TopicInfo>(*t);
-            copy->partitions = r.partitions;
-            next.put(std::move(copy));
-          }
+          if (TopicInfo* t = writable(r.id)) t->partitions = r.partitions;
         } else if constexpr (std::is_same_v<R, TopicConfigRecord>) {
-          if (const TopicInfo* t = find(r.id)) {
-            auto copy = std::make_shared<TopicInfo>(*t);
+          if (TopicInfo* t = writable(r.id)) {
             if (r.value) {
-              copy->configs[r.key] = *r.value;
+              t->configs[r.key] = *r.value;
             } else {
-              copy->configs.erase(r.key);
+              t->configs.erase(r.key);
             }
-            next.put(std::move(copy));
+          }
+        } else if constexpr (std::is_same_v<R, PartitionRecord>) {
+          TopicInfo* t = writable(r.topic_id);
+          if (t && r.partition >= 0 && r.partition < t->partitions) {
+            if (t->assignment.size() <= static_cast<size_t>(r.partition))
+              t->assignment.resize(static_cast<size_t>(r.partition) + 1);
+            t->assignment[static_cast<size_t>(r.partition)] = r.state;
           }
         } else if constexpr (std::is_same_v<R, ProducerIdsRecord>) {
-          next.next_producer_id_ = std::max(next.next_producer_id_, r.next_producer_id);
+          next_producer_id_ = std::max(next_producer_id_, r.next_producer_id);
         } else if constexpr (std::is_same_v<R, BrokerConfigRecord>) {
-          auto& configs = next.broker_configs_[r.resource];
+          auto& configs = broker_configs_[r.resource];
           if (r.value) {
             configs[r.key] = *r.value;
           } else {
             configs.erase(r.key);
           }
+        } else if constexpr (std::is_same_v<R, RegisterBrokerRecord>) {
+          brokers_[r.broker.id] = r.broker;
+        } else if constexpr (std::is_same_v<R, BrokerFenceRecord>) {
+          auto it = brokers_.find(r.broker_id);
+          if (it != brokers_.end()) it->second.fenced = r.fenced;
+        } else if constexpr (std::is_same_v<R, ClusterRecord>) {
+          if (cluster_id_.empty()) cluster_id_ = r.cluster_id;
         }
       },
       record);
-  return next;
+}
+
+std::vector<Record> Image::to_records() const {
+  std::vector<Record> out;
+  if (!cluster_id_.empty()) out.push_back(ClusterRecord{cluster_id_});
+  for (const auto& [id, b] : brokers_) out.push_back(RegisterBrokerRecord{b});
+  for (const auto& [name, t] : by_name_) {
+    TopicInfo plain = *t;
+    plain.assignment.clear();
+    out.push_back(TopicRecord{plain});
+    for (size_t p = 0; p < t->assignment.size(); ++p)
+      out.push_back(PartitionRecord{t->id, static_cast<int32_t>(p), t->assignment[p]});
+  }
+  for (const auto& [resource, configs] : broker_configs_)
+    for (const auto& [k, v] : configs) out.push_back(BrokerConfigRecord{resource, k, v});
+  if (next_producer_id_ > 0) out.push_back(ProducerIdsRecord{-1, next_producer_id_});
+  return out;
 }
 
 }  // namespace fjord::metadata

@@ -9,16 +9,47 @@
 #include <string>
 #include <unordered_map>
 #include <variant>
+#include <vector>
 
 #include "base/uuid.h"
 
 namespace fjord::metadata {
+
+// Where a partition lives (Kafka's PartitionRecord): its replicas, the in-sync ones, the leader
+// (-1: none, the partition is offline) and the epochs that change with leader and ISR.
+struct PartitionState {
+  std::vector<int32_t> replicas;
+  std::vector<int32_t> isr;
+  int32_t leader = -1;
+  int32_t leader_epoch = 0;
+  int32_t partition_epoch = 0;
+  bool operator==(const PartitionState&) const = default;
+};
 
 struct TopicInfo {
   std::string name;
   Uuid id;
   int32_t partitions = 0;
   std::map<std::string, std::string> configs;  // topic-level overrides only
+  // One per partition, from PartitionRecords. Shorter than `partitions` only for topics made by a
+  // single-node Fjord before it wrote them: those partitions live on the node that has them.
+  std::vector<PartitionState> assignment;
+
+  const PartitionState* partition(int32_t p) const {
+    return p >= 0 && static_cast<size_t>(p) < assignment.size() ? &assignment[static_cast<size_t>(p)] : nullptr;
+  }
+};
+
+// A registered broker (Kafka's RegisterBrokerRecord), reachable at host:port by clients.
+struct BrokerInfo {
+  int32_t id = -1;
+  Uuid incarnation;  // new at every start of the broker process
+  std::string host;
+  int32_t port = 0;
+  std::optional<std::string> rack;
+  bool fenced = true;  // fenced brokers lead nothing and are left out of Metadata responses
+  int64_t epoch = 0;   // of this registration (Kafka's broker epoch): heartbeats must carry it
+  bool operator==(const BrokerInfo&) const = default;
 };
 
 // Metadata records: the metadata log is a sequence of these.
@@ -59,8 +90,30 @@ struct ProducerIdsRecord {
   int64_t next_producer_id = 0;
   bool operator==(const ProducerIdsRecord&) const = default;
 };
+struct RegisterBrokerRecord {
+  BrokerInfo broker;
+  bool operator==(const RegisterBrokerRecord&) const = default;
+};
+// Fences or unfences a registered broker (Kafka's BrokerRegistrationChangeRecord).
+struct BrokerFenceRecord {
+  int32_t broker_id = -1;
+  bool fenced = true;
+  bool operator==(const BrokerFenceRecord&) const = default;
+};
+// The whole state of one partition, for a new partition or a change of leader, ISR or replicas.
+struct PartitionRecord {
+  Uuid topic_id;
+  int32_t partition = 0;
+  PartitionState state;
+  bool operator==(const PartitionRecord&) const = default;
+};
+// The cluster's id, written once by the first controller of a quorum.
+struct ClusterRecord {
+  std::string cluster_id;
+  bool operator==(const ClusterRecord&) const = default;
+};
 using Record = std::variant<TopicRecord, RemoveTopicRecord, PartitionCountRecord, TopicConfigRecord, BrokerConfigRecord,
-                            ProducerIdsRecord>;
+                            ProducerIdsRecord, RegisterBrokerRecord, BrokerFenceRecord, PartitionRecord, ClusterRecord>;
 
 class Image {
  public:
@@ -74,16 +127,32 @@ class Image {
   // The first producer id no broker has been given.
   int64_t next_producer_id() const { return next_producer_id_; }
 
-  // A new image with `record` applied. Records that do not fit (an unknown id) change nothing.
+  const std::map<int32_t, BrokerInfo>& brokers() const { return brokers_; }
+  const BrokerInfo* broker(int32_t id) const {
+    auto it = brokers_.find(id);
+    return it == brokers_.end() ? nullptr : &it->second;
+  }
+  // Empty until a ClusterRecord (cluster mode only).
+  const std::string& cluster_id() const { return cluster_id_; }
+
+  // A new image with `record` (or every one of `records`, in order) applied. Records that do not
+  // fit (an unknown id) change nothing.
   Image apply(const Record& record) const;
+  Image apply(const std::vector<Record>& records) const;
+
+  // Records that rebuild this image from an empty one (a Raft snapshot).
+  std::vector<Record> to_records() const;
 
  private:
   void put(TopicPtr topic);
+  void mutate(const Record& record, std::map<Uuid, std::shared_ptr<TopicInfo>>& copies);
 
   std::map<std::string, TopicPtr, std::less<>> by_name_;
   std::unordered_map<Uuid, TopicPtr, UuidHash> by_id_;
   std::map<std::string, std::map<std::string, std::string>> broker_configs_;
   int64_t next_producer_id_ = 0;
+  std::map<int32_t, BrokerInfo> brokers_;
+  std::string cluster_id_;
 };
 
 }  // namespace fjord::metadata

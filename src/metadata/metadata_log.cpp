@@ -19,10 +19,22 @@ using protocol::Reader;
 using protocol::Writer;
 
 enum RecordType : int8_t { kTopic = 1, kRemoveTopic = 2, kPartitionCount = 3, kTopicConfig = 4, kBrokerConfig = 5,
-                         kProducerIds = 6 };
+                         kProducerIds = 6, kRegisterBroker = 7, kBrokerFence = 8, kPartition = 9, kCluster = 10 };
 constexpr int8_t kRecordVersion = 0;
 constexpr size_t kFrameHeader = 8;                  // int32 length + uint32 crc32c
 constexpr uint32_t kMaxRecordBytes = 64 << 20;      // far above any real record
+
+void write_ids(Writer& w, const std::vector<int32_t>& ids) {
+  w.write_array_length(static_cast<int32_t>(ids.size()), true);
+  for (int32_t id : ids) w.write_int32(id);
+}
+
+std::vector<int32_t> read_ids(Reader& r) {
+  std::vector<int32_t> ids;
+  int32_t n = r.read_array_length(true);
+  for (int32_t i = 0; i < n && r.ok(); ++i) ids.push_back(r.read_int32());
+  return ids;
+}
 
 std::string errno_text(const std::string& what) { return fmt::format("{}: {}", what, std::strerror(errno)); }
 
@@ -65,6 +77,35 @@ Bytes encode_record(const Record& record) {
           w.write_int8(kRecordVersion);
           w.write_int32(r.broker_id);
           w.write_int64(r.next_producer_id);
+        } else if constexpr (std::is_same_v<R, RegisterBrokerRecord>) {
+          w.write_int8(kRegisterBroker);
+          w.write_int8(kRecordVersion);
+          w.write_int32(r.broker.id);
+          w.write_uuid(r.broker.incarnation);
+          w.write_string(r.broker.host, true);
+          w.write_int32(r.broker.port);
+          w.write_nullable_string(r.broker.rack, true);
+          w.write_bool(r.broker.fenced);
+          w.write_int64(r.broker.epoch);
+        } else if constexpr (std::is_same_v<R, BrokerFenceRecord>) {
+          w.write_int8(kBrokerFence);
+          w.write_int8(kRecordVersion);
+          w.write_int32(r.broker_id);
+          w.write_bool(r.fenced);
+        } else if constexpr (std::is_same_v<R, PartitionRecord>) {
+          w.write_int8(kPartition);
+          w.write_int8(kRecordVersion);
+          w.write_uuid(r.topic_id);
+          w.write_int32(r.partition);
+          write_ids(w, r.state.replicas);
+          write_ids(w, r.state.isr);
+          w.write_int32(r.state.leader);
+          w.write_int32(r.state.leader_epoch);
+          w.write_int32(r.state.partition_epoch);
+        } else if constexpr (std::is_same_v<R, ClusterRecord>) {
+          w.write_int8(kCluster);
+          w.write_int8(kRecordVersion);
+          w.write_string(r.cluster_id, true);
         } else {
           static_assert(std::is_same_v<R, TopicConfigRecord>);
           w.write_int8(kTopicConfig);
@@ -131,6 +172,40 @@ tl::expected<Record, std::string> decode_record(ByteView payload) {
       out = p;
       break;
     }
+    case kRegisterBroker: {
+      RegisterBrokerRecord b;
+      b.broker.id = r.read_int32();
+      b.broker.incarnation = r.read_uuid();
+      b.broker.host = r.read_string(true);
+      b.broker.port = r.read_int32();
+      b.broker.rack = r.read_nullable_string(true);
+      b.broker.fenced = r.read_bool();
+      b.broker.epoch = r.read_int64();
+      out = std::move(b);
+      break;
+    }
+    case kBrokerFence: {
+      BrokerFenceRecord f;
+      f.broker_id = r.read_int32();
+      f.fenced = r.read_bool();
+      out = f;
+      break;
+    }
+    case kPartition: {
+      PartitionRecord p;
+      p.topic_id = r.read_uuid();
+      p.partition = r.read_int32();
+      p.state.replicas = read_ids(r);
+      p.state.isr = read_ids(r);
+      p.state.leader = r.read_int32();
+      p.state.leader_epoch = r.read_int32();
+      p.state.partition_epoch = r.read_int32();
+      out = std::move(p);
+      break;
+    }
+    case kCluster:
+      out = ClusterRecord{r.read_string(true)};
+      break;
     default:
       if (r.ok()) return tl::unexpected(fmt::format("unknown record type {}", type));
   }

@@ -208,6 +208,7 @@ struct RaftQuorum::Impl {
     if (owner.leader_.exchange(leader, std::memory_order_acq_rel) != leader)
       spdlog::info("metadata quorum: leader is now {}", leader < 0 ? std::string("unknown") : std::to_string(leader));
     owner.term_.store(raft.current_term, std::memory_order_release);
+    owner.caught_up_.store(leader >= 0 && raft.last_applied >= raft.commit_index, std::memory_order_release);
     bool leading = raft_state(&raft) == RAFT_LEADER;
     if (!leading || ready_term != raft.current_term) owner.ready_.store(false, std::memory_order_release);
     if (leading && ready_term != raft.current_term && !barrier_pending) {

@@ -72,6 +72,9 @@ class RaftQuorum {
   // True when this node leads and has applied everything committed before its term began, so
   // its state machine is current enough to decide on new records.
   bool leader_ready() const { return ready_.load(std::memory_order_acquire); }
+  // True once a leader is known and this node has applied everything it knows to be committed:
+  // its image is as current as the quorum's (give or take what is in flight).
+  bool caught_up() const { return caught_up_.load(std::memory_order_acquire); }
   int32_t node_id() const { return options_.node_id; }
   uint64_t term() const { return term_.load(std::memory_order_acquire); }
 
@@ -83,6 +86,7 @@ class RaftQuorum {
   Options options_;
   std::atomic<int32_t> leader_{-1};
   std::atomic<bool> ready_{false};
+  std::atomic<bool> caught_up_{false};
   std::atomic<uint64_t> term_{0};
   std::unique_ptr<Impl> impl_;
 };

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <future>
 
 #include <fmt/format.h>
 
@@ -53,6 +54,7 @@ tl::expected<std::string, std::string> load_or_create_cluster_id(const fs::path&
 tl::expected<std::unique_ptr<MetadataStore>, std::string> MetadataStore::open(const std::string& data_dir,
                                                                                 int32_t node_id) {
   std::unique_ptr<MetadataStore> store(new MetadataStore());
+  store->node_id_ = node_id;
   auto cluster_id = load_or_create_cluster_id(data_dir, node_id);
   if (!cluster_id) return tl::unexpected(cluster_id.error());
   store->cluster_id_ = *cluster_id;
@@ -72,11 +74,62 @@ tl::expected<std::unique_ptr<MetadataStore>, std::string> MetadataStore::open(co
   return store;
 }
 
+tl::expected<std::unique_ptr<MetadataStore>, std::string> MetadataStore::open_quorum(const std::string& data_dir,
+                                                                                       RaftQuorum::Options options,
+                                                                                       Listener listener) {
+  std::unique_ptr<MetadataStore> store(new MetadataStore());
+  store->node_id_ = options.node_id;
+  store->listener_ = std::move(listener);
+  auto cluster_id = load_or_create_cluster_id(data_dir, options.node_id);
+  if (!cluster_id) return tl::unexpected(cluster_id.error());
+  store->cluster_id_ = *cluster_id;
+  store->image_.store(std::make_shared<const Image>());
+  options.dir = (fs::path(data_dir) / "__fjord_metadata" / "raft").string();
+  auto quorum = RaftQuorum::start(std::move(options), *store);
+  if (!quorum) return tl::unexpected(quorum.error());
+  store->quorum_ = std::move(*quorum);
+  return store;
+}
+
+MetadataStore::~MetadataStore() {
+  quorum_.reset();  // stops the quorum thread before the state it applies to goes
+}
+
+std::string MetadataStore::cluster_id() const {
+  auto img = image();
+  return img->cluster_id().empty() ? cluster_id_ : img->cluster_id();
+}
+
+void MetadataStore::publish(Image next) {
+  auto after = std::make_shared<const Image>(std::move(next));
+  auto before = image_.exchange(after, std::memory_order_acq_rel);
+  if (listener_) listener_(std::move(before), std::move(after));
+}
+
+void MetadataStore::apply(const std::vector<Record>& records) { publish(image()->apply(records)); }
+
+Bytes MetadataStore::snapshot() { return encode_entry(image()->to_records()); }
+
+tl::expected<void, std::string> MetadataStore::restore(ByteView bytes) {
+  auto records = decode_entry(bytes);
+  if (!records) return tl::unexpected(records.error());
+  publish(Image().apply(*records));
+  return {};
+}
+
 tl::expected<void, std::string> MetadataStore::commit(const std::vector<Record>& records) {
+  if (quorum_) {
+    auto result = std::make_shared<std::promise<std::string>>();
+    auto done = result->get_future();
+    quorum_->propose(records, [result](std::string error) { result->set_value(std::move(error)); });
+    if (done.wait_for(kCommitTimeout) != std::future_status::ready)
+      return tl::unexpected(std::string("the metadata quorum did not commit in time"));
+    std::string error = done.get();
+    if (!error.empty()) return tl::unexpected(error);
+    return {};
+  }
   if (auto r = log_.append(records); !r) return r;
-  Image next = *image();
-  for (const Record& r : records) next = next.apply(r);
-  image_.store(std::make_shared<const Image>(std::move(next)), std::memory_order_release);
+  publish(image()->apply(records));
   return {};
 }
 

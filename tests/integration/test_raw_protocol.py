@@ -42,6 +42,8 @@ EXPECTED_VERSIONS = {
     61: (0, 0),  # DescribeProducers
     65: (0, 0),  # DescribeTransactions
     66: (0, 1),  # ListTransactions
+    62: (0, 4),  # BrokerRegistration (brokers to the controller)
+    63: (0, 1),  # BrokerHeartbeat (brokers to the controller)
 }
 
 

@@ -30,6 +30,10 @@ asio::awaitable<DeleteRecordsResponse> handle_delete_records(RequestContext& ctx
         pout.error_code = code(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION);
         continue;
       }
+      if (auto e = leader_error(broker, *topic, p.partition_index); e != ErrorCode::NONE) {
+        pout.error_code = code(e);
+        continue;
+      }
       if (metadata::is_internal_topic(t.name)) {
         pout.error_code = code(ErrorCode::INVALID_TOPIC_EXCEPTION);
         continue;

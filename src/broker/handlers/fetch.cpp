@@ -186,6 +186,11 @@ asio::awaitable<FetchResponse> handle_fetch(RequestContext& ctx, FetchRequest& r
                                                                : ErrorCode::UNKNOWN_TOPIC_OR_PARTITION);
       continue;
     }
+    if (auto e = leader_error(broker, *topic, t.partition); e != ErrorCode::NONE) {
+      pout.error_code = code(e);
+      if (version >= 12) hint_leader(*image, *topic, t.partition, pout.current_leader, resp.node_endpoints);
+      continue;
+    }
     reads.push_back({&pout, topic, t.partition, t.offset, t.max_bytes});
   }
   // One hop per shard, in shard order.

@@ -67,6 +67,10 @@
 #include "protocol/generated/delete_records_response.h"
 #include "protocol/generated/offset_delete_request.h"
 #include "protocol/generated/offset_delete_response.h"
+#include "protocol/generated/broker_heartbeat_request.h"
+#include "protocol/generated/broker_heartbeat_response.h"
+#include "protocol/generated/broker_registration_request.h"
+#include "protocol/generated/broker_registration_response.h"
 #include "protocol/generated/produce_request.h"
 #include "protocol/generated/produce_response.h"
 
@@ -74,6 +78,10 @@ namespace fjord::broker {
 
 asio::awaitable<protocol::ApiVersionsResponse> handle_api_versions(RequestContext&, protocol::ApiVersionsRequest&);
 asio::awaitable<protocol::ProduceResponse> handle_produce(RequestContext&, protocol::ProduceRequest&);
+asio::awaitable<protocol::BrokerRegistrationResponse> handle_broker_registration(RequestContext&,
+                                                                                  protocol::BrokerRegistrationRequest&);
+asio::awaitable<protocol::BrokerHeartbeatResponse> handle_broker_heartbeat(RequestContext&,
+                                                                            protocol::BrokerHeartbeatRequest&);
 asio::awaitable<protocol::InitProducerIdResponse> handle_init_producer_id(RequestContext&,
                                                                          protocol::InitProducerIdRequest&);
 // Transactions (handlers/transactions.cpp).

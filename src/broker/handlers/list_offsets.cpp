@@ -91,6 +91,10 @@ asio::awaitable<ListOffsetsResponse> handle_list_offsets(RequestContext& ctx, Li
         pout.error_code = code(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION);
         continue;
       }
+      if (auto e = leader_error(broker, *topic, p.partition_index); e != ErrorCode::NONE) {
+        pout.error_code = code(e);
+        continue;
+      }
       if (p.timestamp == kMaxTimestamp && version < 7) {
         pout.error_code = code(ErrorCode::UNSUPPORTED_VERSION);
         continue;

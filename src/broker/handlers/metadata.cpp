@@ -18,8 +18,8 @@ constexpr int32_t kTopicOperations = bits({3, 4, 5, 6, 7, 8, 10, 11});
 constexpr int32_t kClusterOperations = bits({5, 7, 8, 9, 10, 11, 12});
 constexpr int32_t kOmittedOperations = INT32_MIN;
 
-void describe_topic(const RequestContext& ctx, const metadata::TopicInfo& topic, bool include_ops,
-                    MetadataResponse::MetadataResponseTopic& out) {
+void describe_topic(const RequestContext& ctx, const metadata::Image& image, const metadata::TopicInfo& topic,
+                    bool include_ops, MetadataResponse::MetadataResponseTopic& out) {
   out.error_code = code(ErrorCode::NONE);
   out.name = topic.name;
   out.topic_id = topic.id;
@@ -30,10 +30,46 @@ void describe_topic(const RequestContext& ctx, const metadata::TopicInfo& topic,
     auto& part = out.partitions.emplace_back();
     part.error_code = code(ErrorCode::NONE);
     part.partition_index = p;
-    part.leader_id = ctx.broker.node_id;
-    part.leader_epoch = 0;
-    part.replica_nodes = {ctx.broker.node_id};
-    part.isr_nodes = {ctx.broker.node_id};
+    const metadata::PartitionState* state = topic.partition(p);
+    if (state == nullptr) {  // from before PartitionRecords: on this node
+      part.leader_id = ctx.broker.node_id;
+      part.leader_epoch = 0;
+      part.replica_nodes = {ctx.broker.node_id};
+      part.isr_nodes = {ctx.broker.node_id};
+      continue;
+    }
+    part.leader_id = state->leader;
+    part.leader_epoch = state->leader_epoch;
+    part.replica_nodes = state->replicas;
+    part.isr_nodes = state->isr;
+    if (ctx.broker.store.quorum()) {
+      for (int32_t r : state->replicas) {
+        const metadata::BrokerInfo* b = image.broker(r);
+        if (b == nullptr || b->fenced) part.offline_replicas.push_back(r);
+      }
+    }
+    if (state->leader < 0) part.error_code = code(ErrorCode::LEADER_NOT_AVAILABLE);
+  }
+}
+
+// The brokers clients may use: every unfenced registered broker in a cluster, this one alone on a
+// single node.
+void list_brokers(const Broker& broker, const metadata::Image& image, MetadataResponse& resp) {
+  if (!broker.store.quorum()) {
+    auto& b = resp.brokers.emplace_back();
+    b.node_id = broker.node_id;
+    b.host = broker.advertised_host;
+    b.port = broker.advertised_port;
+    b.rack = broker.static_config().get("broker.rack");
+    return;
+  }
+  for (const auto& [id, info] : image.brokers()) {
+    if (info.fenced) continue;
+    auto& b = resp.brokers.emplace_back();
+    b.node_id = id;
+    b.host = info.host;
+    b.port = info.port;
+    b.rack = info.rack;
   }
 }
 
@@ -43,22 +79,19 @@ asio::awaitable<MetadataResponse> handle_metadata(RequestContext& ctx, MetadataR
   Broker& broker = ctx.broker;
   const int16_t version = ctx.api_version();
   MetadataResponse resp;
-  auto& b = resp.brokers.emplace_back();
-  b.node_id = broker.node_id;
-  b.host = broker.advertised_host;
-  b.port = broker.advertised_port;
+  auto image = broker.store.image();
+  list_brokers(broker, *image, resp);
   resp.cluster_id = broker.store.cluster_id();
-  resp.controller_id = broker.node_id;
+  resp.controller_id = broker.store.controller_id();
   resp.cluster_authorized_operations = req.include_cluster_authorized_operations ? kClusterOperations
                                                                                   : kOmittedOperations;
   const bool include_ops = req.include_topic_authorized_operations;
 
-  auto image = broker.store.image();
   // v0: an empty list means every topic; v1+: null means every topic.
   const bool all_topics = !req.topics.has_value() || (version == 0 && req.topics->empty());
   if (all_topics) {
     for (const auto& [name, topic] : image->topics())
-      describe_topic(ctx, *topic, include_ops, resp.topics.emplace_back());
+      describe_topic(ctx, *image, *topic, include_ops, resp.topics.emplace_back());
     co_return resp;
   }
 
@@ -75,14 +108,14 @@ asio::awaitable<MetadataResponse> handle_metadata(RequestContext& ctx, MetadataR
       if (topic == nullptr) {
         out.error_code = code(ErrorCode::UNKNOWN_TOPIC_ID);
       } else {
-        describe_topic(ctx, *topic, include_ops, out);
+        describe_topic(ctx, *image, *topic, include_ops, out);
       }
       continue;
     }
     const std::string& name = *requested.name;
     out.name = name;
     if (const metadata::TopicInfo* topic = image->find(name)) {
-      describe_topic(ctx, *topic, include_ops, out);
+      describe_topic(ctx, *image, *topic, include_ops, out);
       continue;
     }
     if (metadata::invalid_topic_name(name)) {
@@ -98,18 +131,20 @@ asio::awaitable<MetadataResponse> handle_metadata(RequestContext& ctx, MetadataR
     auto create = [&broker, spec] { return broker.controller.create_topic(spec, false); };
     TopicResult created = co_await run_on(broker.controller_context(), std::move(create));
     if (created.ok()) {
-      describe_topic(ctx, *created.topic, include_ops, out);
+      describe_topic(ctx, *broker.store.image(), *created.topic, include_ops, out);
     } else if (created.error == ErrorCode::TOPIC_ALREADY_EXISTS) {
       // Created meanwhile by another request.
       auto now = broker.store.image();
       if (const metadata::TopicInfo* topic = now->find(name)) {
-        describe_topic(ctx, *topic, include_ops, out);
+        describe_topic(ctx, *now, *topic, include_ops, out);
       } else {
         out.error_code = code(ErrorCode::LEADER_NOT_AVAILABLE);
       }
     } else {
       spdlog::warn("auto-creating topic {} failed: {}", name, created.message);
+      // No controller here or now: the client asks again (LEADER_NOT_AVAILABLE is retriable).
       out.error_code = code(created.error == ErrorCode::INVALID_TOPIC_EXCEPTION ? ErrorCode::INVALID_TOPIC_EXCEPTION
+                            : created.error == ErrorCode::NOT_CONTROLLER       ? ErrorCode::LEADER_NOT_AVAILABLE
                                                                                 : ErrorCode::UNKNOWN_TOPIC_OR_PARTITION);
     }
   }

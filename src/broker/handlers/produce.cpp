@@ -213,6 +213,11 @@ asio::awaitable<ProduceResponse> handle_produce(RequestContext& ctx, ProduceRequ
         fail(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, "");
         continue;
       }
+      if (auto e = leader_error(broker, *topic, p.index); e != ErrorCode::NONE) {
+        fail(e, "");
+        if (ctx.api_version() >= 10) hint_leader(*image, *topic, p.index, pout.current_leader, resp.node_endpoints);
+        continue;
+      }
       if (metadata::is_internal_topic(t.name)) {
         // Only the broker writes its internal topics.
         fail(ErrorCode::INVALID_TOPIC_EXCEPTION, "producing to internal topic " + t.name + " is not allowed");

@@ -290,6 +290,10 @@ asio::awaitable<DescribeProducersResponse> handle_describe_producers(RequestCont
         pout.error_code = code(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION);
         continue;
       }
+      if (auto e = leader_error(broker, *topic, p); e != ErrorCode::NONE) {
+        pout.error_code = code(e);
+        continue;
+      }
       using Active = std::vector<DescribeProducersResponse::ProducerState>;
       auto read = [&broker, image, topic, p]() -> std::optional<Active> {
         storage::PartitionLog* log = partition_log(broker, *topic, p);

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "broker/broker.h"
+#include "broker/metadata_changes.h"
 #include "broker/groups.h"
 #include "broker/transactions.h"
 #include "broker/handler.h"
@@ -47,8 +48,19 @@ class HandlersTest : public ::testing::Test {
     broker_->coordinators = &coordinators_;
     txn_coordinators_.push_back(make_txn_coordinator(*broker_, 0));
     broker_->txn_coordinators = &txn_coordinators_;
+    // As serve() does: metadata changes make directories and open logs (on the controller thread,
+    // which runs here on its own thread).
+    store_->set_listener([this](std::shared_ptr<const metadata::Image> before, std::shared_ptr<const metadata::Image> after) {
+      apply_metadata_change(*broker_, *before, *after);
+    });
+    controller_thread_ = std::thread([this] {
+      auto work = asio::make_work_guard(shards_.controller());
+      shards_.controller().run();
+    });
   }
   void TearDown() override {
+    shards_.controller().stop();
+    controller_thread_.join();
     // Deleted partitions are removed by a background thread that may still be at it.
     std::error_code ec;
     for (int i = 0; i < 100 && fs::exists(dir_); ++i) {
@@ -124,6 +136,7 @@ class HandlersTest : public ::testing::Test {
   std::vector<std::unique_ptr<coordinator::GroupCoordinator>> coordinators_;
   std::vector<std::unique_ptr<coordinator::TransactionCoordinator>> txn_coordinators_;
   std::optional<Broker> broker_;
+  std::thread controller_thread_;
 };
 
 TEST_F(HandlersTest, ApiVersionsAtEveryVersionListsTheRegistry) {

@@ -27,7 +27,12 @@ std::vector<Record> sample_records() {
   return {t, PartitionCountRecord{t.topic.id, 5}, TopicConfigRecord{t.topic.id, "segment.bytes", "1024"},
           TopicConfigRecord{t.topic.id, "retention.ms", std::nullopt}, RemoveTopicRecord{t.topic.id},
           BrokerConfigRecord{"", "log.retention.ms", "60000"}, BrokerConfigRecord{"1", "log.segment.bytes", std::nullopt},
-          ProducerIdsRecord{1, 2000}};
+          ProducerIdsRecord{1, 2000},
+          RegisterBrokerRecord{BrokerInfo{2, Uuid::random(), "host-2", 9093, "rack-a", true}},
+          RegisterBrokerRecord{BrokerInfo{3, Uuid::random(), "host-3", 9094, std::nullopt, false}},
+          BrokerFenceRecord{2, false},
+          PartitionRecord{t.topic.id, 1, PartitionState{{2, 3, 1}, {2, 1}, 2, 4, 7}},
+          ClusterRecord{"c-1"}};
 }
 }  // namespace
 
@@ -38,6 +43,54 @@ TEST(MetadataLog, RecordsRoundTrip) {
     ASSERT_TRUE(back.has_value()) << back.error();
     EXPECT_TRUE(*back == r);
   }
+}
+
+TEST(Image, PartitionsBrokersAndSnapshot) {
+  TopicRecord t;
+  t.topic.name = "orders";
+  t.topic.id = Uuid::random();
+  t.topic.partitions = 2;
+  std::vector<Record> records{ClusterRecord{"c-1"},
+                              RegisterBrokerRecord{BrokerInfo{1, Uuid::random(), "h1", 9092, std::nullopt, true}},
+                              RegisterBrokerRecord{BrokerInfo{2, Uuid::random(), "h2", 9093, "r", true}},
+                              BrokerFenceRecord{2, false},
+                              t,
+                              PartitionRecord{t.topic.id, 0, PartitionState{{1, 2}, {1, 2}, 1, 0, 0}},
+                              PartitionRecord{t.topic.id, 1, PartitionState{{2, 1}, {2, 1}, 2, 0, 0}},
+                              PartitionRecord{t.topic.id, 1, PartitionState{{2, 1}, {1}, 1, 1, 1}},
+                              PartitionRecord{t.topic.id, 5, PartitionState{{9}, {9}, 9, 0, 0}},  // no such partition
+                              PartitionCountRecord{t.topic.id, 3},
+                              PartitionRecord{t.topic.id, 2, PartitionState{{2}, {2}, 2, 0, 0}},
+                              BrokerConfigRecord{"", "log.retention.ms", "5"},
+                              ProducerIdsRecord{1, 3000}};
+  Image one_by_one;
+  for (const Record& r : records) one_by_one = one_by_one.apply(r);
+  Image image = Image().apply(records);
+  for (const Image* i : {&one_by_one, &image}) {
+    EXPECT_EQ(i->cluster_id(), "c-1");
+    ASSERT_EQ(i->brokers().size(), 2u);
+    EXPECT_TRUE(i->broker(1)->fenced);
+    EXPECT_FALSE(i->broker(2)->fenced);
+    const TopicInfo* topic = i->find("orders");
+    ASSERT_NE(topic, nullptr);
+    EXPECT_EQ(topic->partitions, 3);
+    ASSERT_EQ(topic->assignment.size(), 3u);
+    EXPECT_EQ(topic->partition(1)->leader, 1);
+    EXPECT_EQ(topic->partition(1)->isr, std::vector<int32_t>{1});
+    EXPECT_EQ(topic->partition(1)->leader_epoch, 1);
+    EXPECT_EQ(topic->partition(2)->replicas, std::vector<int32_t>{2});
+    EXPECT_EQ(topic->partition(3), nullptr);
+  }
+  // The image before the batch is untouched.
+  EXPECT_EQ(Image().apply(records[4]).find("orders")->assignment.size(), 0u);
+  // A snapshot rebuilds the same image.
+  Image again = Image().apply(image.to_records());
+  EXPECT_EQ(again.cluster_id(), image.cluster_id());
+  EXPECT_EQ(again.brokers(), image.brokers());
+  EXPECT_EQ(again.find("orders")->assignment, image.find("orders")->assignment);
+  EXPECT_EQ(again.find(t.topic.id)->partitions, 3);
+  EXPECT_EQ(again.broker_configs(""), image.broker_configs(""));
+  EXPECT_EQ(again.next_producer_id(), 3000);
 }
 
 TEST(MetadataLog, ReplaysAndTruncatesATornTailAtEveryCut) {

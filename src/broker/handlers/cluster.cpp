@@ -1,0 +1,48 @@
+// BrokerRegistration and BrokerHeartbeat: brokers joining the cluster and staying in it, answered
+// by the active controller (NOT_CONTROLLER elsewhere). Kafka serves them on the controller
+// listener; Fjord's nodes are broker and controller at once and serve them on the broker listener.
+#include "broker/handlers/handlers.h"
+#include "broker/shards.h"
+
+namespace fjord::broker {
+using namespace protocol;
+
+asio::awaitable<BrokerRegistrationResponse> handle_broker_registration(RequestContext& ctx,
+                                                                        BrokerRegistrationRequest& req) {
+  Broker& broker = ctx.broker;
+  BrokerRegistrationResponse resp;
+  metadata::BrokerInfo info;
+  info.id = req.broker_id;
+  info.incarnation = req.incarnation_id;
+  info.rack = req.rack;
+  if (req.listeners.empty()) {
+    resp.error_code = code(ErrorCode::INVALID_REQUEST);
+    co_return resp;
+  }
+  // The first listener is the one clients use.
+  info.host = req.listeners.front().host;
+  info.port = req.listeners.front().port;
+  std::string cluster_id = req.cluster_id;
+  auto work = [&broker, info, cluster_id] { return broker.controller.register_broker(info, cluster_id); };
+  auto r = co_await run_on(broker.controller_context(), std::move(work));
+  resp.error_code = code(r.error);
+  resp.broker_epoch = r.epoch;
+  co_return resp;
+}
+
+asio::awaitable<BrokerHeartbeatResponse> handle_broker_heartbeat(RequestContext& ctx, BrokerHeartbeatRequest& req) {
+  Broker& broker = ctx.broker;
+  BrokerHeartbeatResponse resp;
+  const int32_t id = req.broker_id;
+  const int64_t epoch = req.broker_epoch;
+  const bool fence = req.want_fence, shut_down = req.want_shut_down;
+  auto work = [&broker, id, epoch, fence, shut_down] { return broker.controller.heartbeat(id, epoch, fence, shut_down); };
+  auto r = co_await run_on(broker.controller_context(), std::move(work));
+  resp.error_code = code(r.error);
+  resp.is_fenced = r.fenced;
+  resp.is_caught_up = r.error == ErrorCode::NONE;
+  resp.should_shut_down = r.shut_down;
+  co_return resp;
+}
+
+}  // namespace fjord::broker

@@ -1,0 +1,151 @@
+#include "broker/membership.h"
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/redirect_error.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
+#include <spdlog/spdlog.h>
+
+#include "cluster/peer_client.h"
+#include "protocol/generated/broker_heartbeat_request.h"
+#include "protocol/generated/broker_heartbeat_response.h"
+#include "protocol/generated/broker_registration_request.h"
+#include "protocol/generated/broker_registration_response.h"
+
+namespace fjord::broker {
+namespace {
+
+using namespace std::chrono_literals;
+using protocol::ErrorCode;
+
+// What one attempt got: the error, and for registrations the epoch.
+struct Answer {
+  ErrorCode error = ErrorCode::NONE;
+  std::string message;
+  int64_t epoch = -1;
+  bool fenced = true;
+};
+
+class Membership {
+ public:
+  explicit Membership(Broker& broker)
+      : broker_(broker), peer_(broker.controller_context().get_executor(), "fjord-broker-" + std::to_string(broker.node_id)) {
+    self_.id = broker.node_id;
+    self_.incarnation = Uuid::random();
+    self_.host = broker.advertised_host;
+    self_.port = broker.advertised_port;
+    self_.rack = broker.static_config().get("broker.rack");
+  }
+
+  asio::awaitable<void> run() {
+    asio::steady_timer timer(broker_.controller_context());
+    for (;;) {
+      const auto interval = std::chrono::milliseconds(broker_.config()->get_long("broker.heartbeat.interval.ms"));
+      Answer a = co_await step();
+      note(a);
+      // Until registered and unfenced, try again soon.
+      timer.expires_after(epoch_ < 0 || fenced_ ? std::min<std::chrono::milliseconds>(interval, 200ms) : interval);
+      std::error_code ec;
+      co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) co_return;
+    }
+  }
+
+ private:
+  asio::awaitable<Answer> step() {
+    const int32_t controller = broker_.store.controller_id();
+    if (controller < 0) co_return Answer{ErrorCode::NOT_CONTROLLER, "the metadata quorum has no leader"};
+    Answer a;
+    if (controller == broker_.node_id) {
+      if (epoch_ < 0) {
+        auto r = broker_.controller.register_broker(self_, broker_.store.cluster_id());
+        a = {r.error, r.message, r.epoch, true};
+      } else {
+        auto h = broker_.controller.heartbeat(self_.id, epoch_, false, false);
+        a = {h.error, "", epoch_, h.fenced};
+      }
+    } else {
+      auto image = broker_.store.image();
+      const metadata::BrokerInfo* c = image->broker(controller);
+      // The controller registers itself before anyone else can reach it.
+      if (c == nullptr) co_return Answer{ErrorCode::NOT_CONTROLLER, fmt::format("controller {} is not registered yet", controller)};
+      if (epoch_ < 0) {
+        protocol::BrokerRegistrationRequest req;
+        req.broker_id = self_.id;
+        req.cluster_id = broker_.store.cluster_id();
+        req.incarnation_id = self_.incarnation;
+        auto& l = req.listeners.emplace_back();
+        l.name = "PLAINTEXT";
+        l.host = self_.host;
+        l.port = static_cast<uint16_t>(self_.port);
+        req.rack = self_.rack;
+        auto r = co_await peer_.call<protocol::BrokerRegistrationResponse>(c->host, c->port, req, 3, 3000ms);
+        if (!r) co_return Answer{ErrorCode::NETWORK_EXCEPTION, r.error()};
+        a = {static_cast<ErrorCode>(r->error_code), "", r->broker_epoch, true};
+      } else {
+        protocol::BrokerHeartbeatRequest req;
+        req.broker_id = self_.id;
+        req.broker_epoch = epoch_;
+        auto r = co_await peer_.call<protocol::BrokerHeartbeatResponse>(c->host, c->port, req, 1, 3000ms);
+        if (!r) co_return Answer{ErrorCode::NETWORK_EXCEPTION, r.error()};
+        a = {static_cast<ErrorCode>(r->error_code), "", epoch_, r->is_fenced};
+      }
+    }
+    if (a.error == ErrorCode::NONE) {
+      epoch_ = a.epoch;
+      fenced_ = a.fenced;
+    } else if (a.error == ErrorCode::STALE_BROKER_EPOCH) {
+      epoch_ = -1;  // registers again
+      fenced_ = true;
+    }
+    co_return a;
+  }
+
+  // One log line per change of state, not per attempt.
+  void note(const Answer& a) {
+    std::string state = a.error == ErrorCode::NONE ? (fenced_ ? "fenced" : "active")
+                                                   : std::string(protocol::error_name(a.error));
+    if (state == last_state_) return;
+    last_state_ = state;
+    if (a.error == ErrorCode::NONE) {
+      spdlog::info("broker {}: {} in the cluster (epoch {})", self_.id, state, epoch_);
+    } else if (a.error == ErrorCode::DUPLICATE_BROKER_REGISTRATION || a.error == ErrorCode::INCONSISTENT_CLUSTER_ID) {
+      spdlog::error("broker {}: the controller refuses this broker: {}{}{} (retrying)", self_.id, state,
+                    a.message.empty() ? "" : ": ", a.message);
+    } else {
+      spdlog::warn("broker {}: cannot reach the controller: {}{}{} (retrying)", self_.id, state,
+                   a.message.empty() ? "" : ": ", a.message);
+    }
+  }
+
+  Broker& broker_;
+  cluster::PeerConnection peer_;
+  metadata::BrokerInfo self_;
+  int64_t epoch_ = -1;
+  bool fenced_ = true;
+  std::string last_state_;
+};
+
+asio::awaitable<void> check_loop(Broker& broker) {
+  asio::steady_timer timer(broker.controller_context());
+  for (;;) {
+    broker.controller.check_brokers();
+    timer.expires_after(std::chrono::milliseconds(
+        std::clamp<int64_t>(broker.config()->get_long("broker.session.timeout.ms") / 8, 10, 250)));
+    std::error_code ec;
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return;
+  }
+}
+
+}  // namespace
+
+void start_membership(Broker& broker) {
+  auto membership = std::make_shared<Membership>(broker);
+  asio::co_spawn(broker.controller_context(), [membership]() -> asio::awaitable<void> { co_await membership->run(); },
+                 asio::detached);
+  asio::co_spawn(broker.controller_context(), check_loop(broker), asio::detached);
+}
+
+}  // namespace fjord::broker

@@ -1,0 +1,70 @@
+#include "broker/metadata_changes.h"
+
+#include <asio/post.hpp>
+#include <spdlog/spdlog.h>
+
+#include "broker/controller.h"
+#include "broker/log_config.h"
+#include "broker/partitions.h"
+#include "storage/log_dirs.h"
+
+namespace fjord::broker {
+
+bool apply_metadata_change(Broker& broker, const metadata::Image& before, const metadata::Image& after) {
+  const int32_t node = broker.node_id;
+  const std::string node_key = std::to_string(node);
+  const bool configs_changed = before.broker_configs("") != after.broker_configs("") ||
+                               before.broker_configs(node_key) != after.broker_configs(node_key);
+  if (configs_changed) broker.live_config.update(after);
+  const std::filesystem::path data_dir = broker.static_config().data_dir();
+
+  // Partitions this node no longer hosts: the topic went, or the partition moved away.
+  std::vector<std::filesystem::path> deleted;
+  for (const auto& [name, was] : before.topics()) {
+    const metadata::TopicInfo* now = after.find(was->id);
+    if (now == was.get()) continue;
+    for (int32_t p = 0; p < was->partitions; ++p) {
+      if (!hosts(*was, p, node) || (now != nullptr && hosts(*now, p, node))) continue;
+      storage::LogManager* logs = broker.logs[static_cast<size_t>(broker.shard_of(was->name, p))].get();
+      asio::post(broker.shards.context(broker.shard_of(was->name, p)), [logs, topic = was->name, p] { logs->forget(topic, p); });
+      auto marked = storage::mark_dir_deleted(storage::partition_dir(data_dir, was->name, p));
+      if (marked) {
+        deleted.push_back(std::move(*marked));
+      } else {
+        spdlog::warn("{}-{} is gone but its directory could not be moved: {}", was->name, p, marked.error());
+      }
+    }
+  }
+  if (!deleted.empty()) storage::remove_in_background(std::move(deleted));
+
+  // New partitions here, and new configs for the ones already here.
+  for (const auto& [name, topic] : after.topics()) {
+    const metadata::TopicInfo* was = before.find(topic->id);
+    if (was == topic.get() && !configs_changed) continue;
+    const bool reconfigure = configs_changed || (was != nullptr && was->configs != topic->configs);
+    for (int32_t p = 0; p < topic->partitions; ++p) {
+      if (!hosts(*topic, p, node)) continue;
+      const bool added = was == nullptr || !hosts(*was, p, node);
+      if (!added && !reconfigure) continue;
+      if (added) {
+        if (auto r = storage::create_partition_dir(data_dir, topic->name, p, topic->id); !r) {
+          spdlog::error("partition directory for {}-{}: {}", topic->name, p, r.error());
+          continue;
+        }
+      }
+      int shard = broker.shard_of(topic->name, p);
+      asio::post(broker.shards.context(shard), [&broker, topic, p, added] {
+        if (added) {
+          partition_log(broker, *topic, p);  // opens it
+          return;
+        }
+        storage::LogManager& logs = *broker.logs[static_cast<size_t>(broker.shard_of(topic->name, p))];
+        if (storage::PartitionLog* log = logs.find(topic->name, p, topic->id))
+          log->set_config(log_config_for(*broker.config(), *topic));
+      });
+    }
+  }
+  return configs_changed;
+}
+
+}  // namespace fjord::broker
