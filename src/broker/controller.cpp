@@ -74,17 +74,23 @@ std::vector<metadata::Record> Controller::new_partitions(const metadata::Image& 
   return records;
 }
 
-tl::expected<int64_t, ErrorCode> Controller::next_producer_id() {
-  if (producer_id_next_ >= producer_id_end_) {
-    const int64_t start = store_.image()->next_producer_id();
-    if (start > INT64_MAX - kProducerIdBlock)
-      return tl::unexpected(ErrorCode::UNKNOWN_SERVER_ERROR);  // Kafka's limit too: ids are never reused
-    auto r = commit(metadata::ProducerIdsRecord{config_.static_config().node_id(), start + kProducerIdBlock});
-    if (!r.ok()) return tl::unexpected(r.error);
-    producer_id_next_ = start;
-    producer_id_end_ = start + kProducerIdBlock;
-  }
+tl::expected<int64_t, ErrorCode> Controller::allocate_producer_ids(int32_t broker_id) {
+  const int64_t start = store_.image()->next_producer_id();
+  if (start > INT64_MAX - kProducerIdBlock)
+    return tl::unexpected(ErrorCode::UNKNOWN_SERVER_ERROR);  // Kafka's limit too: ids are never reused
+  if (auto r = commit(metadata::ProducerIdsRecord{broker_id, start + kProducerIdBlock}); !r.ok())
+    return tl::unexpected(r.error);
+  return start;
+}
+
+std::optional<int64_t> Controller::take_producer_id() {
+  if (producer_id_next_ >= producer_id_end_) return std::nullopt;
   return producer_id_next_++;
+}
+
+void Controller::add_producer_id_block(int64_t start, int64_t count) {
+  producer_id_next_ = start;
+  producer_id_end_ = start + count;
 }
 
 TopicResult Controller::create_topic(const NewTopic& spec, bool validate_only) {

@@ -64,11 +64,15 @@ class Controller {
   TopicResult set_broker_configs(const std::string& resource, const std::map<std::string, std::string>& configs,
                                  bool validate_only);
 
-
-  // A producer id no producer has had (InitProducerId). Ids are taken from the metadata log in
-  // blocks of kProducerIdBlock, so a restart never hands one out twice (Kafka's scheme).
+  // Producer ids (InitProducerId) are taken from the metadata log in blocks of kProducerIdBlock,
+  // so no id is handed out twice, across restarts and brokers (Kafka's scheme).
   static constexpr int64_t kProducerIdBlock = 1000;
-  tl::expected<int64_t, protocol::ErrorCode> next_producer_id();
+  // (Active controller) a block of kProducerIdBlock ids for `broker_id`: its first id.
+  tl::expected<int64_t, protocol::ErrorCode> allocate_producer_ids(int32_t broker_id);
+  // This node's block of ids (see broker/forward.h's next_producer_id): the next id, nullopt
+  // when the block is used up.
+  std::optional<int64_t> take_producer_id();
+  void add_producer_id_block(int64_t start, int64_t count);
 
   // --- Cluster membership (cluster mode; on the active controller) ---
 

@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "broker/controller.h"
+#include "broker/forward.h"
 #include "broker/partitions.h"
 #include "broker/shards.h"
 
@@ -15,15 +16,25 @@ using protocol::ErrorCode;
 
 asio::awaitable<tl::expected<int32_t, ErrorCode>> ensure_internal_topic(Broker& broker, NewTopic spec) {
   if (const metadata::TopicInfo* t = broker.store.image()->find(spec.name)) co_return t->partitions;
-  spec.replication_factor = 1;  // one node: the *.replication.factor settings cannot be met
+  spec.replication_factor = 1;  // no replication yet: the *.replication.factor settings cannot be met
   spec.configs["cleanup.policy"] = "compact";
-  auto create = [&broker, spec] { return broker.controller.create_topic(spec, false); };
-  TopicResult result = co_await run_on(broker.controller_context(), std::move(create));
+  TopicResult result = co_await create_topic_via_controller(broker, spec);
   if (result.ok()) co_return result.topic->partitions;
   // Another request may have created it meanwhile.
   if (const metadata::TopicInfo* t = broker.store.image()->find(spec.name)) co_return t->partitions;
   spdlog::error("cannot create {}: {}", spec.name, result.message);
   co_return tl::unexpected(ErrorCode::COORDINATOR_NOT_AVAILABLE);
+}
+
+int32_t coordinator_node(const Broker& broker, std::string_view topic, int32_t partition) {
+  const metadata::TopicInfo* t = broker.store.image()->find(topic);
+  return t == nullptr ? -1 : leader_of(*t, partition, broker.node_id);
+}
+
+ErrorCode coordinator_error(const Broker& broker, std::string_view topic, int32_t partition) {
+  const int32_t node = coordinator_node(broker, topic, partition);
+  if (node == broker.node_id) return ErrorCode::NONE;
+  return node < 0 ? ErrorCode::COORDINATOR_NOT_AVAILABLE : ErrorCode::NOT_COORDINATOR;
 }
 
 asio::awaitable<tl::expected<int32_t, ErrorCode>> ensure_offsets_topic(Broker& broker) {
@@ -41,6 +52,8 @@ asio::awaitable<tl::expected<GroupHome, ErrorCode>> group_home(Broker& broker, c
   GroupHome home;
   home.partition = coordinator::partition_for(group, *partitions);
   home.shard = broker.shard_of(std::string(coordinator::kOffsetsTopic), home.partition);
+  if (auto e = coordinator_error(broker, coordinator::kOffsetsTopic, home.partition); e != ErrorCode::NONE)
+    co_return tl::unexpected(e);
   co_return home;
 }
 

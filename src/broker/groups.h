@@ -24,6 +24,13 @@ std::unique_ptr<coordinator::GroupCoordinator> make_coordinator(Broker& broker, 
 // serving, on the starting thread). False if a partition cannot be read.
 bool load_groups(Broker& broker);
 
+// The node that coordinates the keys of `partition` of the coordinator topic `topic`: its leader
+// (-1: none, or no such topic).
+int32_t coordinator_node(const Broker& broker, std::string_view topic, int32_t partition);
+// NONE if this node coordinates them, NOT_COORDINATOR if another does, COORDINATOR_NOT_AVAILABLE
+// if none does now.
+protocol::ErrorCode coordinator_error(const Broker& broker, std::string_view topic, int32_t partition);
+
 struct GroupHome {
   int32_t partition = 0;  // of __consumer_offsets
   int shard = 0;

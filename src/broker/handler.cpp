@@ -60,6 +60,8 @@ const HandlerInfo kHandlers[] = {
      &typed_handler<BrokerRegistrationRequest, BrokerRegistrationResponse, handle_broker_registration>},
     {BrokerHeartbeatRequest::kApiKey, 0, 1,
      &typed_handler<BrokerHeartbeatRequest, BrokerHeartbeatResponse, handle_broker_heartbeat>},
+    {AllocateProducerIdsRequest::kApiKey, 0, 0,
+     &typed_handler<AllocateProducerIdsRequest, AllocateProducerIdsResponse, handle_allocate_producer_ids>},
     {DeleteRecordsRequest::kApiKey, 0, 2,
      &typed_handler<DeleteRecordsRequest, DeleteRecordsResponse, handle_delete_records>},
     {CreatePartitionsRequest::kApiKey, 0, 3,

@@ -1,10 +1,13 @@
 #include "broker/transactions.h"
 
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
 
 #include "broker/controller.h"
+#include "broker/forward.h"
 #include "broker/partitions.h"
 #include "broker/shards.h"
 
@@ -28,6 +31,8 @@ asio::awaitable<tl::expected<TxnHome, ErrorCode>> txn_home(Broker& broker, const
   TxnHome home;
   home.partition = coordinator::partition_for(transactional_id, *partitions);
   home.shard = broker.shard_of(std::string(coordinator::kTransactionTopic), home.partition);
+  if (auto e = coordinator_error(broker, coordinator::kTransactionTopic, home.partition); e != ErrorCode::NONE)
+    co_return tl::unexpected(e);
   co_return home;
 }
 
@@ -110,10 +115,11 @@ std::unique_ptr<coordinator::TransactionCoordinator> make_txn_coordinator(Broker
     write_markers(broker, context, producer_id, producer_epoch, commit, std::move(partitions), std::move(done));
   };
   env.new_producer_id = [&broker, &context](std::function<void(tl::expected<int64_t, ErrorCode>)> done) {
-    asio::post(broker.controller_context(), [&broker, &context, done = std::move(done)] {
-      auto id = broker.controller.next_producer_id();
+    auto take = [&broker, &context, done = std::move(done)]() -> asio::awaitable<void> {
+      auto id = co_await next_producer_id(broker);
       asio::post(context, [done, id] { done(id); });
-    });
+    };
+    asio::co_spawn(broker.controller_context(), std::move(take), asio::detached);
   };
   env.clock = now_ms;
   return std::make_unique<coordinator::TransactionCoordinator>(context, txn_config(*broker.config()), std::move(env));

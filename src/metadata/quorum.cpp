@@ -266,17 +266,24 @@ struct RaftQuorum::Impl {
     }
   }
 
+  // How far init() got, for undoing it when a later step fails.
+  enum class Stage { None, Loop, Transport, Io, Raft };
+  Stage stage = Stage::None;
+
   std::string init() {
     const Options& o = owner.options_;
     std::error_code ec;
     std::filesystem::create_directories(o.dir, ec);
     if (ec) return fmt::format("cannot create {}: {}", o.dir, ec.message());
     if (int rc = uv_loop_init(&loop); rc != 0) return fmt::format("uv_loop_init: {}", uv_strerror(rc));
+    stage = Stage::Loop;
     for (const Voter& v : o.voters)
       if (v.id == o.node_id) address = v.address();
     if (int rc = raft_uv_tcp_init(&transport, &loop); rc != 0) return fmt::format("raft transport: {}", raft_strerror(rc));
+    stage = Stage::Transport;
     if (int rc = raft_uv_init(&io, &loop, o.dir.c_str(), &transport); rc != 0)
       return fmt::format("raft io in {}: {}", o.dir, io.errmsg);
+    stage = Stage::Io;
     fsm.version = 2;
     fsm.data = this;
     fsm.apply = fsm_apply;
@@ -286,6 +293,7 @@ struct RaftQuorum::Impl {
     if (int rc = raft_init(&raft, &io, &fsm, to_raft(o.node_id), address.c_str()); rc != 0)
       return fmt::format("raft_init: {}", raft_errmsg(&raft));
     raft.data = this;
+    stage = Stage::Raft;
     raft_configuration conf;
     raft_configuration_init(&conf);
     for (const Voter& v : o.voters) raft_configuration_add(&conf, to_raft(v.id), v.address().c_str(), RAFT_VOTER);
@@ -298,7 +306,13 @@ struct RaftQuorum::Impl {
     raft_set_snapshot_trailing(&raft, o.snapshot_trailing);
     raft_set_pre_vote(&raft, true);
     raft_uv_set_connect_retry_delay(&io, 200);
-    if (int rc2 = raft_start(&raft); rc2 != 0) return fmt::format("raft_start: {}", raft_errmsg(&raft));
+    if (int rc2 = raft_start(&raft); rc2 != 0) {
+      std::string why = raft_errmsg(&raft);
+      if (why.empty()) why = raft_strerror(rc2);
+      return fmt::format("cannot start the quorum on {} (node.id {}): {}; is another node with this node.id "
+                         "running, or is that port taken?",
+                         address, o.node_id, why);
+    }
     uv_async_init(&loop, &wake, [](uv_async_t* a) { static_cast<Impl*>(a->data)->drain(); });
     wake.data = this;
     uv_timer_init(&loop, &poll);
@@ -307,8 +321,36 @@ struct RaftQuorum::Impl {
     return {};
   }
 
+  // Undoes a failed init() so that nothing is left allocated.
+  void undo_init() {
+    switch (stage) {
+      case Stage::Raft:
+        raft_close(&raft, [](struct raft* r) {
+          auto& self = of(r);
+          raft_uv_close(&self.io);
+          raft_uv_tcp_close(&self.transport);
+        });
+        break;
+      case Stage::Io:
+        raft_uv_close(&io);
+        raft_uv_tcp_close(&transport);
+        break;
+      case Stage::Transport:
+        raft_uv_tcp_close(&transport);
+        break;
+      case Stage::Loop:
+      case Stage::None:
+        break;
+    }
+    if (stage != Stage::None) {
+      uv_run(&loop, UV_RUN_DEFAULT);
+      uv_loop_close(&loop);
+    }
+  }
+
   void run(std::promise<std::string>& started) {
     std::string error = init();
+    if (!error.empty()) undo_init();
     started.set_value(error);
     if (!error.empty()) return;
     uv_run(&loop, UV_RUN_DEFAULT);

@@ -3,6 +3,7 @@ of tests/integration and of tests/system import them."""
 
 import pytest
 
+from cluster_harness import Cluster
 from fjord_harness import Broker, admin_client
 
 # ---------------------------------------------------------------------- fixtures
@@ -40,3 +41,26 @@ def broker(broker_factory):
 @pytest.fixture
 def admin(broker):
     return admin_client(broker)
+
+
+@pytest.fixture
+def cluster_factory(tmp_path):
+    """make(n=3, settings=None, start=True) -> Cluster of n broker+controller nodes on loopback.
+
+    Every node is stopped (SIGTERM, by PID) at teardown and must exit 0."""
+    clusters = []
+
+    def make(n=3, settings=None, start=True, smp=1):
+        c = Cluster(tmp_path / ("cluster%d" % len(clusters)), n, settings, smp)
+        clusters.append(c)
+        if start:
+            c.start()
+        return c
+
+    yield make
+
+    problems = []
+    for c in clusters:
+        problems += c.finish()
+    if problems:
+        pytest.fail("\n\n".join(problems), pytrace=False)

@@ -44,6 +44,7 @@ EXPECTED_VERSIONS = {
     66: (0, 1),  # ListTransactions
     62: (0, 4),  # BrokerRegistration (brokers to the controller)
     63: (0, 1),  # BrokerHeartbeat (brokers to the controller)
+    67: (0, 0),  # AllocateProducerIds (brokers to the controller)
 }
 
 

@@ -46,3 +46,30 @@ asio::awaitable<BrokerHeartbeatResponse> handle_broker_heartbeat(RequestContext&
 }
 
 }  // namespace fjord::broker
+
+namespace fjord::broker {
+
+asio::awaitable<protocol::AllocateProducerIdsResponse> handle_allocate_producer_ids(RequestContext& ctx,
+                                                                                    protocol::AllocateProducerIdsRequest& req) {
+  Broker& broker = ctx.broker;
+  protocol::AllocateProducerIdsResponse resp;
+  const int32_t id = req.broker_id;
+  const int64_t epoch = req.broker_epoch;
+  auto work = [&broker, id, epoch]() -> tl::expected<int64_t, protocol::ErrorCode> {
+    if (broker.store.quorum() != nullptr) {
+      const metadata::BrokerInfo* b = broker.store.image()->broker(id);
+      if (b == nullptr || b->epoch != epoch) return tl::unexpected(protocol::ErrorCode::STALE_BROKER_EPOCH);
+    }
+    return broker.controller.allocate_producer_ids(id);
+  };
+  auto start = co_await run_on(broker.controller_context(), std::move(work));
+  if (!start) {
+    resp.error_code = protocol::code(start.error());
+    co_return resp;
+  }
+  resp.producer_id_start = *start;
+  resp.producer_id_len = static_cast<int32_t>(Controller::kProducerIdBlock);
+  co_return resp;
+}
+
+}  // namespace fjord::broker

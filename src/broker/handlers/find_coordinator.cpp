@@ -1,5 +1,5 @@
-// FindCoordinator: on one node, this broker coordinates every consumer group and transactional
-// id (creating __consumer_offsets or __transaction_state on first use). Share-group (v6)
+// FindCoordinator: the leader of the key's partition of __consumer_offsets (or
+// __transaction_state), created on first use; on one node, this broker. Share-group (v6)
 // coordinators do not exist yet: such keys get INVALID_REQUEST with a message saying so, as
 // Kafka answers a key type it does not serve. v5 only allows an error Fjord never gives (TRANSACTION_ABORTABLE).
 #include "broker/groups.h"
@@ -20,8 +20,9 @@ asio::awaitable<FindCoordinatorResponse> handle_find_coordinator(RequestContext&
   // As in Kafka, the first lookup creates __consumer_offsets (or __transaction_state).
   auto offsets_topic = req.key_type == kTransactionKey ? co_await ensure_transaction_topic(broker)
                                                         : co_await ensure_offsets_topic(broker);
-  auto answer = [&](int16_t& error, std::optional<std::string>& message, int32_t& node, std::string& host,
-                    int32_t& port) {
+  const std::string_view topic = req.key_type == kTransactionKey ? coordinator::kTransactionTopic : coordinator::kOffsetsTopic;
+  auto answer = [&](const std::string& key, int16_t& error, std::optional<std::string>& message, int32_t& node,
+                    std::string& host, int32_t& port) {
     if (req.key_type != kGroupKey && req.key_type != kTransactionKey) {
       error = code(ErrorCode::INVALID_REQUEST);
       message = "only consumer group and transaction coordinators exist (no share groups yet)";
@@ -37,20 +38,35 @@ asio::awaitable<FindCoordinatorResponse> handle_find_coordinator(RequestContext&
       port = -1;
       return;
     }
-    error = 0;
-    message = std::nullopt;
-    node = broker.node_id;
-    host = broker.advertised_host;
-    port = broker.advertised_port;
+    const int32_t leader = coordinator_node(broker, topic, coordinator::partition_for(key, *offsets_topic));
+    const metadata::BrokerInfo* b = broker.store.image()->broker(leader);
+    if (leader == broker.node_id) {
+      error = 0;
+      message = std::nullopt;
+      node = broker.node_id;
+      host = broker.advertised_host;
+      port = broker.advertised_port;
+    } else if (b != nullptr && !b->fenced) {
+      error = 0;
+      message = std::nullopt;
+      node = b->id;
+      host = b->host;
+      port = b->port;
+    } else {
+      error = code(ErrorCode::COORDINATOR_NOT_AVAILABLE);
+      message = "the coordinator's partition has no leader now";
+      node = -1;
+      port = -1;
+    }
   };
   if (ctx.api_version() >= 4) {
     for (const std::string& key : req.coordinator_keys) {
       auto& c = resp.coordinators.emplace_back();
       c.key = key;
-      answer(c.error_code, c.error_message, c.node_id, c.host, c.port);
+      answer(key, c.error_code, c.error_message, c.node_id, c.host, c.port);
     }
   } else {
-    answer(resp.error_code, resp.error_message, resp.node_id, resp.host, resp.port);
+    answer(req.key, resp.error_code, resp.error_message, resp.node_id, resp.host, resp.port);
   }
   co_return resp;
 }

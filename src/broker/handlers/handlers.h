@@ -67,6 +67,8 @@
 #include "protocol/generated/delete_records_response.h"
 #include "protocol/generated/offset_delete_request.h"
 #include "protocol/generated/offset_delete_response.h"
+#include "protocol/generated/allocate_producer_ids_request.h"
+#include "protocol/generated/allocate_producer_ids_response.h"
 #include "protocol/generated/broker_heartbeat_request.h"
 #include "protocol/generated/broker_heartbeat_response.h"
 #include "protocol/generated/broker_registration_request.h"
@@ -82,6 +84,8 @@ asio::awaitable<protocol::BrokerRegistrationResponse> handle_broker_registration
                                                                                   protocol::BrokerRegistrationRequest&);
 asio::awaitable<protocol::BrokerHeartbeatResponse> handle_broker_heartbeat(RequestContext&,
                                                                             protocol::BrokerHeartbeatRequest&);
+asio::awaitable<protocol::AllocateProducerIdsResponse> handle_allocate_producer_ids(
+    RequestContext&, protocol::AllocateProducerIdsRequest&);
 asio::awaitable<protocol::InitProducerIdResponse> handle_init_producer_id(RequestContext&,
                                                                          protocol::InitProducerIdRequest&);
 // Transactions (handlers/transactions.cpp).

@@ -1,5 +1,6 @@
 #include <spdlog/spdlog.h>
 
+#include "broker/forward.h"
 #include "broker/handlers/handlers.h"
 #include "metadata/topic_rules.h"
 
@@ -128,8 +129,7 @@ asio::awaitable<MetadataResponse> handle_metadata(RequestContext& ctx, MetadataR
     }
     NewTopic spec;
     spec.name = name;
-    auto create = [&broker, spec] { return broker.controller.create_topic(spec, false); };
-    TopicResult created = co_await run_on(broker.controller_context(), std::move(create));
+    TopicResult created = co_await create_topic_via_controller(broker, std::move(spec));
     if (created.ok()) {
       describe_topic(ctx, *broker.store.image(), *created.topic, include_ops, out);
     } else if (created.error == ErrorCode::TOPIC_ALREADY_EXISTS) {

@@ -5,6 +5,7 @@
 
 #include "broker/handlers/handlers.h"
 #include "broker/shards.h"
+#include "broker/forward.h"
 #include "broker/transactions.h"
 
 namespace fjord::broker {
@@ -46,7 +47,7 @@ asio::awaitable<InitProducerIdResponse> handle_init_producer_id(RequestContext& 
   }
   // Without a transactional id the producer gets a new id whatever it asks for (Kafka's rule:
   // an idempotent producer bumps its epoch itself).
-  auto id = co_await run_on(broker.controller_context(), [&broker] { return broker.controller.next_producer_id(); });
+  auto id = co_await next_producer_id(broker);
   if (!id) {
     resp.error_code = code(id.error());
     co_return resp;

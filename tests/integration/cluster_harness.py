@@ -1,0 +1,86 @@
+"""Several `fjord serve` processes forming one cluster on loopback (controller quorum over every
+node), for the cluster tests. Each node is a fjord_harness.Broker with its own client port,
+controller (Raft) port and data dir; the fixture stops them all at teardown."""
+
+import time
+
+import kafka_raw as kr
+from fjord_harness import Broker, free_port, wait_until
+
+# Fast failure detection for tests: brokers heartbeat every 100 ms and are fenced after 1 s.
+FAST = {"broker.heartbeat.interval.ms": 100, "broker.session.timeout.ms": 1000,
+        "controller.quorum.election.timeout.ms": 500}
+
+
+class Cluster:
+    def __init__(self, workdir, n, settings=None, smp=1):
+        self.workdir = workdir
+        self.settings = dict(FAST)
+        self.settings.update(settings or {})
+        self.controller_ports = [free_port() for _ in range(n)]
+        self.voters = ",".join("%d@127.0.0.1:%d" % (i, p) for i, p in enumerate(self.controller_ports))
+        self.nodes = [Broker(workdir / ("node%d" % i), self.args(i, smp), name="node%d" % i) for i in range(n)]
+
+    def args(self, node_id, smp):
+        a = ["--smp", smp, "--set", "node.id=%d" % node_id, "--set", "process.roles=broker,controller",
+             "--set", "controller.quorum.voters=" + self.voters]
+        for k, v in self.settings.items():
+            a += ["--set", "%s=%s" % (k, v)]
+        return a
+
+    @property
+    def bootstrap(self):
+        return ",".join(n.bootstrap for n in self.nodes)
+
+    def running(self):
+        return [n for n in self.nodes if n.running()]
+
+    def start(self):
+        # A node is ready only once the quorum has a leader: start them all, then wait.
+        for n in self.nodes:
+            n.start(wait=False)
+        for n in self.nodes:
+            n.wait_ready(timeout=30)
+        # Every node has seen every broker join (followers apply changes a heartbeat later).
+        for n in self.nodes:
+            self.wait_brokers(len(self.nodes), node=n)
+        return self
+
+    def metadata(self, node=None, topics=None):
+        """Metadata v12 from `node` (default: the first running one), auto-creation off."""
+        node = node or self.running()[0]
+        with kr.Conn.to(node.bootstrap) as c:
+            return c.metadata(topics, allow_auto_topic_creation=False)
+
+    def wait_brokers(self, count, node=None, timeout=15.0):
+        """Waits until Metadata lists `count` brokers; returns their ids."""
+        def seen():
+            ids = sorted(b["node_id"] for b in self.metadata(node)["brokers"])
+            return ids if len(ids) == count else None
+        return wait_until(seen, timeout, what="%d brokers in Metadata" % count)
+
+    def controller_id(self, node=None, other_than=None, timeout=15.0):
+        """The active controller's id as `node`'s Metadata says, once there is one (and it is not
+        `other_than`)."""
+        def known():
+            cid = self.metadata(node)["controller_id"]
+            return [cid] if cid >= 0 and cid != other_than else None
+        return wait_until(known, timeout, what="a controller")[0]
+
+    def controller(self):
+        """The node that is the active controller (as Metadata says)."""
+        return self.nodes[self.controller_id()]
+
+    def leaders(self, topic, node=None):
+        """{partition: leader id} from Metadata."""
+        (t,) = self.metadata(node, [topic])["topics"]
+        return {p["partition_index"]: p["leader_id"] for p in t["partitions"]}
+
+    def wait_leaders(self, topic, pred, timeout=15.0, what="leaders"):
+        return wait_until(lambda: (lambda l: l if pred(l) else None)(self.leaders(topic)), timeout, what=what)
+
+    def finish(self):
+        problems = []
+        for n in self.nodes:
+            problems += n.finish()
+        return problems
