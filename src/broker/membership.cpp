@@ -27,6 +27,8 @@ struct Answer {
   bool fenced = true;
 };
 
+}  // namespace
+
 class Membership {
  public:
   explicit Membership(Broker& broker)
@@ -38,11 +40,35 @@ class Membership {
     self_.rack = broker.static_config().get("broker.rack");
   }
 
+  // Asks to be fenced until it is (or `tries` run out); heartbeats stop for good.
+  asio::awaitable<void> leave() {
+    leaving_ = true;
+    // Its own connection: the heartbeat loop may be waiting on peer_ right now.
+    cluster::PeerConnection peer(executor(), "fjord-broker-" + std::to_string(self_.id));
+    for (int i = 0; i < 15; ++i) {
+      if (epoch_ < 0) co_return;  // never registered: nothing to hand over
+      Answer a = co_await step(peer);
+      if (a.error == ErrorCode::NONE && fenced_) {
+        spdlog::info("broker {}: left the cluster (fenced, its partitions moved)", self_.id);
+        co_return;
+      }
+      asio::steady_timer timer(broker_.controller_context());
+      timer.expires_after(200ms);
+      std::error_code ec;
+      co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+    spdlog::warn("broker {}: the controller did not confirm the controlled shutdown", self_.id);
+  }
+
+  asio::any_io_executor executor() { return broker_.controller_context().get_executor(); }
+
   asio::awaitable<void> run() {
     asio::steady_timer timer(broker_.controller_context());
     for (;;) {
+      if (leaving_) co_return;
       const auto interval = std::chrono::milliseconds(broker_.config()->get_long("broker.heartbeat.interval.ms"));
-      Answer a = co_await step();
+      Answer a = co_await step(peer_);
+      if (leaving_) co_return;  // what it heard predates the shutdown
       note(a);
       // Until registered and unfenced, try again soon.
       timer.expires_after(epoch_ < 0 || fenced_ ? std::min<std::chrono::milliseconds>(interval, 200ms) : interval);
@@ -53,7 +79,7 @@ class Membership {
   }
 
  private:
-  asio::awaitable<Answer> step() {
+  asio::awaitable<Answer> step(cluster::PeerConnection& peer) {
     const int32_t controller = broker_.store.controller_id();
     if (controller < 0) co_return Answer{ErrorCode::NOT_CONTROLLER, "the metadata quorum has no leader"};
     Answer a;
@@ -62,7 +88,7 @@ class Membership {
         auto r = broker_.controller.register_broker(self_, broker_.store.cluster_id());
         a = {r.error, r.message, r.epoch, true};
       } else {
-        auto h = broker_.controller.heartbeat(self_.id, epoch_, false, false);
+        auto h = broker_.controller.heartbeat(self_.id, epoch_, leaving_, leaving_);
         a = {h.error, "", epoch_, h.fenced};
       }
     } else {
@@ -80,14 +106,16 @@ class Membership {
         l.host = self_.host;
         l.port = static_cast<uint16_t>(self_.port);
         req.rack = self_.rack;
-        auto r = co_await peer_.call<protocol::BrokerRegistrationResponse>(c->host, c->port, req, 3, 3000ms);
+        auto r = co_await peer.call<protocol::BrokerRegistrationResponse>(c->host, c->port, req, 3, 3000ms);
         if (!r) co_return Answer{ErrorCode::NETWORK_EXCEPTION, r.error()};
         a = {static_cast<ErrorCode>(r->error_code), "", r->broker_epoch, true};
       } else {
         protocol::BrokerHeartbeatRequest req;
         req.broker_id = self_.id;
         req.broker_epoch = epoch_;
-        auto r = co_await peer_.call<protocol::BrokerHeartbeatResponse>(c->host, c->port, req, 1, 3000ms);
+        req.want_fence = leaving_;
+        req.want_shut_down = leaving_;
+        auto r = co_await peer.call<protocol::BrokerHeartbeatResponse>(c->host, c->port, req, 1, 3000ms);
         if (!r) co_return Answer{ErrorCode::NETWORK_EXCEPTION, r.error()};
         a = {static_cast<ErrorCode>(r->error_code), "", epoch_, r->is_fenced};
       }
@@ -124,8 +152,11 @@ class Membership {
   metadata::BrokerInfo self_;
   int64_t epoch_ = -1;
   bool fenced_ = true;
+  bool leaving_ = false;
   std::string last_state_;
 };
+
+namespace {
 
 asio::awaitable<void> check_loop(Broker& broker) {
   asio::steady_timer timer(broker.controller_context());
@@ -141,11 +172,16 @@ asio::awaitable<void> check_loop(Broker& broker) {
 
 }  // namespace
 
-void start_membership(Broker& broker) {
+std::shared_ptr<Membership> start_membership(Broker& broker) {
   auto membership = std::make_shared<Membership>(broker);
   asio::co_spawn(broker.controller_context(), [membership]() -> asio::awaitable<void> { co_await membership->run(); },
                  asio::detached);
   asio::co_spawn(broker.controller_context(), check_loop(broker), asio::detached);
+  return membership;
+}
+
+asio::awaitable<void> leave_cluster(std::shared_ptr<Membership> membership) {
+  co_await asio::co_spawn(membership->executor(), membership->leave(), asio::use_awaitable);
 }
 
 }  // namespace fjord::broker

@@ -372,7 +372,8 @@ int serve(const BrokerConfig& static_config) {
 
   for (int i = 0; i < shard_count; ++i)
     asio::co_spawn(shards.context(i), accept_loop(broker, i, *acceptors[static_cast<size_t>(i)]), asio::detached);
-  if (cluster_mode) start_membership(broker);
+  std::shared_ptr<Membership> membership;
+  if (cluster_mode) membership = start_membership(broker);
 
   auto retention_every = std::chrono::milliseconds(config.get_long("log.retention.check.interval.ms"));
   auto checkpoint_every = std::chrono::milliseconds(std::max<int64_t>(1000, config.get_long("log.flush.offset.checkpoint.interval.ms")));
@@ -395,6 +396,7 @@ int serve(const BrokerConfig& static_config) {
     }
     // Flush and close every log on its shard, then checkpoint and mark the stop clean.
     asio::co_spawn(shards.context(kControllerShard), [&]() -> asio::awaitable<void> {
+      if (membership) co_await leave_cluster(membership);
       bool all_closed = true;
       auto checkpoints = co_await gather_checkpoints(broker, true, &all_closed);
       if (auto r = storage::write_shutdown_state(storage::Env::posix(), data_dir, checkpoints, all_closed); !r)

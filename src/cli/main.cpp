@@ -212,6 +212,10 @@ int main(int argc, char** argv) {
   pdescribe->add_option("topic", producer_topic)->required();
   pdescribe->add_option("--partition,-p", producer_partition, "Only this partition (default: all)");
   for (auto* cmd : {tlist, tdescribe, pdescribe}) add_brokers(cmd);
+  auto* cluster = app.add_subcommand("cluster", "The cluster's brokers and partitions' health");
+  cluster->require_subcommand(1);
+  auto* cdescribe = cluster->add_subcommand("describe", "Brokers, controller, offline and under-replicated partitions");
+  add_brokers(cdescribe);
 
   try {
     app.parse(argc, argv);
@@ -275,6 +279,7 @@ int main(int argc, char** argv) {
     }
     return fjord::client::consume(common, consume_opts);
   }
+  if (cdescribe->parsed()) return fjord::client::cluster_describe(common);
   if (tlist->parsed()) return fjord::client::transaction_list(common, txn_states);
   if (tdescribe->parsed()) return fjord::client::transaction_describe(common, txn_id);
   if (pdescribe->parsed()) return fjord::client::producer_describe(common, producer_topic, producer_partition);

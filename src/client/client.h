@@ -74,6 +74,9 @@ int transaction_describe(const Common& c, const std::string& transactional_id);
 // The producers each partition of `topic` (or only `partition`) keeps state for.
 int producer_describe(const Common& c, const std::string& topic, int partition);
 
+// The brokers, the controller, and offline or under-replicated partitions.
+int cluster_describe(const Common& c);
+
 // Milliseconds since the epoch of epoch milliseconds or ISO-8601 YYYY-MM-DDTHH:MM[:SS[.fff]], UTC
 // unless followed by Z or +HH:MM / -HH:MM; nullopt when it is neither.
 std::optional<int64_t> parse_time_ms(const std::string& text);

@@ -2,6 +2,7 @@
 #include <algorithm>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "client/client.h"
 #include "client/rdkafka_helpers.h"
@@ -145,10 +146,19 @@ int topic_describe(const Common& c, const std::string& name) {
   if (!md) return fail(md.error());
   const auto& tm = (*md)->topics[0];
   fmt::print("topic {}  partitions {}\n", tm.topic, tm.partition_cnt);
+  auto ids = [](const int32_t* v, int n) { return n == 0 ? std::string("-") : fmt::format("{}", fmt::join(v, v + n, ",")); };
   for (int p = 0; p < tm.partition_cnt; ++p) {
+    const auto& part = tm.partitions[p];
+    std::string where = fmt::format("  partition {}  leader {}  replicas {}  isr {}", part.id,
+                                    part.leader < 0 ? std::string("none") : std::to_string(part.leader),
+                                    ids(part.replicas, part.replica_cnt), ids(part.isrs, part.isr_cnt));
+    if (part.leader < 0) {  // offline: no broker to ask for offsets
+      fmt::print("{}  offline\n", where);
+      continue;
+    }
     int64_t lo = -1, hi = -1;
-    rd_kafka_query_watermark_offsets(rk.get(), name.c_str(), tm.partitions[p].id, &lo, &hi, c.timeout_ms);
-    fmt::print("  partition {}  leader {}  log start {}  log end {}\n", tm.partitions[p].id, tm.partitions[p].leader, lo, hi);
+    rd_kafka_query_watermark_offsets(rk.get(), name.c_str(), part.id, &lo, &hi, c.timeout_ms);
+    fmt::print("{}  log start {}  log end {}\n", where, lo, hi);
   }
   md->reset();
 

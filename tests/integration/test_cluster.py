@@ -228,3 +228,43 @@ def test_a_second_process_with_a_taken_node_id_is_refused(cluster_factory, tmp_p
     text = clash.log_text()
     assert "node.id" in text or "address already in use" in text.lower(), text[-2000:]
     c.wait_brokers(3)
+
+
+def test_controlled_shutdown_fences_at_once(cluster_factory):
+    # A long session timeout: only the controlled shutdown can explain a quick fence.
+    c = cluster_factory(3, settings={"broker.session.timeout.ms": 30000})
+    topic = create(c, "leaving", 3)
+    ctl = c.controller_id()
+    leaving_id = next(i for i in range(3) if i != ctl)
+    (lost,) = [p for p, l in c.leaders(topic).items() if l == leaving_id]
+    t0 = time.monotonic()
+    assert c.nodes[leaving_id].stop() == 0
+    c.nodes[leaving_id].wait_for_log(r"left the cluster", timeout=1)
+    other = c.nodes[ctl]
+    c.wait_brokers(2, node=other, timeout=5)
+    assert time.monotonic() - t0 < 10
+    assert c.leaders(topic, node=other)[lost] == -1
+
+
+def test_cli_describes_the_cluster_and_topic_placement(cluster_factory):
+    from fjord_harness import run_fjord
+
+    c = cluster_factory(3)
+    topic = create(c, "placed", 3)
+    out = run_fjord("cluster", "describe", "-b", c.nodes[0].bootstrap)
+    assert out.returncode == 0, out.stderr
+    assert "controller: %d" % c.controller_id() in out.stdout, out.stdout
+    for i, n in enumerate(c.nodes):
+        assert any(l.split()[:3] == [str(i), "127.0.0.1", str(n.port)] for l in out.stdout.splitlines()), out.stdout
+    assert "0 offline or under-replicated" in out.stdout, out.stdout
+    out = run_fjord("topic", "describe", topic, "-b", c.nodes[1].bootstrap)
+    assert out.returncode == 0, out.stderr
+    leaders = c.leaders(topic)
+    for p, l in leaders.items():
+        assert "partition %d  leader %d  replicas %d  isr %d" % (p, l, l, l) in out.stdout, out.stdout
+    # One broker gone: its partition shows as offline.
+    victim = next(i for i in range(3) if i != c.controller_id())
+    c.nodes[victim].kill9()
+    c.wait_brokers(2, node=c.nodes[c.controller_id()])
+    out = run_fjord("cluster", "describe", "-b", c.nodes[c.controller_id()].bootstrap)
+    assert "1 offline or under-replicated" in out.stdout and "offline" in out.stdout, out.stdout
