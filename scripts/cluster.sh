@@ -2,7 +2,7 @@
 # A local Fjord cluster for trying things out: N nodes (default 3), each broker and controller,
 # on 127.0.0.1 with their own ports and data directories.
 #
-#   scripts/cluster.sh start [N]   builds the release binary if needed and starts the nodes
+#   scripts/cluster.sh start [N]   installs what is missing, builds the release binary, starts the nodes
 #   scripts/cluster.sh stop        stops them (SIGTERM, by the PIDs it recorded)
 #   scripts/cluster.sh status      which nodes run, and the cluster as Metadata shows it
 #
@@ -22,11 +22,9 @@ case "${1:-start}" in
   start)
     n=${2:-3}
     [[ "$n" =~ ^[1-9][0-9]*$ ]] || { echo "cluster.sh: N must be a positive number" >&2; exit 2; }
-    if [ ! -x "$bin" ]; then
-      scripts/install-deps.sh build
-      cmake --preset release >/dev/null
-      cmake --build --preset release --target fjord
-    fi
+    scripts/install-deps.sh build
+    cmake --preset release >/dev/null
+    cmake --build --preset release --target fjord
     voters=""
     for ((i = 0; i < n; i++)); do voters+="${voters:+,}$i@127.0.0.1:$((base + 2 * i + 1))"; done
     bootstrap=""
