@@ -268,3 +268,24 @@ def test_cli_describes_the_cluster_and_topic_placement(cluster_factory):
     c.wait_brokers(2, node=c.nodes[c.controller_id()])
     out = run_fjord("cluster", "describe", "-b", c.nodes[c.controller_id()].bootstrap)
     assert "1 offline or under-replicated" in out.stdout and "offline" in out.stdout, out.stdout
+
+
+def test_topic_growth_and_deletion_reach_every_node(cluster_factory):
+    c = cluster_factory(3)
+    topic = create(c, "lifecycle", 2)
+    admin = admin_client(c)
+    from confluent_kafka.admin import NewPartitions
+
+    res = result_of(admin.create_partitions([NewPartitions(topic, 6)], request_timeout=15))
+    assert res[topic] is None, res
+    leaders = c.wait_leaders(topic, lambda l: len(l) == 6 and all(v >= 0 for v in l.values()), what="6 leaders")
+    assert set(leaders.values()) == {0, 1, 2}, leaders
+
+    def placed():
+        return all(partition_dirs(n.data_dir, topic) == ["%s-%d" % (topic, p) for p in sorted(leaders) if leaders[p] == i]
+                   for i, n in enumerate(c.nodes))
+    wait_until(placed, 10, what="partition directories on their leaders")
+    res = result_of(admin.delete_topics([topic], operation_timeout=15, request_timeout=15))
+    assert res[topic] is None, res
+    for n in c.nodes:
+        wait_until(lambda: not partition_dirs(n.data_dir, topic), 10, what="%s's directories gone" % n.name)
