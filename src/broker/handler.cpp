@@ -13,8 +13,8 @@ const HandlerInfo kHandlers[] = {
     {ProduceRequest::kApiKey, 0, 11, &typed_handler<ProduceRequest, ProduceResponse, handle_produce>},
     {InitProducerIdRequest::kApiKey, 0, 5,
      &typed_handler<InitProducerIdRequest, InitProducerIdResponse, handle_init_producer_id>},
-    // Clients use AddPartitionsToTxn v0-3; v4+ (batched, verify_only) is sent by brokers.
-    {AddPartitionsToTxnRequest::kApiKey, 0, 3,
+    // Clients use AddPartitionsToTxn v0-3; v4 (batched, verify_only) is sent by brokers.
+    {AddPartitionsToTxnRequest::kApiKey, 0, 4,
      &typed_handler<AddPartitionsToTxnRequest, AddPartitionsToTxnResponse, handle_add_partitions_to_txn>},
     {AddOffsetsToTxnRequest::kApiKey, 0, 4,
      &typed_handler<AddOffsetsToTxnRequest, AddOffsetsToTxnResponse, handle_add_offsets_to_txn>},

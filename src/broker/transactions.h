@@ -30,6 +30,20 @@ struct TxnHome {
 };
 asio::awaitable<tl::expected<TxnHome, protocol::ErrorCode>> txn_home(Broker& broker, const std::string& transactional_id);
 
+// Kafka's partition verification (KIP-890) for a produce request of transactional id `id`: for
+// each (partition, producer id, epoch), NONE if that epoch of the producer has the partition in
+// its open transaction, else the error to answer. Asks the coordinator here, or on the broker
+// that coordinates `id` (AddPartitionsToTxn v4, verify_only). With `for_produce`, coordinator
+// trouble is answered NOT_ENOUGH_REPLICAS (Kafka's choice: producers retry it); otherwise
+// COORDINATOR_NOT_AVAILABLE.
+struct TxnVerify {
+  coordinator::TopicPartition partition;
+  int64_t producer_id = -1;
+  int16_t producer_epoch = -1;
+};
+asio::awaitable<std::vector<protocol::ErrorCode>> verify_txn_partitions(Broker& broker, std::string id,
+                                                                         std::vector<TxnVerify> asks, bool for_produce);
+
 // On the partition's shard: writes a transaction marker on `partition` and, once it is durable,
 // has that shard's group coordinator settle the producer's pending offsets when the partition
 // is one of __consumer_offsets; `done` runs on that shard.

@@ -69,9 +69,11 @@ def test_partitions_spread_and_clients_follow_their_leaders(cluster_factory):
     topic = create(c, "spread", 6)
     leaders = c.leaders(topic)
     assert sorted(leaders.values()) == [0, 0, 1, 1, 2, 2], leaders
-    # Each node keeps only the partitions it leads.
-    for i, n in enumerate(c.nodes):
-        assert partition_dirs(n.data_dir, topic) == ["%s-%d" % (topic, p) for p in sorted(leaders) if leaders[p] == i]
+    # Each node keeps only the partitions it leads (made as each node applies the records).
+    def placed():
+        return all(partition_dirs(n.data_dir, topic) == ["%s-%d" % (topic, p) for p in sorted(leaders) if leaders[p] == i]
+                   for i, n in enumerate(c.nodes))
+    wait_until(placed, 10, what="partition directories on their leaders")
     # confluent-kafka, bootstrapped from one node, idempotent, acks=all.
     n = 3000
     p = producer(c.nodes[1], **{"enable.idempotence": True})
@@ -289,3 +291,52 @@ def test_topic_growth_and_deletion_reach_every_node(cluster_factory):
     assert res[topic] is None, res
     for n in c.nodes:
         wait_until(lambda: not partition_dirs(n.data_dir, topic), 10, what="%s's directories gone" % n.name)
+
+
+def test_transactions_span_brokers(cluster_factory):
+    """A transactional producer writing to partitions led by three brokers, with its consumer
+    group's offsets in the transaction: markers reach the other brokers (WriteTxnMarkers), and
+    they check their batches with the coordinator elsewhere (AddPartitionsToTxn v4)."""
+    from confluent_kafka import Producer
+
+    c = cluster_factory(3, settings={"transaction.state.log.num.partitions": 3, "offsets.topic.num.partitions": 3})
+    out = create(c, "txn-out", 3)
+    src = create(c, "txn-in", 1)
+    assert sorted(c.leaders(out).values()) == [0, 1, 2]
+    ok_reports(produce_all(producer(c.nodes[0]), src, [{"value": b"in%d" % i} for i in range(10)]))
+    group = "txn-group"
+    cons = consumer(c.nodes[1], **{"group.id": group, "auto.offset.reset": "earliest"})
+    p = Producer({"bootstrap.servers": c.nodes[2].bootstrap, "transactional.id": "spanning", "linger.ms": 5})
+    try:
+        p.init_transactions(20)
+        cons.subscribe([src])
+        msgs, _ = consume(cons, count=10, timeout=30)
+        for commit in (False, True):
+            p.begin_transaction()
+            for i in range(300):
+                p.produce(out, value=b"%s-%d" % (b"commit" if commit else b"abort", i), partition=i % 3)
+            positions = [TopicPartition(src, 0, 10)]
+            p.send_offsets_to_transaction(positions, cons.consumer_group_metadata(), 20)
+            if commit:
+                p.commit_transaction(20)
+            else:
+                p.abort_transaction(20)
+    finally:
+        cons.close()
+    reader = consumer(c.nodes[0], **{"isolation.level": "read_committed"})
+    try:
+        reader.assign([TopicPartition(out, p, 0) for p in range(3)])
+        got, errors = consume(reader, count=300, timeout=30)
+        assert not errors, errors[:3]
+        assert sorted(m.value() for m in got) == sorted(b"commit-%d" % i for i in range(300))
+        extra, _ = consume(reader, timeout=3, idle=2)
+        assert extra == []
+    finally:
+        reader.close()
+    # The group's committed offset is the one sent with the committed transaction.
+    check = consumer(c.nodes[2], **{"group.id": group})
+    try:
+        (tp,) = check.committed([TopicPartition(src, 0)], timeout=10)
+        assert tp.offset == 10, tp
+    finally:
+        check.close()

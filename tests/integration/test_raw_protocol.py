@@ -34,7 +34,7 @@ EXPECTED_VERSIONS = {
     47: (0, 0),  # OffsetDelete
     21: (0, 2),  # DeleteRecords
     kr.API_INIT_PRODUCER_ID: (0, 5),
-    24: (0, 3),  # AddPartitionsToTxn (v4+ are broker-to-broker)
+    24: (0, 4),  # AddPartitionsToTxn (v4 is broker-to-broker)
     25: (0, 4),  # AddOffsetsToTxn
     26: (0, 4),  # EndTxn
     27: (0, 1),  # WriteTxnMarkers

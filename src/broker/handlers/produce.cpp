@@ -267,20 +267,9 @@ asio::awaitable<ProduceResponse> handle_produce(RequestContext& ctx, ProduceRequ
     // open a transaction here that no marker will end.
     std::vector<ErrorCode> verdicts(transactional.size(), ErrorCode::INVALID_TXN_STATE);
     if (req.transactional_id && !req.transactional_id->empty()) {
-      auto home = co_await txn_home(broker, *req.transactional_id);
-      if (!home) {
-        std::fill(verdicts.begin(), verdicts.end(), home.error());
-      } else {
-        std::vector<std::tuple<coordinator::TopicPartition, int64_t, int16_t>> asks;
-        for (const TxnWrite& w : transactional) asks.push_back({{w.topic->name, w.partition}, w.producer_id, w.epoch});
-        std::string id = *req.transactional_id;
-        auto start = [id, asks](coordinator::TransactionCoordinator& c, std::function<void(std::vector<ErrorCode>)> done) {
-          std::vector<ErrorCode> out;
-          for (const auto& [tp, pid, epoch] : asks) out.push_back(c.verify(id, pid, epoch, tp));
-          done(std::move(out));
-        };
-        verdicts = co_await on_txn_coordinator<std::vector<ErrorCode>>(broker, home->shard, std::move(start));
-      }
+      std::vector<TxnVerify> asks;
+      for (const TxnWrite& w : transactional) asks.push_back({{w.topic->name, w.partition}, w.producer_id, w.epoch});
+      verdicts = co_await verify_txn_partitions(broker, *req.transactional_id, std::move(asks), true);
     }
     for (size_t i = 0; i < transactional.size(); ++i) {
       TxnWrite& w = transactional[i];

@@ -47,6 +47,49 @@ asio::awaitable<AddPartitionsToTxnResponse> handle_add_partitions_to_txn(Request
   const int16_t version = ctx.api_version();
   AddPartitionsToTxnResponse resp;
   auto image = broker.store.image();
+  if (version >= 4) {
+    // Batched, from brokers: verify_only asks whether partitions are in the producer's open
+    // transaction (KIP-890); otherwise they are added.
+    for (const auto& txn : req.transactions) {
+      auto& rout = resp.results_by_transaction.emplace_back();
+      rout.transactional_id = txn.transactional_id;
+      std::vector<ErrorCode> verdicts;
+      std::vector<TopicPartition> asked;
+      for (const auto& t : txn.topics)
+        for (int32_t p : t.partitions) asked.push_back({t.name, p});
+      if (txn.verify_only) {
+        auto home = co_await txn_home(broker, txn.transactional_id);
+        if (!home) {
+          verdicts.assign(asked.size(), home.error());
+        } else {
+          std::string id = txn.transactional_id;
+          int64_t pid = txn.producer_id;
+          int16_t epoch = txn.producer_epoch;
+          auto start = [id, pid, epoch, asked](coordinator::TransactionCoordinator& c,
+                                               std::function<void(std::vector<ErrorCode>)> done) {
+            std::vector<ErrorCode> out;
+            for (const TopicPartition& tp : asked) out.push_back(c.verify(id, pid, epoch, tp));
+            done(std::move(out));
+          };
+          verdicts = co_await on_txn_coordinator<std::vector<ErrorCode>>(broker, home->shard, std::move(start));
+        }
+      } else {
+        ErrorCode e = co_await add_partitions(broker, txn.transactional_id, txn.producer_id, txn.producer_epoch, asked);
+        verdicts.assign(asked.size(), e);
+      }
+      size_t i = 0;
+      for (const auto& t : txn.topics) {
+        auto& tout = rout.topic_results.emplace_back();
+        tout.name = t.name;
+        for (int32_t p : t.partitions) {
+          auto& pout = tout.results_by_partition.emplace_back();
+          pout.partition_index = p;
+          pout.partition_error_code = code(verdicts[i++]);
+        }
+      }
+    }
+    co_return resp;
+  }
   std::vector<TopicPartition> partitions;
   bool unknown = false;
   for (const auto& t : req.v3_and_below_topics) {
@@ -84,12 +127,14 @@ asio::awaitable<AddPartitionsToTxnResponse> handle_add_partitions_to_txn(Request
 asio::awaitable<AddOffsetsToTxnResponse> handle_add_offsets_to_txn(RequestContext& ctx, AddOffsetsToTxnRequest& req) {
   Broker& broker = ctx.broker;
   AddOffsetsToTxnResponse resp;
-  auto group = co_await group_home(broker, req.group_id);
-  if (!group) {
-    resp.error_code = code(group.error());
+  // The group's partition, wherever its coordinator is.
+  auto offsets = co_await ensure_offsets_topic(broker);
+  if (!offsets) {
+    resp.error_code = code(offsets.error());
     co_return resp;
   }
-  std::vector<TopicPartition> partitions{{std::string(coordinator::kOffsetsTopic), group->partition}};
+  std::vector<TopicPartition> partitions{
+      {std::string(coordinator::kOffsetsTopic), coordinator::partition_for(req.group_id, *offsets)}};
   ErrorCode error =
       co_await add_partitions(broker, req.transactional_id, req.producer_id, req.producer_epoch, std::move(partitions));
   resp.error_code = fenced_for(error, ctx.api_version(), 2);
@@ -137,11 +182,8 @@ asio::awaitable<TxnOffsetCommitResponse> handle_txn_offset_commit(RequestContext
   std::string id = req.transactional_id;
   int64_t pid = req.producer_id;
   int16_t epoch = req.producer_epoch;
-  auto verify = [id, pid, epoch, offsets_partition](coordinator::TransactionCoordinator& c,
-                                                    std::function<void(ErrorCode)> done) {
-    done(c.verify(id, pid, epoch, offsets_partition));
-  };
-  ErrorCode verdict = co_await txn_call(broker, id, std::move(verify));
+  std::vector<TxnVerify> asks{{offsets_partition, pid, epoch}};
+  ErrorCode verdict = (co_await verify_txn_partitions(broker, id, std::move(asks), false)).front();
   if (verdict == ErrorCode::INVALID_PRODUCER_EPOCH) verdict = ErrorCode::PRODUCER_FENCED;
   if (verdict != ErrorCode::NONE) {
     fail_all(fenced_for(verdict, ctx.api_version(), 3));
@@ -178,6 +220,10 @@ asio::awaitable<WriteTxnMarkersResponse> handle_write_txn_markers(RequestContext
         pout.partition_index = p;
         if (!topic || p < 0 || p >= topic->partitions) {
           pout.error_code = code(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION);
+          continue;
+        }
+        if (auto e = leader_error(broker, *topic, p); e != ErrorCode::NONE) {
+          pout.error_code = code(e);
           continue;
         }
         TopicPartition tp{t.name, p};
