@@ -21,7 +21,8 @@ using protocol::ErrorCode;
 
 constexpr auto kForwardTimeout = 10000ms;
 
-// Where to send what only the active controller may do: nullptr when this node should do it.
+}  // namespace
+
 const metadata::BrokerInfo* remote_controller(const Broker& broker, const metadata::Image& image, ErrorCode* error) {
   *error = ErrorCode::NONE;
   if (broker.store.quorum() == nullptr || broker.store.can_commit()) return nullptr;
@@ -30,8 +31,6 @@ const metadata::BrokerInfo* remote_controller(const Broker& broker, const metada
   if (c == nullptr) *error = ErrorCode::NOT_CONTROLLER;  // no leader now, or not reachable yet
   return c;
 }
-
-}  // namespace
 
 asio::awaitable<TopicResult> create_topic_via_controller(Broker& broker, NewTopic spec) {
   auto image = broker.store.image();

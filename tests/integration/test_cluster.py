@@ -12,7 +12,7 @@ import time
 
 import pytest
 from confluent_kafka import TopicPartition
-from confluent_kafka.admin import NewTopic
+from confluent_kafka.admin import ConfigResource, NewTopic
 
 import kafka_raw as kr
 from clients import consume, consumer, ok_reports, produce_all, producer
@@ -20,7 +20,6 @@ from fjord_harness import Broker, admin_client, partition_dirs, result_of, wait_
 
 INVALID_REPLICATION_FACTOR = 38
 LEADER_NOT_AVAILABLE = 5
-NOT_CONTROLLER = 41
 
 
 def create(cluster, name, partitions):
@@ -191,17 +190,34 @@ def test_replication_factor_is_checked(cluster_factory):
     assert "not supported yet" in two["error_message"], two
 
 
-def test_non_controller_nodes_answer_not_controller_and_forward_what_they_need(cluster_factory):
+def test_non_controller_nodes_forward_to_the_controller(cluster_factory):
     c = cluster_factory(3)
     ctl = c.controller()
     follower = next(n for n in c.nodes if n is not ctl)
     with kr.Conn.to(follower.bootstrap) as conn:
-        (t,) = conn.create_topics([{"name": "direct", "num_partitions": 1}])["topics"]
-        assert t["error_code"] == NOT_CONTROLLER, t
+        # Admin requests sent to any broker reach the controller (Kafka's forwarding, KIP-590).
+        (t,) = conn.create_topics([{"name": "direct", "num_partitions": 2}])["topics"]
+        assert t["error_code"] == 0, t
+        wait_until(lambda: conn.metadata(["direct"], allow_auto_topic_creation=False)["topics"][0]["error_code"] == 0,
+                   10, what="the forwarded topic")
         # Auto-creation from Metadata on a non-controller goes through the controller.
         conn.metadata(["auto-made"], allow_auto_topic_creation=True)
         wait_until(lambda: conn.metadata(["auto-made"], allow_auto_topic_creation=False)["topics"][0]["error_code"] == 0,
                    10, what="auto-made topic")
+        # Topic configs changed through a non-controller (kafka-python sends AlterConfigs to any
+        # broker).
+        from kafka.admin import ConfigResource as KafkaPythonResource, ConfigResourceType, KafkaAdminClient
+
+        kadmin = KafkaAdminClient(bootstrap_servers=follower.bootstrap, request_timeout_ms=15000)
+        try:
+            kadmin.alter_configs([KafkaPythonResource(ConfigResourceType.TOPIC, "direct", configs={"retention.ms": "123456"})])
+        finally:
+            kadmin.close()
+        cadmin = admin_client(ctl)
+        res = result_of(cadmin.describe_configs([ConfigResource("topic", "direct")]))
+        (configs,) = res.values()
+        assert not isinstance(configs, Exception), configs
+        assert configs["retention.ms"].value == "123456", configs["retention.ms"]
         # Producer ids come in blocks from the controller.
         ids = {conn.init_producer_id()["producer_id"] for _ in range(3)}
     with kr.Conn.to(ctl.bootstrap) as conn:

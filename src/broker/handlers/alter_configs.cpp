@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <sstream>
 
+#include "broker/forward.h"
 #include "broker/handlers/handlers.h"
 
 namespace fjord::broker {
@@ -90,6 +91,8 @@ asio::awaitable<void> apply(Broker& broker, int8_t type, const std::string& name
 }  // namespace
 
 asio::awaitable<AlterConfigsResponse> handle_alter_configs(RequestContext& ctx, AlterConfigsRequest& req) {
+  if (auto forwarded = co_await forward_to_controller<AlterConfigsResponse>(ctx.broker, req, ctx.api_version()))
+    co_return std::move(*forwarded);
   AlterConfigsResponse resp;
   for (const auto& r : req.resources) {
     auto& out = resp.responses.emplace_back();
@@ -109,6 +112,8 @@ asio::awaitable<AlterConfigsResponse> handle_alter_configs(RequestContext& ctx, 
 
 asio::awaitable<IncrementalAlterConfigsResponse> handle_incremental_alter_configs(RequestContext& ctx,
                                                                                  IncrementalAlterConfigsRequest& req) {
+  if (auto forwarded = co_await forward_to_controller<IncrementalAlterConfigsResponse>(ctx.broker, req, ctx.api_version()))
+    co_return std::move(*forwarded);
   IncrementalAlterConfigsResponse resp;
   for (const auto& r : req.resources) {
     auto& out = resp.responses.emplace_back();

@@ -2,6 +2,7 @@
 #include <set>
 
 #include "broker/effective_config.h"
+#include "broker/forward.h"
 #include "broker/handlers/handlers.h"
 
 namespace fjord::broker {
@@ -9,6 +10,8 @@ using namespace protocol;
 
 asio::awaitable<CreateTopicsResponse> handle_create_topics(RequestContext& ctx, CreateTopicsRequest& req) {
   Broker& broker = ctx.broker;
+  if (auto forwarded = co_await forward_to_controller<CreateTopicsResponse>(broker, req, ctx.api_version()))
+    co_return std::move(*forwarded);
   CreateTopicsResponse resp;
   std::multiset<std::string> names;
   for (const auto& t : req.topics) names.insert(t.name);
@@ -82,6 +85,8 @@ asio::awaitable<CreateTopicsResponse> handle_create_topics(RequestContext& ctx, 
 
 asio::awaitable<DeleteTopicsResponse> handle_delete_topics(RequestContext& ctx, DeleteTopicsRequest& req) {
   Broker& broker = ctx.broker;
+  if (auto forwarded = co_await forward_to_controller<DeleteTopicsResponse>(broker, req, ctx.api_version()))
+    co_return std::move(*forwarded);
   DeleteTopicsResponse resp;
   // v0-5 name topics in topic_names; v6 in topics, by name or by id.
   struct Target {
@@ -134,6 +139,8 @@ asio::awaitable<DeleteTopicsResponse> handle_delete_topics(RequestContext& ctx, 
 
 asio::awaitable<CreatePartitionsResponse> handle_create_partitions(RequestContext& ctx, CreatePartitionsRequest& req) {
   Broker& broker = ctx.broker;
+  if (auto forwarded = co_await forward_to_controller<CreatePartitionsResponse>(broker, req, ctx.api_version()))
+    co_return std::move(*forwarded);
   CreatePartitionsResponse resp;
   std::multiset<std::string> names;
   for (const auto& t : req.topics) names.insert(t.name);
