@@ -23,21 +23,12 @@ class WireConnection {
   // Sends `req` at `version` and decodes the response.
   template <typename Resp, typename Req>
   tl::expected<Resp, std::string> call(const Req& req, int16_t version) {
-    protocol::RequestHeader header;
-    header.request_api_key = Req::kApiKey;
-    header.request_api_version = version;
-    header.correlation_id = ++correlation_;
-    header.client_id = "fjord-cli";
-    auto frame = roundtrip(protocol::encode_request(header, req));
+    const int32_t correlation = ++correlation_;
+    auto frame = roundtrip(protocol::encode_client_request(req, version, correlation, "fjord-cli"));
     if (!frame) return tl::unexpected(frame.error());
-    protocol::Reader r(*frame);
-    protocol::ResponseHeader rh;
-    rh.decode(r, protocol::response_header_version(*protocol::find_api_spec(Req::kApiKey), version));
-    Resp resp;
-    resp.decode(r, version);
-    if (!r.ok() || rh.correlation_id != header.correlation_id)
-      return tl::unexpected(std::string("malformed response from the broker"));
-    return resp;
+    auto resp = protocol::decode_client_response<Resp, Req>(*frame, version, correlation);
+    if (!resp) return tl::unexpected(std::string("malformed response from the broker"));
+    return std::move(*resp);
   }
 
  private:

@@ -29,24 +29,16 @@ class PeerConnection {
   template <typename Resp, typename Req>
   asio::awaitable<tl::expected<Resp, std::string>> call(std::string host, int port, const Req& req, int16_t version,
                                                         std::chrono::milliseconds timeout) {
-    protocol::RequestHeader header;
-    header.request_api_key = Req::kApiKey;
-    header.request_api_version = version;
-    header.correlation_id = ++correlation_;
-    header.client_id = client_id_;
-    Bytes frame = protocol::encode_request(header, req);
+    const int32_t correlation = ++correlation_;
+    Bytes frame = protocol::encode_client_request(req, version, correlation, client_id_);
     auto body = co_await roundtrip(std::move(host), port, std::move(frame), timeout);
     if (!body) co_return tl::unexpected(body.error());
-    protocol::Reader r(*body);
-    protocol::ResponseHeader rh;
-    rh.decode(r, protocol::response_header_version(*protocol::find_api_spec(Req::kApiKey), version));
-    Resp resp;
-    resp.decode(r, version);
-    if (!r.ok() || rh.correlation_id != header.correlation_id) {
+    auto resp = protocol::decode_client_response<Resp, Req>(*body, version, correlation);
+    if (!resp) {
       close();
       co_return tl::unexpected(std::string("malformed response"));
     }
-    co_return resp;
+    co_return std::move(*resp);
   }
 
   void close();

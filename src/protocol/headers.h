@@ -65,4 +65,28 @@ Bytes encode_request(const RequestHeader& header, const Body& body) {
   return out;
 }
 
+// A whole request frame for `Req` at `version`, with the given correlation and client ids.
+template <typename Req>
+Bytes encode_client_request(const Req& req, int16_t version, int32_t correlation_id, const std::string& client_id) {
+  RequestHeader header;
+  header.request_api_key = Req::kApiKey;
+  header.request_api_version = version;
+  header.correlation_id = correlation_id;
+  header.client_id = client_id;
+  return encode_request(header, req);
+}
+
+// Decodes a response frame (without its size) to `Req`'s request at `version`; nullopt when it is
+// malformed or answers another correlation id.
+template <typename Resp, typename Req>
+std::optional<Resp> decode_client_response(ByteView frame, int16_t version, int32_t correlation_id) {
+  Reader r(frame);
+  ResponseHeader rh;
+  rh.decode(r, response_header_version(*find_api_spec(Req::kApiKey), version));
+  Resp resp;
+  resp.decode(r, version);
+  if (!r.ok() || rh.correlation_id != correlation_id) return std::nullopt;
+  return resp;
+}
+
 }  // namespace fjord::protocol

@@ -9,6 +9,12 @@ from fjord_harness import Broker, admin_client
 # ---------------------------------------------------------------------- fixtures
 
 
+def _fail_on(problems):
+    """Teardown: fails the test with every problem the stopped processes showed."""
+    if problems:
+        pytest.fail("\n\n".join(problems), pytrace=False)
+
+
 @pytest.fixture
 def broker_factory(tmp_path):
     """make(*extra_args, start=True, data_dir=None, port=None, name=None) -> Broker.
@@ -26,11 +32,7 @@ def broker_factory(tmp_path):
 
     yield make
 
-    problems = []
-    for b in brokers:
-        problems += b.finish()
-    if problems:
-        pytest.fail("\n\n".join(problems), pytrace=False)
+    _fail_on([p for b in brokers for p in b.finish()])
 
 
 @pytest.fixture
@@ -59,8 +61,4 @@ def cluster_factory(tmp_path):
 
     yield make
 
-    problems = []
-    for c in clusters:
-        problems += c.finish()
-    if problems:
-        pytest.fail("\n\n".join(problems), pytrace=False)
+    _fail_on([p for c in clusters for p in c.finish()])
