@@ -7,7 +7,6 @@
 #include <spdlog/spdlog.h>
 
 #include "broker/shards.h"
-#include "cluster/peer_client.h"
 #include "protocol/generated/allocate_producer_ids_request.h"
 #include "protocol/generated/allocate_producer_ids_response.h"
 #include "protocol/generated/create_topics_request.h"
@@ -52,16 +51,15 @@ asio::awaitable<TopicResult> create_topic_via_controller(Broker& broker, NewTopi
     c.value = v;
   }
   req.timeout_ms = static_cast<int32_t>(kForwardTimeout.count());
-  auto executor = co_await asio::this_coro::executor;
-  cluster::PeerConnection peer(executor, "fjord-broker-" + std::to_string(broker.node_id));
-  auto resp = co_await peer.call<protocol::CreateTopicsResponse>(controller->host, controller->port, req, 7, kForwardTimeout);
-  if (!resp) co_return TopicResult{ErrorCode::NOT_CONTROLLER, resp.error(), nullptr};
-  if (resp->topics.size() != 1) co_return TopicResult{ErrorCode::UNKNOWN_SERVER_ERROR, "malformed CreateTopics response", nullptr};
+  auto resp = co_await forward_to_controller<protocol::CreateTopicsResponse>(broker, req, 7);
+  if (!resp) co_return TopicResult{ErrorCode::NOT_CONTROLLER, "the active controller did not answer", nullptr};
+  if (resp->topics.size() != 1)
+    co_return TopicResult{ErrorCode::UNKNOWN_SERVER_ERROR, "malformed CreateTopics response", nullptr};
   const auto& out = resp->topics.front();
   auto code = static_cast<ErrorCode>(out.error_code);
   if (code != ErrorCode::NONE) co_return TopicResult{code, out.error_message.value_or(""), nullptr};
   // The controller has committed it; the quorum brings it here within a heartbeat or so.
-  asio::steady_timer timer(executor);
+  asio::steady_timer timer(co_await asio::this_coro::executor);
   for (int i = 0; i < 200; ++i) {
     if (const metadata::TopicInfo* made = broker.store.image()->find(spec.name))
       co_return TopicResult{ErrorCode::NONE, "", std::make_shared<const metadata::TopicInfo>(*made)};
@@ -88,13 +86,12 @@ asio::awaitable<tl::expected<int64_t, ErrorCode>> next_producer_id_here(Broker& 
     protocol::AllocateProducerIdsRequest req;
     req.broker_id = broker.node_id;
     req.broker_epoch = image->broker(broker.node_id) ? image->broker(broker.node_id)->epoch : -1;
-    cluster::PeerConnection peer(co_await asio::this_coro::executor, "fjord-broker-" + std::to_string(broker.node_id));
-    auto resp = co_await peer.call<protocol::AllocateProducerIdsResponse>(controller->host, controller->port, req, 0,
-                                                                          kForwardTimeout);
+    auto resp = co_await forward_to_controller<protocol::AllocateProducerIdsResponse>(broker, req, 0);
     // Retriable for the client: InitProducerId is tried again.
     if (!resp || resp->error_code != 0) {
       spdlog::warn("no producer ids from controller {}: {}", controller->id,
-                   !resp ? resp.error() : protocol::error_name(static_cast<ErrorCode>(resp->error_code)));
+                   !resp ? std::string("no answer")
+                         : std::string(protocol::error_name(static_cast<ErrorCode>(resp->error_code))));
       co_return tl::unexpected(ErrorCode::COORDINATOR_LOAD_IN_PROGRESS);
     }
     // Another call may have taken a block meanwhile: the newer block wins, the rest is unused.
