@@ -90,6 +90,15 @@ IoResult<std::unique_ptr<PartitionLog>> PartitionLog::open(Env& env, const fs::p
   }
   log->durable_offset_ = log->log_end_offset();
   if (auto r = log->rebuild_producer_state(); !r) return tl::unexpected(r.error());
+  auto epochs = LeaderEpochCache::load(env, dir);
+  if (!epochs) {
+    // Kafka too starts over: the epochs of later appends are recorded again.
+    spdlog::warn("{}; starting with no leader epochs", epochs.error());
+    epochs = LeaderEpochCache::load(env, dir / "nonexistent");
+  }
+  log->epochs_ = std::move(*epochs);
+  if (auto r = log->epochs_.truncate_from_end(log->log_end_offset()); !r) return tl::unexpected(r.error());
+  log->hw_ = log->log_start_offset_;
   return log;
 }
 
@@ -188,6 +197,11 @@ void PartitionLog::index_aborted(const AbortedTxn& txn, int64_t segment_base) {
   if (!size) return go_offline("appending to a transaction index", size.error());
   if (auto r = txn_file_->write_at(*size, encode_txn_index_entry(txn)); !r)
     go_offline("appending to a transaction index", r.error());
+}
+
+void PartitionLog::trim_epochs() {
+  if (auto r = epochs_.truncate_from_start(log_start_offset_); !r)
+    spdlog::warn("{}: trimming the leader epochs failed: {}", dir_.string(), r.error().message());
 }
 
 void PartitionLog::prune_aborted() {
@@ -325,7 +339,7 @@ tl::expected<AppendResult, ErrorCode> PartitionLog::append(std::span<uint8_t> re
         return tl::unexpected(ErrorCode::KAFKA_STORAGE_ERROR);
       }
     }
-    protocol::assign_offsets(p, base, leader_epoch);
+    protocol::assign_offsets(p, base, std::max(leader_epoch, epochs_.latest_epoch()));
     int64_t max_ts = h->max_timestamp;
     if (config_.log_append_time) {
       protocol::set_log_append_time(p, size, now_ms);
@@ -352,13 +366,94 @@ tl::expected<AppendResult, ErrorCode> PartitionLog::append(std::span<uint8_t> re
     pos += size;
   }
   maybe_flush(now_ms);
-  if (!append_listeners_.empty()) {
-    auto listeners = std::move(append_listeners_);
-    append_listeners_.clear();
-    for (auto& [owner, fn] : listeners)
-      if (!owner.expired()) fn();
+  notify_append_listeners();
+  return result;
+}
+
+void PartitionLog::notify_append_listeners() {
+  if (append_listeners_.empty()) return;
+  auto listeners = std::move(append_listeners_);
+  append_listeners_.clear();
+  for (auto& [owner, fn] : listeners)
+    if (!owner.expired()) fn();
+}
+
+void PartitionLog::note_epoch(int32_t batch_epoch, int64_t offset) {
+  if (batch_epoch <= epochs_.latest_epoch()) return;
+  if (auto r = epochs_.assign(batch_epoch, offset); !r)
+    spdlog::warn("{}: recording leader epoch {} failed: {}", dir_.string(), batch_epoch, r.error().message());
+}
+
+tl::expected<AppendResult, ErrorCode> PartitionLog::append_replicated(std::span<uint8_t> records, int64_t now_ms) {
+  if (offline_) return tl::unexpected(ErrorCode::KAFKA_STORAGE_ERROR);
+  if (closed_) return tl::unexpected(ErrorCode::NOT_LEADER_OR_FOLLOWER);
+  AppendResult result;
+  size_t pos = 0;
+  while (pos < records.size()) {
+    auto h = protocol::read_batch_header(ByteView(records.data() + pos, records.size() - pos));
+    // A fetch response may end with a partial batch (the size limit cut it): it comes next time.
+    if (!h || h->total_size() > records.size() - pos) break;
+    uint8_t* p = records.data() + pos;
+    const size_t size = h->total_size();
+    const int64_t base = h->base_offset;
+    const int64_t last = base + h->last_offset_delta;
+    if (base < log_end_offset()) return tl::unexpected(ErrorCode::OFFSET_OUT_OF_RANGE);
+    std::optional<protocol::TxnMarker> marker;
+    if (h->is_control()) marker = protocol::read_txn_marker(ByteView(p, size));
+    if (should_roll(size, last, now_ms)) {
+      if (auto r = roll(now_ms); !r) {
+        go_offline("rolling a segment", r.error());
+        return tl::unexpected(ErrorCode::KAFKA_STORAGE_ERROR);
+      }
+    }
+    note_epoch(h->partition_leader_epoch, base);
+    if (auto r = active().append(ByteView(p, size), base, last, h->max_timestamp); !r) {
+      go_offline("appending", r.error());
+      return tl::unexpected(ErrorCode::KAFKA_STORAGE_ERROR);
+    }
+    if (h->producer_id >= 0) {
+      auto done = producers_.update(*h, marker);
+      if (done && !done->committed && done->first_offset >= 0) {
+        const int64_t lso = std::min(last + 1, producers_.first_unstable_offset().value_or(INT64_MAX));
+        index_aborted({done->producer_id, done->first_offset, done->last_offset, lso}, segments_.rbegin()->first);
+      }
+    }
+    if (result.base_offset < 0) result.base_offset = base;
+    result.last_offset = last;
+    unflushed_messages_ += h->records_count;
+    pos += size;
+  }
+  if (result.base_offset >= 0) {
+    maybe_flush(now_ms);
+    notify_append_listeners();
   }
   return result;
+}
+
+void PartitionLog::set_high_watermark(int64_t offset, bool only_up) {
+  offset = std::min(offset, log_end_offset());
+  if (only_up && offset <= hw_) return;
+  const bool rose = offset > hw_;
+  hw_ = offset;
+  if (!rose) return;
+  while (!replication_waiters_.empty() && replication_waiters_.begin()->first <= hw_) {
+    auto fn = std::move(replication_waiters_.begin()->second);
+    replication_waiters_.erase(replication_waiters_.begin());
+    fn(ErrorCode::NONE);
+  }
+  notify_append_listeners();
+}
+
+void PartitionLog::when_replicated(int64_t offset, std::function<void(ErrorCode)> done) {
+  if (!replicated_ || offset <= high_watermark()) return done(ErrorCode::NONE);
+  if (offline_) return done(ErrorCode::KAFKA_STORAGE_ERROR);
+  replication_waiters_.emplace(offset, std::move(done));
+}
+
+void PartitionLog::fail_replication_waiters(ErrorCode error) {
+  auto waiters = std::move(replication_waiters_);
+  replication_waiters_.clear();
+  for (auto& [offset, fn] : waiters) fn(error);
 }
 
 void PartitionLog::on_next_append(std::weak_ptr<void> owner, std::function<void()> fn) {
@@ -370,9 +465,21 @@ void PartitionLog::on_next_append(std::weak_ptr<void> owner, std::function<void(
 tl::expected<ReadResult, ErrorCode> PartitionLog::read(int64_t offset, uint64_t max_bytes, bool min_one_batch,
                                                        bool verify, int64_t upper) const {
   // Out of range is judged by the high watermark: a read_committed read past the last stable
-  // offset (but not past the high watermark) is empty, as in Kafka.
-  if (offset < log_start_offset_ || offset > high_watermark()) return tl::unexpected(ErrorCode::OFFSET_OUT_OF_RANGE);
-  const int64_t end = std::min(high_watermark(), upper);
+  // offset (but not past the high watermark) is empty, as in Kafka. A replicated log's records
+  // past its high watermark are not out of range, only not readable yet.
+  const int64_t limit = replicated_ && !offline_ ? log_end_offset() : high_watermark();
+  if (offset < log_start_offset_ || offset > limit) return tl::unexpected(ErrorCode::OFFSET_OUT_OF_RANGE);
+  return read_to(offset, std::min(high_watermark(), upper), max_bytes, min_one_batch, verify);
+}
+
+tl::expected<ReadResult, ErrorCode> PartitionLog::read_for_replica(int64_t offset, uint64_t max_bytes) const {
+  if (offset < log_start_offset_ || offset > log_end_offset()) return tl::unexpected(ErrorCode::OFFSET_OUT_OF_RANGE);
+  // An offline log serves only what was synced before the failure.
+  return read_to(offset, offline_ ? durable_offset_ : log_end_offset(), max_bytes, true, true);
+}
+
+tl::expected<ReadResult, ErrorCode> PartitionLog::read_to(int64_t offset, int64_t end, uint64_t max_bytes,
+                                                          bool min_one_batch, bool verify) const {
   ReadResult out;
   if (offset >= end) return out;
   auto it = segments_.upper_bound(offset);
@@ -455,6 +562,11 @@ tl::expected<void, ErrorCode> PartitionLog::truncate_to(int64_t offset) {
     segments_.emplace(base, std::move(*seg));
   }
   durable_offset_ = std::min(durable_offset_, log_end_offset());
+  hw_ = std::min(hw_, log_end_offset());
+  if (auto r = epochs_.truncate_from_end(log_end_offset()); !r) {
+    go_offline("truncating the leader epochs", r.error());
+    return tl::unexpected(ErrorCode::KAFKA_STORAGE_ERROR);
+  }
   if (auto r = flush(); !r) return tl::unexpected(ErrorCode::KAFKA_STORAGE_ERROR);
   if (auto r = rebuild_producer_state(); !r) {
     go_offline("rebuilding the producer state", r.error());
@@ -512,7 +624,10 @@ int PartitionLog::enforce_retention(int64_t now_ms) {
     log_start_offset_ = std::max(log_start_offset_, next_base);
     ++deleted;
   }
-  if (deleted > 0) prune_aborted();
+  if (deleted > 0) {
+    prune_aborted();
+    trim_epochs();
+  }
   return deleted;
 }
 
@@ -524,6 +639,7 @@ tl::expected<int64_t, ErrorCode> PartitionLog::delete_records_before(int64_t off
   log_start_offset_ = offset;
   spdlog::info("{}: log start offset moved to {} (DeleteRecords)", dir_.string(), offset);
   prune_aborted();
+  trim_epochs();
   if (cleaning()) return log_start_offset_;
   while (segments_.size() > 1 && std::next(segments_.begin())->first <= log_start_offset_) {
     spdlog::info("{}: deleting segment {} below the log start offset", dir_.string(), segments_.begin()->first);

@@ -1,7 +1,9 @@
 // PartitionLog: one partition's log, a run of segments in `<data dir>/<topic>-<partition>/`.
 // Lives on the shard that owns the partition; every call is made there. Offsets:
 //   log start offset <= durable offset (fdatasync'ed) <= log end offset (written, readable).
-// On one node the high watermark is the log end offset.
+// A partition with one replica has its high watermark at the log end offset. A replicated one
+// (set_replicated) has it where the replication says (set_high_watermark): below it, every
+// in-sync replica has the records.
 #pragma once
 
 #include <asio/any_io_executor.hpp>
@@ -19,6 +21,7 @@
 #include "protocol/generated/error_codes.h"
 #include "protocol/record_batch.h"
 #include "storage/cleaner.h"
+#include "storage/leader_epochs.h"
 #include "storage/producer_state.h"
 #include "storage/segment.h"
 #include "storage/syncer.h"
@@ -76,7 +79,10 @@ class PartitionLog {
   int64_t log_end_offset() const { return active().next_offset(); }
   // What consumers may read. An offline partition (a write or sync failed) still serves what was
   // synced before the failure, and nothing after it.
-  int64_t high_watermark() const { return offline_ ? std::min(durable_offset_, log_end_offset()) : log_end_offset(); }
+  int64_t high_watermark() const {
+    const int64_t hw = replicated_ ? std::min(hw_, log_end_offset()) : log_end_offset();
+    return offline_ ? std::min(durable_offset_, hw) : hw;
+  }
   int64_t durable_offset() const { return durable_offset_; }
   uint64_t size_bytes() const;
   size_t segment_count() const { return segments_.size(); }
@@ -92,6 +98,33 @@ class PartitionLog {
   // with the reason in `why` (batches before it stay written).
   tl::expected<AppendResult, protocol::ErrorCode> append(std::span<uint8_t> records, int64_t now_ms,
                                                          int32_t leader_epoch = 0, std::string* why = nullptr);
+
+  // --- Replication ---
+  // Whether the partition has more than one replica: its high watermark is then set from outside.
+  void set_replicated(bool replicated) { replicated_ = replicated; }
+  bool replicated() const { return replicated_; }
+  // Moves the high watermark (capped at the log end offset). On a leader it only rises
+  // (`only_up`); a follower takes the leader's. Wakes the replication waiters it satisfies and
+  // the long-polling fetches.
+  void set_high_watermark(int64_t offset, bool only_up);
+  // `done` runs once the high watermark reaches `offset` (NONE), or with the error that ended the
+  // wait (fail_replication_waiters). Runs at once when it already has.
+  void when_replicated(int64_t offset, std::function<void(protocol::ErrorCode)> done);
+  // Ends every replication wait with `error` (the leadership moved, the log closed).
+  void fail_replication_waiters(protocol::ErrorCode error);
+  // A follower's append of the leader's batches as they are: their offsets, leader epochs and
+  // producer ids stay; the producer state follows them without checks. A batch that does not
+  // start at or after the log end offset is refused (OFFSET_OUT_OF_RANGE).
+  tl::expected<AppendResult, protocol::ErrorCode> append_replicated(std::span<uint8_t> records, int64_t now_ms);
+  // Leader epochs: `epoch` starts at the log end offset (a new leader's first step); later
+  // appends stamp their batches with it.
+  IoResult<> begin_leader_epoch(int32_t epoch) { return epochs_.assign(epoch, log_end_offset()); }
+  int32_t latest_leader_epoch() const { return epochs_.latest_epoch(); }
+  // OffsetForLeaderEpoch: the largest epoch <= `epoch` known here and where it ended.
+  std::pair<int32_t, int64_t> end_offset_for_epoch(int32_t epoch) const {
+    return epochs_.end_offset_for(epoch, log_end_offset());
+  }
+  const LeaderEpochCache& leader_epochs() const { return epochs_; }
 
   // Writes a transaction marker (the transaction coordinator's call, never a client's): ends
   // the producer's transaction here, committed or aborted. INVALID_PRODUCER_EPOCH for an epoch
@@ -119,6 +152,10 @@ class PartitionLog {
   tl::expected<ReadResult, protocol::ErrorCode> read(int64_t offset, uint64_t max_bytes, bool min_one_batch,
                                                      bool verify = true, int64_t upper = INT64_MAX) const;
 
+  // A follower's read: whole batches from `offset` up to the log end offset (not the high
+  // watermark), at least one.
+  tl::expected<ReadResult, protocol::ErrorCode> read_for_replica(int64_t offset, uint64_t max_bytes) const;
+
   // The first batch below the high watermark whose max timestamp is >= `timestamp` (its base
   // offset, and max timestamp); nullopt when none.
   tl::expected<std::optional<BatchInfo>, protocol::ErrorCode> find_by_timestamp(int64_t timestamp) const;
@@ -127,7 +164,8 @@ class PartitionLog {
   // watermark.)
   tl::expected<std::optional<BatchInfo>, protocol::ErrorCode> find_max_timestamp() const;
 
-  // Removes every record at or after `offset` (not below the log start offset).
+  // Removes every record at or after `offset` (not below the log start offset), with the leader
+  // epochs and producer snapshots past it.
   tl::expected<void, protocol::ErrorCode> truncate_to(int64_t offset);
 
   // Deletes closed segments older than retention.ms or beyond retention.bytes; moves the log
@@ -176,6 +214,8 @@ class PartitionLog {
   PartitionLog() = default;
   Segment& active() const { return *segments_.rbegin()->second; }
   IoResult<> roll(int64_t now_ms);
+  tl::expected<ReadResult, protocol::ErrorCode> read_to(int64_t offset, int64_t end, uint64_t max_bytes,
+                                                        bool min_one_batch, bool verify) const;
   // Loads the newest producer state snapshot at or below the log end offset and replays the
   // batches after it (from the log start when there is none).
   IoResult<> rebuild_producer_state();
@@ -188,6 +228,7 @@ class PartitionLog {
   // held later ones: replay adds those again) and at or after the log start offset.
   void load_aborted(int64_t replay_from);
   void prune_aborted();  // drops entries below the log start offset
+  void trim_epochs();    // drops leader epochs below the log start offset
   void write_pending_snapshot();  // once the sync after its roll is done
   bool should_roll(size_t incoming, int64_t last_offset, int64_t now_ms) const;
   void start_sync();
@@ -230,6 +271,15 @@ class PartitionLog {
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   std::vector<std::pair<std::weak_ptr<void>, std::function<void()>>> append_listeners_;
   ProducerState producers_;
+  LeaderEpochCache epochs_;
+  bool replicated_ = false;
+  // The replicated high watermark; unknown after a start, so the log start until the leader (or
+  // the in-sync replicas) say more.
+  int64_t hw_ = 0;
+  std::multimap<int64_t, std::function<void(protocol::ErrorCode)>> replication_waiters_;
+  void notify_append_listeners();
+  // Records `batch_epoch` (a batch's partition leader epoch) as starting at `offset` when newer.
+  void note_epoch(int32_t batch_epoch, int64_t offset);
   std::vector<AbortedTxn> aborted_;  // by last offset
   std::shared_ptr<File> txn_file_;   // the .txnindex appended to, of segment txn_file_base_
   int64_t txn_file_base_ = -1;
