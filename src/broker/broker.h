@@ -3,6 +3,7 @@
 // change (atomically).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -21,6 +22,8 @@
 
 namespace fjord::broker {
 
+class ShardReplication;
+
 // The shard that writes the offset checkpoints and handles signals.
 inline constexpr int kControllerShard = 0;
 
@@ -38,6 +41,13 @@ struct Broker {
   std::vector<std::unique_ptr<coordinator::GroupCoordinator>>* coordinators = nullptr;
   // One per shard, for the transactional ids whose __transaction_state partition lives there.
   std::vector<std::unique_ptr<coordinator::TransactionCoordinator>>* txn_coordinators = nullptr;
+  // One per shard (cluster mode), for the replicated partitions that shard owns; null before
+  // replication starts.
+  std::atomic<std::vector<std::unique_ptr<ShardReplication>>*> replication{nullptr};
+  ShardReplication* replication_of(int shard) const {
+    auto* all = replication.load(std::memory_order_acquire);
+    return all ? (*all)[static_cast<size_t>(shard)].get() : nullptr;
+  }
   int32_t node_id = 1;
   std::string advertised_host;
   int32_t advertised_port = 0;

@@ -1,6 +1,7 @@
 #include "broker/controller.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -118,11 +119,6 @@ TopicResult Controller::create_topic(const NewTopic& spec, bool validate_only) {
                 fmt::format("Unable to replicate the partition {} time(s): The target replication factor of {} "
                             "cannot be reached because only {} broker(s) are registered.",
                             rf, rf, usable));
-  if (rf > 1)
-    return fail(ErrorCode::INVALID_REPLICATION_FACTOR,
-                fmt::format("Replication factor {} is not supported yet: Fjord does not replicate partitions yet, so "
-                            "every partition has exactly one replica.",
-                            rf));
   if (spec.null_config)
     return fail(ErrorCode::INVALID_CONFIG, fmt::format("Null value not supported for topic configs: {}", *spec.null_config));
   if (auto why = metadata::invalid_topic_configs(spec.configs)) return fail(ErrorCode::INVALID_CONFIG, *why);
@@ -387,6 +383,39 @@ void Controller::reconcile_partition_dirs() {
     }
   }
   storage::remove_in_background(storage::find_deleted_dirs(data_dir_));
+}
+
+ErrorCode Controller::alter_partition(int32_t broker_id, int64_t broker_epoch, const Uuid& topic_id,
+                                      int32_t partition, const metadata::PartitionState& asked) {
+  if (!store_.can_commit()) return ErrorCode::NOT_CONTROLLER;
+  auto image = store_.image();
+  const metadata::BrokerInfo* b = image->broker(broker_id);
+  if (b == nullptr || (broker_epoch >= 0 && b->epoch != broker_epoch)) return ErrorCode::STALE_BROKER_EPOCH;
+  const metadata::TopicInfo* topic = image->find(topic_id);
+  if (topic == nullptr) return ErrorCode::UNKNOWN_TOPIC_ID;
+  const metadata::PartitionState* state = topic->partition(partition);
+  if (state == nullptr) return ErrorCode::UNKNOWN_TOPIC_OR_PARTITION;
+  if (state->leader != broker_id) return ErrorCode::NOT_LEADER_OR_FOLLOWER;
+  if (asked.leader_epoch != state->leader_epoch) return ErrorCode::FENCED_LEADER_EPOCH;
+  if (asked.partition_epoch != state->partition_epoch) return ErrorCode::INVALID_UPDATE_VERSION;
+  if (std::find(asked.isr.begin(), asked.isr.end(), broker_id) == asked.isr.end()) return ErrorCode::INVALID_REQUEST;
+  std::set<int32_t> seen;
+  for (int32_t r : asked.isr) {
+    if (!seen.insert(r).second) return ErrorCode::INVALID_REQUEST;
+    if (std::find(state->replicas.begin(), state->replicas.end(), r) == state->replicas.end())
+      return ErrorCode::INELIGIBLE_REPLICA;
+    // A fenced broker may not join (the leader itself is known to be alive: it asked).
+    const metadata::BrokerInfo* member = image->broker(r);
+    const bool joining = std::find(state->isr.begin(), state->isr.end(), r) == state->isr.end();
+    if (joining && (member == nullptr || member->fenced)) return ErrorCode::INELIGIBLE_REPLICA;
+  }
+  metadata::PartitionState next = *state;
+  next.isr = asked.isr;
+  ++next.partition_epoch;
+  if (auto r = commit(metadata::PartitionRecord{topic_id, partition, next}); !r.ok()) return r.error;
+  spdlog::info("{}-{}: ISR {} -> {} (leader {}, partition epoch {})", topic->name, partition,
+               fmt::join(state->isr, ","), fmt::join(next.isr, ","), broker_id, next.partition_epoch);
+  return ErrorCode::NONE;
 }
 
 }  // namespace fjord::broker

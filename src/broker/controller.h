@@ -97,6 +97,13 @@ class Controller {
   };
   Heartbeat heartbeat(int32_t broker_id, int64_t epoch, bool want_fence, bool want_shut_down);
 
+  // AlterPartition: the leader `broker_id` asks for the ISR in `asked` (whose leader epoch and
+  // partition epoch must be the current ones: FENCED_LEADER_EPOCH / INVALID_UPDATE_VERSION
+  // otherwise). Members must be replicas, and new ones unfenced (INELIGIBLE_REPLICA).
+  // `broker_epoch` -1: not checked (the request came from this node).
+  protocol::ErrorCode alter_partition(int32_t broker_id, int64_t broker_epoch, const Uuid& topic_id, int32_t partition,
+                                      const metadata::PartitionState& asked);
+
   // Fences the brokers whose last heartbeat is older than broker.session.timeout.ms, elects
   // leaders where they are missing, and gives a new quorum its cluster id. Called on a timer.
   void check_brokers();

@@ -6,6 +6,7 @@
 #include "broker/controller.h"
 #include "broker/log_config.h"
 #include "broker/partitions.h"
+#include "broker/replication.h"
 #include "storage/log_dirs.h"
 
 namespace fjord::broker {
@@ -26,6 +27,7 @@ bool apply_metadata_change(Broker& broker, const metadata::Image& before, const 
     for (int32_t p = 0; p < was->partitions; ++p) {
       if (!hosts(*was, p, node) || (now != nullptr && hosts(*now, p, node))) continue;
       storage::LogManager* logs = broker.logs[static_cast<size_t>(broker.shard_of(was->name, p))].get();
+      refresh_replication(broker, was->name, p);
       asio::post(broker.shards.context(broker.shard_of(was->name, p)), [logs, topic = was->name, p] { logs->forget(topic, p); });
       auto marked = storage::mark_dir_deleted(storage::partition_dir(data_dir, was->name, p));
       if (marked) {
@@ -45,6 +47,13 @@ bool apply_metadata_change(Broker& broker, const metadata::Image& before, const 
     for (int32_t p = 0; p < topic->partitions; ++p) {
       if (!hosts(*topic, p, node)) continue;
       const bool added = was == nullptr || !hosts(*was, p, node);
+      // Leader, ISR or replicas changed: this node may now lead or follow it.
+      const metadata::PartitionState* state = topic->partition(p);
+      const metadata::PartitionState* old_state = was ? was->partition(p) : nullptr;
+      if (state != nullptr && (old_state == nullptr || *state != *old_state)) {
+        // After the open below (posted first, to the same shard).
+        asio::post(broker.controller_context(), [&broker, name = topic->name, p] { refresh_replication(broker, name, p); });
+      }
       if (!added && !reconfigure) continue;
       if (added) {
         if (auto r = storage::create_partition_dir(data_dir, topic->name, p, topic->id); !r) {

@@ -62,20 +62,23 @@ protocol::ErrorCode leader_error(const Broker& broker, const metadata::TopicInfo
                                                                          : protocol::ErrorCode::NOT_LEADER_OR_FOLLOWER;
 }
 
-asio::awaitable<std::optional<storage::IoResult<>>> wait_durable_for(storage::PartitionLog& log, int64_t offset,
-                                                                     std::chrono::milliseconds timeout) {
-  using Result = std::optional<storage::IoResult<>>;
+namespace {
+
+// Completes with what `start` reports (it is given a callback, callable from this shard once),
+// or with nullopt after `timeout`, whichever comes first.
+template <typename Result, typename Start>
+asio::awaitable<std::optional<Result>> race_timeout(std::chrono::milliseconds timeout, Start start) {
+  using Out = std::optional<Result>;
   auto executor = co_await asio::this_coro::executor;
-  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(Result)>(
-      [&log, offset, timeout, executor](auto completion) {
-        // The sync and the timer race on this shard; the first to finish answers.
+  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(Out)>(
+      [timeout, executor, &start](auto completion) {
         struct Race {
           decltype(completion) handler;
           asio::steady_timer timer;
           bool done = false;
         };
         auto race = std::make_shared<Race>(Race{std::move(completion), asio::steady_timer(executor), false});
-        auto finish = [race](Result result) {
+        auto finish = [race](Out result) {
           if (race->done) return;
           race->done = true;
           race->timer.cancel();
@@ -85,11 +88,23 @@ asio::awaitable<std::optional<storage::IoResult<>>> wait_durable_for(storage::Pa
         race->timer.async_wait([finish](std::error_code ec) {
           if (!ec) finish(std::nullopt);
         });
-        log.when_durable(offset, [finish, executor](storage::IoResult<> result) {
-          asio::post(executor, [finish, result] { finish(result); });
-        });
+        start([finish, executor](Result result) { asio::post(executor, [finish, result] { finish(result); }); });
       },
       asio::use_awaitable);
+}
+
+}  // namespace
+
+asio::awaitable<std::optional<storage::IoResult<>>> wait_durable_for(storage::PartitionLog& log, int64_t offset,
+                                                                     std::chrono::milliseconds timeout) {
+  auto start = [&log, offset](auto done) { log.when_durable(offset, std::move(done)); };
+  co_return co_await race_timeout<storage::IoResult<>>(timeout, start);
+}
+
+asio::awaitable<std::optional<protocol::ErrorCode>> wait_replicated_for(storage::PartitionLog& log, int64_t offset,
+                                                                        std::chrono::milliseconds timeout) {
+  auto start = [&log, offset](auto done) { log.when_replicated(offset, std::move(done)); };
+  co_return co_await race_timeout<protocol::ErrorCode>(timeout, start);
 }
 
 void append_durable(Broker& broker, std::string_view topic_name, int32_t partition,
@@ -100,8 +115,11 @@ void append_durable(Broker& broker, std::string_view topic_name, int32_t partiti
   if (!log) return done(topic ? protocol::ErrorCode::KAFKA_STORAGE_ERROR : protocol::ErrorCode::UNKNOWN_TOPIC_OR_PARTITION);
   auto appended = append(*log);
   if (!appended) return done(appended.error());
-  log->when_durable(appended->last_offset + 1, [done = std::move(done)](storage::IoResult<> r) {
-    done(r ? protocol::ErrorCode::NONE : protocol::ErrorCode::KAFKA_STORAGE_ERROR);
+  // Durable here, then (a replicated partition) on every in-sync replica.
+  const int64_t end = appended->last_offset + 1;
+  log->when_durable(end, [log, end, alive = log->alive(), done = std::move(done)](storage::IoResult<> r) mutable {
+    if (!r || !*alive) return done(protocol::ErrorCode::KAFKA_STORAGE_ERROR);
+    log->when_replicated(end, std::move(done));
   });
 }
 

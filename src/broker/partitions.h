@@ -50,10 +50,16 @@ void hint_leader(const metadata::Image& image, const metadata::TopicInfo& topic,
 asio::awaitable<std::optional<storage::IoResult<>>> wait_durable_for(storage::PartitionLog& log, int64_t offset,
                                                                      std::chrono::milliseconds timeout);
 
+// Completes (on the log's shard) once the high watermark reaches `offset` (NONE), with the error
+// that ended the wait (the leadership moved), or with nullopt after `timeout`.
+asio::awaitable<std::optional<protocol::ErrorCode>> wait_replicated_for(storage::PartitionLog& log, int64_t offset,
+                                                                        std::chrono::milliseconds timeout);
+
 int64_t now_ms();
 
 // On the partition's shard: runs `append` on (topic, partition)'s log and calls `done` (on that
-// shard) once what it appended is durable, or with the error that stopped it.
+// shard) once what it appended is durable (and, when replicated, below the high watermark), or
+// with the error that stopped it.
 void append_durable(Broker& broker, std::string_view topic, int32_t partition,
                     const std::function<tl::expected<storage::AppendResult, protocol::ErrorCode>(storage::PartitionLog&)>& append,
                     std::function<void(protocol::ErrorCode)> done);

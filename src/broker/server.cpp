@@ -24,6 +24,7 @@
 #include "broker/controller.h"
 #include "broker/log_config.h"
 #include "broker/membership.h"
+#include "broker/replication.h"
 #include "broker/metadata_changes.h"
 #include "broker/partitions.h"
 #include "coordinator/group_coordinator.h"
@@ -372,6 +373,18 @@ int serve(const BrokerConfig& static_config) {
 
   for (int i = 0; i < shard_count; ++i)
     asio::co_spawn(shards.context(i), accept_loop(broker, i, *acceptors[static_cast<size_t>(i)]), asio::detached);
+  // Replication: every shard brings its hosted partitions to their state in the image (leading
+  // or following); metadata changes refresh them from then on.
+  std::vector<std::unique_ptr<ShardReplication>> replication;
+  if (cluster_mode) {
+    for (int i = 0; i < shard_count; ++i) replication.push_back(std::make_unique<ShardReplication>(broker, i));
+    // Refreshes read the image when they run: a change handled meanwhile is not missed.
+    broker.replication.store(&replication, std::memory_order_release);
+    for (auto& r : replication) r->start();
+    for (const auto& [name, topic] : broker.store.image()->topics())
+      for (int32_t p = 0; p < topic->partitions; ++p)
+        if (hosts(*topic, p, broker.node_id)) refresh_replication(broker, name, p);
+  }
   std::shared_ptr<Membership> membership;
   if (cluster_mode) membership = start_membership(broker);
 
@@ -397,6 +410,10 @@ int serve(const BrokerConfig& static_config) {
     // Flush and close every log on its shard, then checkpoint and mark the stop clean.
     asio::co_spawn(shards.context(kControllerShard), [&]() -> asio::awaitable<void> {
       if (membership) co_await leave_cluster(membership);
+      for (size_t i = 0; i < replication.size(); ++i) {
+        ShardReplication* r = replication[i].get();
+        co_await run_on(shards.context(static_cast<int>(i)), [r] { r->stop(); });
+      }
       bool all_closed = true;
       auto checkpoints = co_await gather_checkpoints(broker, true, &all_closed);
       if (auto r = storage::write_shutdown_state(storage::Env::posix(), data_dir, checkpoints, all_closed); !r)

@@ -49,13 +49,14 @@ std::vector<std::vector<int32_t>> assign_replicas(std::vector<BrokerSlot> broker
 
 std::optional<metadata::PartitionState> elect(const metadata::PartitionState& state, const std::set<int32_t>& live,
                                               bool unclean) {
-  if (state.leader >= 0 && live.contains(state.leader)) return std::nullopt;
   metadata::PartitionState next = state;
-  next.leader = -1;
-  for (int32_t r : state.isr) {
-    if (live.contains(r)) {
-      next.leader = r;
-      break;
+  if (state.leader < 0 || !live.contains(state.leader)) {
+    next.leader = -1;
+    for (int32_t r : state.isr) {
+      if (live.contains(r)) {
+        next.leader = r;
+        break;
+      }
     }
   }
   if (next.leader < 0 && unclean) {

@@ -26,7 +26,8 @@ std::vector<std::vector<int32_t>> assign_replicas(std::vector<BrokerSlot> broker
                                                   int32_t partitions, int32_t replication_factor, uint32_t start);
 
 // The state of a partition after the brokers in `live` are the only ones that may lead: nullopt
-// if nothing changes. A leader that is not live gives way to the first live in-sync replica;
+// if nothing changes. In-sync replicas that are not live leave the ISR (never the last one, as
+// Kafka's controller does when it fences a broker). A leader that is not live gives way to the first live in-sync replica;
 // with none, the partition goes offline (leader -1) keeping its last in-sync replica, unless
 // `unclean` lets the first live replica lead (then it is the only one in sync). An offline
 // partition whose in-sync replica is back gets it as leader. A new leader bumps the leader epoch;

@@ -237,6 +237,7 @@ size_t PartitionLog::expire_producers(int64_t now_ms) {
 }
 
 PartitionLog::~PartitionLog() {
+  fail_replication_waiters(ErrorCode::NOT_LEADER_OR_FOLLOWER);
   *alive_ = false;
   if (clean_ticket_) clean_ticket_->cancel();  // the pass touches this directory no more
 }
@@ -845,6 +846,7 @@ void PartitionLog::write_pending_snapshot() {
 
 IoResult<> PartitionLog::close() {
   closed_ = true;
+  fail_replication_waiters(ErrorCode::NOT_LEADER_OR_FOLLOWER);
   if (auto r = active().seal(); !r) return r;
   if (auto r = flush(); !r) return r;
   if (txn_file_) {

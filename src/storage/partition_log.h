@@ -125,6 +125,13 @@ class PartitionLog {
     return epochs_.end_offset_for(epoch, log_end_offset());
   }
   const LeaderEpochCache& leader_epochs() const { return epochs_; }
+  // The leader epoch that wrote `offset` (-1: none known).
+  int32_t epoch_at(int64_t offset) const {
+    int32_t epoch = -1;
+    for (const EpochEntry& e : epochs_.entries())
+      if (e.start_offset <= offset) epoch = e.epoch;
+    return epoch;
+  }
 
   // Writes a transaction marker (the transaction coordinator's call, never a client's): ends
   // the producer's transaction here, committed or aborted. INVALID_PRODUCER_EPOCH for an epoch

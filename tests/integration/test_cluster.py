@@ -3,8 +3,8 @@ node, brokers that register and heartbeat, partitions spread over the brokers, l
 when a broker dies and back when it returns. Real clients (confluent-kafka, kcat, kafkajs) find
 the leaders themselves.
 
-Partitions have one replica each until replication is built: a dead broker's partitions are
-offline (LEADER_NOT_AVAILABLE) until it returns, with nothing lost."""
+Topics here have one replica per partition (test_replication.py covers replicated ones): a dead
+broker's partitions are offline (LEADER_NOT_AVAILABLE) until it returns, with nothing lost."""
 
 import shutil
 import subprocess
@@ -185,9 +185,9 @@ def test_replication_factor_is_checked(cluster_factory):
         (two,) = conn.create_topics([{"name": "rf2", "num_partitions": 1, "replication_factor": 2}])["topics"]
     assert too_many["error_code"] == INVALID_REPLICATION_FACTOR, too_many
     assert "only 3 broker(s)" in too_many["error_message"], too_many
-    # One replica per partition until replication exists: said plainly, not faked.
-    assert two["error_code"] == INVALID_REPLICATION_FACTOR, two
-    assert "not supported yet" in two["error_message"], two
+    assert two["error_code"] == 0, two
+    (t,) = c.metadata(None, ["rf2"])["topics"]
+    assert len(t["partitions"][0]["replica_nodes"]) == 2, t
 
 
 def test_non_controller_nodes_forward_to_the_controller(cluster_factory):

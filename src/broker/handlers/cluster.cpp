@@ -73,3 +73,52 @@ asio::awaitable<protocol::AllocateProducerIdsResponse> handle_allocate_producer_
 }
 
 }  // namespace fjord::broker
+
+namespace fjord::broker {
+
+// AlterPartition (v2+: topic ids): a leader's ISR change, answered by the active controller.
+asio::awaitable<protocol::AlterPartitionResponse> handle_alter_partition(RequestContext& ctx,
+                                                                         protocol::AlterPartitionRequest& req) {
+  Broker& broker = ctx.broker;
+  protocol::AlterPartitionResponse resp;
+  if (ctx.api_version() < 2) {
+    resp.error_code = protocol::code(protocol::ErrorCode::UNSUPPORTED_VERSION);
+    co_return resp;
+  }
+  for (const auto& t : req.topics) {
+    auto& tout = resp.topics.emplace_back();
+    tout.topic_id = t.topic_id;
+    for (const auto& p : t.partitions) {
+      auto& pout = tout.partitions.emplace_back();
+      pout.partition_index = p.partition_index;
+      metadata::PartitionState asked;
+      asked.leader_epoch = p.leader_epoch;
+      asked.partition_epoch = p.partition_epoch;
+      asked.isr = p.new_isr;
+      if (ctx.api_version() >= 3)
+        for (const auto& b : p.new_isr_with_epochs) asked.isr.push_back(b.broker_id);
+      auto work = [&broker, id = req.broker_id, epoch = req.broker_epoch, topic_id = t.topic_id,
+                   partition = p.partition_index, asked] {
+        auto e = broker.controller.alter_partition(id, epoch, topic_id, partition, asked);
+        const metadata::TopicInfo* topic = broker.store.image()->find(topic_id);
+        const metadata::PartitionState* state = topic ? topic->partition(partition) : nullptr;
+        return std::make_pair(e, state ? std::optional(*state) : std::nullopt);
+      };
+      auto [error, state] = co_await run_on(broker.controller_context(), std::move(work));
+      if (error == protocol::ErrorCode::NOT_CONTROLLER) {
+        resp.error_code = protocol::code(error);
+        co_return resp;
+      }
+      pout.error_code = protocol::code(error);
+      if (state) {
+        pout.leader_id = state->leader;
+        pout.leader_epoch = state->leader_epoch;
+        pout.isr = state->isr;
+        pout.partition_epoch = state->partition_epoch;
+      }
+    }
+  }
+  co_return resp;
+}
+
+}  // namespace fjord::broker

@@ -9,6 +9,7 @@
 
 #include "broker/handlers/handlers.h"
 #include "broker/partitions.h"
+#include "broker/replication.h"
 
 namespace fjord::broker {
 using namespace protocol;
@@ -21,6 +22,7 @@ struct PartitionRead {
   int32_t partition;
   int64_t offset;
   int32_t max_bytes;
+  int32_t leader_epoch;  // the fetcher's current leader epoch (-1: not said)
 };
 
 struct ShardBatch {
@@ -30,13 +32,43 @@ struct ShardBatch {
 // Runs on one shard: reads its partitions, in request order, within `*budget` bytes. With
 // `committed` (isolation.level=read_committed), only up to the last stable offset, and with the
 // aborted transactions there.
+// A follower's fetch (`replica` >= 0) first tells the leader's replication how far the follower is,
+// then reads past the high watermark, up to the log end.
 void read_on_owner(Broker& broker, const std::vector<PartitionRead*>& reads, int64_t* budget, bool* any_bytes,
-                   bool committed) {
+                   bool committed, int32_t replica) {
   for (PartitionRead* r : reads) {
     auto& out = *r->out;
     storage::PartitionLog* log = partition_log(broker, *r->topic, r->partition);
     if (log == nullptr) {
       out.error_code = code(ErrorCode::KAFKA_STORAGE_ERROR);
+      continue;
+    }
+    if (replica >= 0) {
+      ErrorCode e = ErrorCode::NOT_LEADER_OR_FOLLOWER;
+      if (ShardReplication* repl = broker.replication_of(broker.shard_of(r->topic->name, r->partition)))
+        e = repl->follower_fetched(r->topic->name, r->partition, replica, r->leader_epoch, r->offset, now_ms());
+      if (e != ErrorCode::NONE) {
+        out.error_code = code(e);
+        continue;
+      }
+      out.high_watermark = log->high_watermark();
+      out.last_stable_offset = log->last_stable_offset();
+      out.log_start_offset = log->log_start_offset();
+      out.aborted_transactions = std::nullopt;
+      uint64_t limit = static_cast<uint64_t>(std::max<int64_t>(0, std::min<int64_t>(r->max_bytes, *budget)));
+      auto data = log->read_for_replica(r->offset, limit);
+      if (!data) {
+        out.error_code = code(data.error());
+        continue;
+      }
+      out.error_code = 0;
+      out.records = Records(Bytes{});
+      for (const auto& range : data->ranges)
+        out.records.add_slice(FileSlice{range.file->fd(), range.position, range.length, range.file});
+      if (data->bytes > 0) {
+        *budget -= static_cast<int64_t>(data->bytes);
+        *any_bytes = true;
+      }
       continue;
     }
     out.high_watermark = log->high_watermark();
@@ -74,12 +106,14 @@ void read_on_owner(Broker& broker, const std::vector<PartitionRead*>& reads, int
 // Registers a one-shot append listener on every partition of `reads`; true if any of them has
 // data past its fetch offset already (an append raced the read).
 bool listen_on_owner(Broker& broker, const std::vector<PartitionRead*>& reads, std::weak_ptr<void> owner,
-                     asio::any_io_executor home, std::shared_ptr<asio::steady_timer> timer, bool committed) {
+                     asio::any_io_executor home, std::shared_ptr<asio::steady_timer> timer, bool committed,
+                     bool replica) {
   bool ready = false;
   for (PartitionRead* r : reads) {
     storage::PartitionLog* log = partition_log(broker, *r->topic, r->partition);
     if (log == nullptr) continue;
-    if ((committed ? log->last_stable_offset() : log->high_watermark()) > r->offset) ready = true;
+    const int64_t end = replica ? log->log_end_offset() : committed ? log->last_stable_offset() : log->high_watermark();
+    if (end > r->offset) ready = true;
     log->on_next_append(owner, [home, timer] { asio::post(home, [timer] { timer->cancel(); }); });
   }
   return ready;
@@ -97,6 +131,7 @@ struct Target {
   int64_t offset;
   int32_t max_bytes;
   SessionPartition* session = nullptr;  // set for session partitions
+  int32_t leader_epoch = -1;
 };
 
 }  // namespace
@@ -166,7 +201,8 @@ asio::awaitable<FetchResponse> handle_fetch(RequestContext& ctx, FetchRequest& r
     for (const auto& t : req.topics) {
       std::string name = name_of(t);
       for (const auto& p : t.partitions)
-        targets.push_back({name, t.topic_id, p.partition, p.fetch_offset, p.partition_max_bytes, nullptr});
+        targets.push_back({name, t.topic_id, p.partition, p.fetch_offset, p.partition_max_bytes, nullptr,
+                           p.current_leader_epoch});
     }
   }
 
@@ -191,21 +227,24 @@ asio::awaitable<FetchResponse> handle_fetch(RequestContext& ctx, FetchRequest& r
       if (version >= 12) hint_leader(*image, *topic, t.partition, pout.current_leader, resp.node_endpoints);
       continue;
     }
-    reads.push_back({&pout, topic, t.partition, t.offset, t.max_bytes});
+    reads.push_back({&pout, topic, t.partition, t.offset, t.max_bytes, t.leader_epoch});
   }
   // One hop per shard, in shard order.
   std::map<int, std::vector<PartitionRead*>> by_shard;
   for (PartitionRead& r : reads) by_shard[broker.shard_of(r.topic->name, r.partition)].push_back(&r);
 
   const bool committed = req.isolation_level == 1;
+  // A follower's fetch (Kafka's replica id; v15+ in ReplicaState). Followers fetch without
+  // sessions.
+  const int32_t replica = version >= 15 ? req.replica_state.replica_id : req.replica_id;
   auto home = co_await asio::this_coro::executor;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(std::max(0, req.max_wait_ms));
   for (;;) {
     int64_t budget = req.max_bytes;
     bool any_bytes = false;
     for (auto& [shard, list] : by_shard) {
-      auto read = [&broker, &list, &budget, &any_bytes, committed] {
-        read_on_owner(broker, list, &budget, &any_bytes, committed);
+      auto read = [&broker, &list, &budget, &any_bytes, committed, replica] {
+        read_on_owner(broker, list, &budget, &any_bytes, committed, replica);
       };
       co_await run_on(broker.shards.context(shard), std::move(read));
     }
@@ -218,8 +257,8 @@ asio::awaitable<FetchResponse> handle_fetch(RequestContext& ctx, FetchRequest& r
     auto timer = std::make_shared<asio::steady_timer>(home, deadline);
     bool ready = false;
     for (auto& [shard, list] : by_shard) {
-      auto listen = [&broker, &list, timer, home, committed] {
-        return listen_on_owner(broker, list, std::weak_ptr<void>(timer), home, timer, committed);
+      auto listen = [&broker, &list, timer, home, committed, replica] {
+        return listen_on_owner(broker, list, std::weak_ptr<void>(timer), home, timer, committed, replica >= 0);
       };
       ready = co_await run_on(broker.shards.context(shard), std::move(listen)) || ready;
     }

@@ -73,6 +73,10 @@
 #include "protocol/generated/broker_heartbeat_response.h"
 #include "protocol/generated/broker_registration_request.h"
 #include "protocol/generated/broker_registration_response.h"
+#include "protocol/generated/alter_partition_request.h"
+#include "protocol/generated/alter_partition_response.h"
+#include "protocol/generated/offset_for_leader_epoch_request.h"
+#include "protocol/generated/offset_for_leader_epoch_response.h"
 #include "protocol/generated/produce_request.h"
 #include "protocol/generated/produce_response.h"
 
@@ -86,6 +90,10 @@ asio::awaitable<protocol::BrokerHeartbeatResponse> handle_broker_heartbeat(Reque
                                                                             protocol::BrokerHeartbeatRequest&);
 asio::awaitable<protocol::AllocateProducerIdsResponse> handle_allocate_producer_ids(
     RequestContext&, protocol::AllocateProducerIdsRequest&);
+asio::awaitable<protocol::AlterPartitionResponse> handle_alter_partition(RequestContext&,
+                                                                         protocol::AlterPartitionRequest&);
+asio::awaitable<protocol::OffsetForLeaderEpochResponse> handle_offset_for_leader_epoch(
+    RequestContext&, protocol::OffsetForLeaderEpochRequest&);
 asio::awaitable<protocol::InitProducerIdResponse> handle_init_producer_id(RequestContext&,
                                                                          protocol::InitProducerIdRequest&);
 // Transactions (handlers/transactions.cpp).

@@ -105,15 +105,70 @@ asio::awaitable<ListOffsetsResponse> handle_list_offsets(RequestContext& ctx, Li
       auto work = [&broker, topic, partition, timestamp, committed] {
         ErrorCode error = ErrorCode::NONE;
         storage::PartitionLog* log = partition_log(broker, *topic, partition);
-        if (log == nullptr) return std::make_pair(ErrorCode::KAFKA_STORAGE_ERROR, Found{});
+        if (log == nullptr) return std::make_tuple(ErrorCode::KAFKA_STORAGE_ERROR, Found{}, -1);
         Found f = lookup(*log, timestamp, committed, &error);
-        return std::make_pair(error, f);
+        // The epoch that wrote the offset (Kafka's answer; 0 for logs that keep no epochs).
+        int32_t epoch = -1;
+        if (f.offset >= 0) epoch = log->leader_epochs().entries().empty() ? 0 : log->epoch_at(f.offset);
+        return std::make_tuple(error, f, epoch);
       };
-      auto [error, found] = co_await run_on(broker.shards.context(broker.shard_of(t.name, partition)), std::move(work));
+      auto [error, found, epoch] =
+          co_await run_on(broker.shards.context(broker.shard_of(t.name, partition)), std::move(work));
       pout.error_code = code(error);
       pout.offset = found.offset;
       pout.timestamp = found.timestamp;
-      pout.leader_epoch = found.offset >= 0 ? 0 : -1;
+      pout.leader_epoch = epoch;
+    }
+  }
+  co_return resp;
+}
+
+// OffsetForLeaderEpoch (v2+): where a leader epoch ended in the leader's log. Followers ask it
+// before they fetch in a new epoch (to cut what diverged); consumers ask it after a leader change
+// to detect truncation (KIP-320).
+asio::awaitable<OffsetForLeaderEpochResponse> handle_offset_for_leader_epoch(RequestContext& ctx,
+                                                                             OffsetForLeaderEpochRequest& req) {
+  Broker& broker = ctx.broker;
+  OffsetForLeaderEpochResponse resp;
+  auto image = broker.store.image();
+  for (const auto& t : req.topics) {
+    auto& tout = resp.topics.emplace_back();
+    tout.topic = t.topic;
+    const metadata::TopicInfo* topic = image->find(t.topic);
+    for (const auto& p : t.partitions) {
+      auto& pout = tout.partitions.emplace_back();
+      pout.partition = p.partition;
+      if (topic == nullptr || p.partition < 0 || p.partition >= topic->partitions) {
+        pout.error_code = code(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION);
+        continue;
+      }
+      if (auto e = leader_error(broker, *topic, p.partition); e != ErrorCode::NONE) {
+        pout.error_code = code(e);
+        continue;
+      }
+      const metadata::PartitionState* state = topic->partition(p.partition);
+      const int32_t current = state ? state->leader_epoch : 0;
+      if (p.current_leader_epoch >= 0 && p.current_leader_epoch < current) {
+        pout.error_code = code(ErrorCode::FENCED_LEADER_EPOCH);
+        continue;
+      }
+      if (p.current_leader_epoch > current) {
+        pout.error_code = code(ErrorCode::UNKNOWN_LEADER_EPOCH);
+        continue;
+      }
+      auto work = [&broker, topic, partition = p.partition, epoch = p.leader_epoch] {
+        storage::PartitionLog* log = partition_log(broker, *topic, partition);
+        if (log == nullptr) return std::make_tuple(ErrorCode::KAFKA_STORAGE_ERROR, -1, int64_t{-1});
+        // A log that keeps no epochs (a single replica) never truncates: every epoch ends at its end.
+        if (log->leader_epochs().entries().empty()) return std::make_tuple(ErrorCode::NONE, epoch, log->log_end_offset());
+        auto [e, end] = log->end_offset_for_epoch(epoch);
+        return std::make_tuple(ErrorCode::NONE, e, end);
+      };
+      auto [error, epoch, end] =
+          co_await run_on(broker.shards.context(broker.shard_of(t.topic, p.partition)), std::move(work));
+      pout.error_code = code(error);
+      pout.leader_epoch = epoch;
+      pout.end_offset = end;
     }
   }
   co_return resp;

@@ -31,6 +31,7 @@ struct TopicLimits {
   int64_t before_max_ms = INT64_MAX;
   int64_t after_max_ms = INT64_MAX;
   bool compacted = false;  // cleanup.policy has compact: every record needs a key
+  size_t min_insync = 1;    // min.insync.replicas (acks=all)
 };
 
 // Four lookups per topic and request (validated values: they parse).
@@ -42,6 +43,7 @@ TopicLimits limits_for(const BrokerConfig& config, const metadata::TopicInfo& to
   if (auto v = value("message.timestamp.before.max.ms")) l.before_max_ms = std::stoll(*v);
   if (auto v = value("message.timestamp.after.max.ms")) l.after_max_ms = std::stoll(*v);
   if (auto v = value("cleanup.policy")) l.compacted = v->find("compact") != std::string::npos;
+  if (auto v = value("min.insync.replicas")) l.min_insync = static_cast<size_t>(std::stoll(*v));
   return l;
 }
 
@@ -131,13 +133,25 @@ std::optional<BatchError> check_records(ByteView records, const TopicLimits& lim
 asio::awaitable<AppendOutcome> append_on_owner(Broker* broker, std::shared_ptr<const metadata::Image> image,
                                                const metadata::TopicInfo* topic, int32_t partition,
                                                std::span<uint8_t> records,
-                                               int16_t acks, int32_t timeout_ms, int64_t now) {
+                                               int16_t acks, int32_t timeout_ms, int64_t now, size_t min_insync) {
   AppendOutcome out;
   storage::PartitionLog* log = partition_log(*broker, *topic, partition);
   if (log == nullptr) {
     out.error = ErrorCode::KAFKA_STORAGE_ERROR;
     co_return out;
   }
+  // The in-sync replicas now (the metadata's ISR; a partition without a record has itself).
+  auto isr_size = [broker, topic, partition] {
+    const metadata::TopicInfo* now = broker->store.image()->find(topic->id);
+    const metadata::PartitionState* state = now ? now->partition(partition) : nullptr;
+    return state ? state->isr.size() : size_t{1};
+  };
+  if (acks == -1 && isr_size() < min_insync) {
+    out.error = ErrorCode::NOT_ENOUGH_REPLICAS;
+    out.message = fmt::format("{} in-sync replica(s), fewer than min.insync.replicas ({})", isr_size(), min_insync);
+    co_return out;
+  }
+  const auto started = std::chrono::steady_clock::now();
   auto appended = log->append(records, now, 0, &out.message);
   if (!appended) {
     out.error = appended.error();
@@ -158,6 +172,21 @@ asio::awaitable<AppendOutcome> append_on_owner(Broker* broker, std::shared_ptr<c
     } else if (!*durable) {
       out.error = ErrorCode::KAFKA_STORAGE_ERROR;
       out.message = durable->error().message();
+    } else if (log->replicated()) {
+      // And on every in-sync replica: the high watermark passes it once each has it on disk.
+      auto left = std::chrono::milliseconds(std::max(timeout_ms, 0)) -
+                  std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+      auto replicated = co_await wait_replicated_for(*log, appended->last_offset + 1,
+                                                     std::max(left, std::chrono::milliseconds(0)));
+      if (!replicated) {
+        out.error = ErrorCode::REQUEST_TIMED_OUT;
+        out.message = fmt::format("not on the in-sync replicas within timeout_ms ({} ms)", timeout_ms);
+      } else if (*replicated != ErrorCode::NONE) {
+        out.error = *replicated;
+      } else if (isr_size() < min_insync) {
+        out.error = ErrorCode::NOT_ENOUGH_REPLICAS_AFTER_APPEND;
+        out.message = fmt::format("written, but the ISR shrank to {} (min.insync.replicas {})", isr_size(), min_insync);
+      }
     }
   }
   (void)image;  // keeps `topic` alive while this runs
@@ -186,6 +215,7 @@ asio::awaitable<ProduceResponse> handle_produce(RequestContext& ctx, ProduceRequ
     std::span<uint8_t> records;
     int64_t producer_id;
     int16_t epoch;
+    size_t min_insync;
   };
   std::vector<TxnWrite> transactional;
 
@@ -252,12 +282,14 @@ asio::awaitable<ProduceResponse> handle_produce(RequestContext& ctx, ProduceRequ
       auto header = read_batch_header(*records);
       if (header && header->is_transactional()) {
         // Checked with the transaction coordinator first (below).
-        transactional.push_back({&pout, topic, p.index, *records, header->producer_id, header->producer_epoch});
+        transactional.push_back(
+            {&pout, topic, p.index, *records, header->producer_id, header->producer_epoch, limits->min_insync});
         continue;
       }
       int shard = broker.shard_of(t.name, p.index);
       size_t index = gather->spawn(broker.shards.context(shard),
-                                   append_on_owner(&broker, image, topic, p.index, *records, req.acks, req.timeout_ms, now));
+                                   append_on_owner(&broker, image, topic, p.index, *records, req.acks, req.timeout_ms, now,
+                                                   limits->min_insync));
       spawned.push_back({&pout, index});
     }
   }
@@ -282,8 +314,9 @@ asio::awaitable<ProduceResponse> handle_produce(RequestContext& ctx, ProduceRequ
         continue;
       }
       int shard = broker.shard_of(w.topic->name, w.partition);
-      size_t index = gather->spawn(broker.shards.context(shard), append_on_owner(&broker, image, w.topic, w.partition,
-                                                                                 w.records, req.acks, req.timeout_ms, now));
+      size_t index = gather->spawn(broker.shards.context(shard),
+                                   append_on_owner(&broker, image, w.topic, w.partition, w.records, req.acks,
+                                                   req.timeout_ms, now, w.min_insync));
       spawned.push_back({w.out, index});
     }
   }

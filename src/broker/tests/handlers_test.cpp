@@ -39,7 +39,7 @@ class HandlersTest : public ::testing::Test {
     logs_.push_back(std::make_unique<storage::LogManager>(storage::Env::posix(), dir_, syncer_,
                                                           shards_.context(0).get_executor()));
     fetch_sessions_.push_back(std::make_unique<FetchSessionCache>(2, 0, 1));
-    broker_.emplace(Broker{*live_config_, *store_, *controller_, shards_, logs_, fetch_sessions_});
+    broker_.emplace(*live_config_, *store_, *controller_, shards_, logs_, fetch_sessions_);
     broker_->node_id = 1;
     broker_->advertised_host = "127.0.0.1";
     broker_->advertised_port = 9092;

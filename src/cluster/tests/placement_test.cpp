@@ -42,6 +42,17 @@ TEST(Elect, LeaderStaysWhileLive) {
   EXPECT_FALSE(elect(s, {1, 2, 3}, false));
 }
 
+TEST(Elect, DeadFollowerLeavesTheIsrLeaderStays) {
+  PartitionState s{{1, 2, 3}, {1, 2, 3}, 1, 4, 9};
+  auto n = elect(s, {1, 2}, false);
+  ASSERT_TRUE(n);
+  EXPECT_EQ(n->leader, 1);
+  EXPECT_EQ(n->isr, (std::vector<int32_t>{1, 2}));
+  EXPECT_EQ(n->leader_epoch, 4);  // same leader: same epoch
+  EXPECT_EQ(n->partition_epoch, 10);
+  EXPECT_FALSE(elect(*n, {1, 2}, false));
+}
+
 TEST(Elect, NextInSyncReplicaTakesOver) {
   PartitionState s{{1, 2, 3}, {1, 3}, 1, 4, 9};
   auto n = elect(s, {2, 3}, false);
