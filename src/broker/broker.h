@@ -5,6 +5,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <mutex>
+#include <set>
 #include <cstdint>
 #include <string>
 
@@ -27,6 +29,29 @@ class ShardReplication;
 // The shard that writes the offset checkpoints and handles signals.
 inline constexpr int kControllerShard = 0;
 
+// The partitions of replicated coordinator topics (__consumer_offsets, __transaction_state) whose
+// groups or transactions this node has loaded: it took over their leadership and replayed them.
+// Until then their coordinator answers COORDINATOR_LOAD_IN_PROGRESS. Read from every shard.
+class CoordinatorLoads {
+ public:
+  void set(std::string_view topic, int32_t partition, bool loaded) {
+    std::lock_guard lock(mutex_);
+    if (loaded) {
+      loaded_.emplace(std::string(topic), partition);
+    } else {
+      loaded_.erase({std::string(topic), partition});
+    }
+  }
+  bool loaded(std::string_view topic, int32_t partition) const {
+    std::lock_guard lock(mutex_);
+    return loaded_.contains({std::string(topic), partition});
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::set<std::pair<std::string, int32_t>> loaded_;
+};
+
 struct Broker {
   LiveConfig& live_config;
   metadata::MetadataStore& store;
@@ -48,6 +73,7 @@ struct Broker {
     auto* all = replication.load(std::memory_order_acquire);
     return all ? (*all)[static_cast<size_t>(shard)].get() : nullptr;
   }
+  CoordinatorLoads coordinator_loads;
   int32_t node_id = 1;
   std::string advertised_host;
   int32_t advertised_port = 0;

@@ -19,6 +19,11 @@ bool hosts(const metadata::TopicInfo& topic, int32_t partition, int32_t node) {
   return std::find(state->replicas.begin(), state->replicas.end(), node) != state->replicas.end();
 }
 
+bool is_replicated(const metadata::TopicInfo& topic, int32_t partition) {
+  const metadata::PartitionState* state = topic.partition(partition);
+  return state != nullptr && state->replicas.size() > 1;
+}
+
 int32_t leader_of(const metadata::TopicInfo& topic, int32_t partition, int32_t node) {
   const metadata::PartitionState* state = topic.partition(partition);
   if (state == nullptr) return partition >= 0 && partition < topic.partitions ? node : -1;
@@ -114,6 +119,10 @@ TopicResult Controller::create_topic(const NewTopic& spec, bool validate_only) {
                 "Replication factor must be larger than 0, or -1 to use the default value.");
   if (!validate_only && !store_.can_commit()) return not_controller();
   const size_t usable = usable_brokers(*image).size();
+  // Kafka's rule for the internal topics: their replication factor is capped by the brokers
+  // there are (a young cluster, or a single node).
+  if (metadata::is_internal_topic(spec.name) && static_cast<size_t>(rf) > usable && usable > 0)
+    rf = static_cast<int32_t>(usable);
   if (static_cast<size_t>(rf) > usable)
     return fail(ErrorCode::INVALID_REPLICATION_FACTOR,
                 fmt::format("Unable to replicate the partition {} time(s): The target replication factor of {} "

@@ -42,6 +42,8 @@ struct NewTopic {
 // Whether `node` holds a replica of the partition. Partitions without a PartitionRecord (made by
 // a single node before they existed) live on the node that has them.
 bool hosts(const metadata::TopicInfo& topic, int32_t partition, int32_t node);
+// Whether the partition has more than one replica.
+bool is_replicated(const metadata::TopicInfo& topic, int32_t partition);
 // The partition's leader (-1: none); `node` for a partition without a PartitionRecord.
 int32_t leader_of(const metadata::TopicInfo& topic, int32_t partition, int32_t node);
 

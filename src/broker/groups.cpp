@@ -16,7 +16,6 @@ using protocol::ErrorCode;
 
 asio::awaitable<tl::expected<int32_t, ErrorCode>> ensure_internal_topic(Broker& broker, NewTopic spec) {
   if (const metadata::TopicInfo* t = broker.store.image()->find(spec.name)) co_return t->partitions;
-  spec.replication_factor = 1;  // no replication yet: the *.replication.factor settings cannot be met
   spec.configs["cleanup.policy"] = "compact";
   TopicResult result = co_await create_topic_via_controller(broker, spec);
   if (result.ok()) co_return result.topic->partitions;
@@ -33,7 +32,14 @@ int32_t coordinator_node(const Broker& broker, std::string_view topic, int32_t p
 
 ErrorCode coordinator_error(const Broker& broker, std::string_view topic, int32_t partition) {
   const int32_t node = coordinator_node(broker, topic, partition);
-  if (node == broker.node_id) return ErrorCode::NONE;
+  if (node == broker.node_id) {
+    // A replicated partition's groups are loaded when its leadership arrives here.
+    const metadata::TopicInfo* t = broker.store.image()->find(topic);
+    const metadata::PartitionState* state = t ? t->partition(partition) : nullptr;
+    if (state != nullptr && state->replicas.size() > 1 && !broker.coordinator_loads.loaded(topic, partition))
+      return ErrorCode::COORDINATOR_LOAD_IN_PROGRESS;
+    return ErrorCode::NONE;
+  }
   return node < 0 ? ErrorCode::COORDINATOR_NOT_AVAILABLE : ErrorCode::NOT_COORDINATOR;
 }
 
@@ -43,6 +49,7 @@ asio::awaitable<tl::expected<int32_t, ErrorCode>> ensure_offsets_topic(Broker& b
   spec.partitions = broker.config()->get_int("offsets.topic.num.partitions");
   spec.configs["compression.type"] = "producer";
   spec.configs["segment.bytes"] = std::to_string(broker.config()->get_int("offsets.topic.segment.bytes"));
+  spec.replication_factor = static_cast<int16_t>(broker.config()->get_int("offsets.topic.replication.factor"));
   co_return co_await ensure_internal_topic(broker, std::move(spec));
 }
 
@@ -107,6 +114,8 @@ bool load_groups(Broker& broker) {
   auto started = std::chrono::steady_clock::now();
   coordinator::ReplayStats total;
   for (int32_t p = 0; p < topic->partitions; ++p) {
+    // Replicated partitions are loaded when this node takes over their leadership.
+    if (is_replicated(*topic, p) || !hosts(*topic, p, broker.node_id)) continue;
     int shard = broker.shard_of(topic->name, p);
     storage::PartitionLog* log = partition_log(broker, *topic, p);
     if (!log) {
@@ -131,6 +140,32 @@ bool load_groups(Broker& broker) {
   spdlog::info("loaded {} group(s) from {} record(s) ({} bytes) of {} in {} ms{}", groups, total.records, total.bytes,
                topic->name, ms, total.skipped ? fmt::format(" ({} records skipped)", total.skipped) : std::string());
   return true;
+}
+
+void take_over_coordinator(Broker& broker, int shard, const std::string& topic, int32_t partition,
+                           const storage::PartitionLog* log, bool leading) {
+  const bool groups = topic == coordinator::kOffsetsTopic;
+  if (!groups && topic != coordinator::kTransactionTopic) return;
+  broker.coordinator_loads.set(topic, partition, false);
+  auto* g = groups ? (*broker.coordinators)[static_cast<size_t>(shard)].get() : nullptr;
+  auto* t = groups ? nullptr : (*broker.txn_coordinators)[static_cast<size_t>(shard)].get();
+  const size_t dropped = g ? g->unload(partition) : t->unload(partition);
+  if (!leading || log == nullptr) {
+    if (dropped > 0) spdlog::info("{}-{}: leadership moved away: unloaded {} {}", topic, partition, dropped,
+                                  groups ? "group(s)" : "transactional id(s)");
+    return;
+  }
+  auto started = std::chrono::steady_clock::now();
+  auto stats = g ? g->load(partition, *log) : t->load(partition, *log);
+  if (!stats) {
+    // It stays COORDINATOR_LOAD_IN_PROGRESS: clients keep asking, nothing is served from half a state.
+    spdlog::error("{}-{}: loading after taking over failed: {}", topic, partition, stats.error());
+    return;
+  }
+  if (t) t->resume(partition);
+  broker.coordinator_loads.set(topic, partition, true);
+  spdlog::info("{}-{}: took over as coordinator: {} record(s) replayed in {} ms", topic, partition, stats->records,
+               std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count());
 }
 
 }  // namespace fjord::broker

@@ -24,6 +24,13 @@ std::unique_ptr<coordinator::GroupCoordinator> make_coordinator(Broker& broker, 
 // serving, on the starting thread). False if a partition cannot be read.
 bool load_groups(Broker& broker);
 
+// On `shard`, when this node starts (`leading`) or stops leading a replicated partition of a
+// coordinator topic: its groups or transactions are dropped, and (leading) replayed from `log`
+// (null: only dropped).
+// Until that is done, its coordinator answers COORDINATOR_LOAD_IN_PROGRESS. Other topics: nothing.
+void take_over_coordinator(Broker& broker, int shard, const std::string& topic, int32_t partition,
+                           const storage::PartitionLog* log, bool leading);
+
 // The node that coordinates the keys of `partition` of the coordinator topic `topic`: its leader
 // (-1: none, or no such topic).
 int32_t coordinator_node(const Broker& broker, std::string_view topic, int32_t partition);

@@ -13,6 +13,7 @@
 #include <algorithm>
 
 #include "broker/forward.h"
+#include "broker/groups.h"
 #include "broker/partitions.h"
 #include "cluster/peer_client.h"
 #include "protocol/generated/alter_partition_request.h"
@@ -72,7 +73,9 @@ void ShardReplication::refresh(const std::string& topic_name, int32_t partition)
   auto it = parts_.find(key);
   if (state == nullptr || state->replicas.size() < 2 || !contains(state->replicas, self)) {
     if (it != parts_.end()) {
-      if (storage::PartitionLog* log = log_of(it->second)) log->fail_replication_waiters(ErrorCode::NOT_LEADER_OR_FOLLOWER);
+      storage::PartitionLog* log = log_of(it->second);
+      if (log != nullptr) log->fail_replication_waiters(ErrorCode::NOT_LEADER_OR_FOLLOWER);
+      if (it->second.leader) take_over_coordinator(broker_, shard_, topic_name, partition, log, false);
       parts_.erase(it);
     }
     return;
@@ -97,12 +100,16 @@ void ShardReplication::refresh(const std::string& topic_name, int32_t partition)
   if (state->partition_epoch != was.partition_epoch) part.pending_isr.clear();
   const int64_t now = now_ms();
   if (state->leader == self) {
-    if (!was_leader || was.leader_epoch != state->leader_epoch) become_leader(part, *log, now);
+    if (!was_leader || was.leader_epoch != state->leader_epoch) {
+      become_leader(part, *log, now);
+      take_over_coordinator(broker_, shard_, topic_name, partition, log, true);
+    }
     advance_high_watermark(part, *log);
     return;
   }
   if (was_leader) {
     log->fail_replication_waiters(ErrorCode::NOT_LEADER_OR_FOLLOWER);
+    take_over_coordinator(broker_, shard_, topic_name, partition, log, false);
     part.followers.clear();
     part.pending_isr.clear();
   }

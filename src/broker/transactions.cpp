@@ -27,6 +27,8 @@ asio::awaitable<tl::expected<int32_t, ErrorCode>> ensure_transaction_topic(Broke
   spec.partitions = broker.config()->get_int("transaction.state.log.num.partitions");
   spec.configs["compression.type"] = "uncompressed";
   spec.configs["segment.bytes"] = std::to_string(broker.config()->get_int("transaction.state.log.segment.bytes"));
+  spec.replication_factor =
+      static_cast<int16_t>(broker.config()->get_int("transaction.state.log.replication.factor"));
   co_return co_await ensure_internal_topic(broker, std::move(spec));
 }
 
@@ -263,6 +265,8 @@ bool load_transactions(Broker& broker) {
   auto started = std::chrono::steady_clock::now();
   coordinator::ReplayStats total;
   for (int32_t p = 0; topic && p < topic->partitions; ++p) {
+    // Replicated partitions are loaded when this node takes over their leadership.
+    if (is_replicated(*topic, p) || !hosts(*topic, p, broker.node_id)) continue;
     int shard = broker.shard_of(topic->name, p);
     storage::PartitionLog* log = partition_log(broker, *topic, p);
     if (!log) {

@@ -169,6 +169,27 @@ void GroupCoordinator::set_state(Group& g, GroupState state) {
 
 // ------------------------------------------------------------------------------------- load
 
+size_t GroupCoordinator::unload(int32_t partition) {
+  size_t gone = 0;
+  for (auto it = groups_.begin(); it != groups_.end();) {
+    Group& g = *it->second;
+    if (g.partition != partition) {
+      ++it;
+      continue;
+    }
+    for (auto& [id, m] : g.members) {
+      if (m->awaiting_join) std::exchange(m->awaiting_join, nullptr)(join_error(ErrorCode::NOT_COORDINATOR, id));
+      if (m->awaiting_sync) std::exchange(m->awaiting_sync, nullptr)(sync_error(ErrorCode::NOT_COORDINATOR));
+    }
+    it = groups_.erase(it);
+    ++gone;
+  }
+  for (auto& [producer, groups] : pending_txn_offsets_)
+    std::erase_if(groups, [partition](const auto& e) { return e.second.partition == partition; });
+  std::erase_if(pending_txn_offsets_, [](const auto& e) { return e.second.empty(); });
+  return gone;
+}
+
 tl::expected<ReplayStats, std::string> GroupCoordinator::load(int32_t partition, const storage::PartitionLog& log) {
   std::map<std::string, std::optional<GroupMetadataValue>> values;
   std::map<std::string, std::map<TopicPartition, CommittedOffset>> offsets;

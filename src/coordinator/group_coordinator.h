@@ -93,6 +93,10 @@ class GroupCoordinator {
   // Rebuilds groups and offsets of `partition` from its log (at start, before serving).
   tl::expected<ReplayStats, std::string> load(int32_t partition, const storage::PartitionLog& log);
 
+  // Drops the groups and offsets of `partition` (its leadership moved to another broker): their
+  // waiting JoinGroup and SyncGroup calls get NOT_COORDINATOR. Returns how many groups went.
+  size_t unload(int32_t partition);
+
   using JoinDone = std::function<void(protocol::JoinGroupResponse)>;
   using SyncDone = std::function<void(protocol::SyncGroupResponse)>;
 

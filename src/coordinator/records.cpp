@@ -154,7 +154,8 @@ tl::expected<ReplayStats, std::string> for_each_batch(const storage::PartitionLo
   Bytes buffer;
   while (offset < log.log_end_offset()) {
     // Batches are checked here, one by one: a bad one is skipped, not the end of the load.
-    auto read = log.read(offset, kChunk, true, false);
+    // To the log end: a new leader's records past its high watermark are the partition's now.
+    auto read = log.read_for_replica(offset, kChunk, false);
     if (!read) return tl::unexpected(std::string("reading ") + log.dir().string() + " failed");
     if (read->ranges.empty()) break;
     int64_t next = offset;

@@ -104,17 +104,29 @@ tl::expected<ReplayStats, std::string> TransactionCoordinator::load(int32_t part
 }
 
 void TransactionCoordinator::start() {
+  finish_unfinished(std::nullopt);
+  arm_timer();
+}
+
+void TransactionCoordinator::resume(int32_t partition) { finish_unfinished(partition); }
+
+void TransactionCoordinator::finish_unfinished(std::optional<int32_t> partition) {
   std::vector<std::string> unfinished;
   for (auto& [id, t] : txns_) {
+    if (partition && t.info.partition != *partition) continue;
+    if (t.pending) continue;
     if (t.info.state == TxnState::PrepareCommit || t.info.state == TxnState::PrepareAbort) unfinished.push_back(id);
-    if (t.info.state == TxnState::PrepareEpochFence) fence_and_abort(t, "it was being fenced when the broker stopped");
+    if (t.info.state == TxnState::PrepareEpochFence) fence_and_abort(t, "it was being fenced when its coordinator stopped");
   }
   for (const std::string& id : unfinished) {
-    spdlog::info("transaction {}: writing the {} markers a stop left unwritten", id,
+    spdlog::info("transaction {}: writing the {} markers its coordinator left unwritten", id,
                  txns_[id].info.state == TxnState::PrepareCommit ? "commit" : "abort");
     write_markers(id);
   }
-  arm_timer();
+}
+
+size_t TransactionCoordinator::unload(int32_t partition) {
+  return std::erase_if(txns_, [partition](const auto& e) { return e.second.info.partition == partition; });
 }
 
 void TransactionCoordinator::arm_timer() {

@@ -91,6 +91,12 @@ class TransactionCoordinator {
   tl::expected<ReplayStats, std::string> load(int32_t partition, const storage::PartitionLog& log);
   // After loading: finishes what a stop left half-ended and starts the timeout checks.
   void start();
+  // A partition loaded after start() (its leadership moved here): finishes what its former
+  // coordinator left half-ended.
+  void resume(int32_t partition);
+  // Drops the transactions of `partition` (its leadership moved to another broker). Returns how
+  // many went.
+  size_t unload(int32_t partition);
 
   // InitProducerId with a transactional id. `expected_*` (v3+, -1 when absent): the producer id
   // and epoch the client had, to bump its own epoch after an abortable error (KIP-360).
@@ -129,6 +135,7 @@ class TransactionCoordinator {
   void fence_and_abort(Txn& txn, const char* why);
   protocol::ErrorCode check_producer(const Txn* txn, int64_t producer_id, int16_t producer_epoch) const;
   void arm_timer();
+  void finish_unfinished(std::optional<int32_t> partition);  // nullopt: every partition
 
   asio::io_context& context_;
   TxnConfig config_;

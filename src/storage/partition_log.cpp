@@ -473,10 +473,11 @@ tl::expected<ReadResult, ErrorCode> PartitionLog::read(int64_t offset, uint64_t 
   return read_to(offset, std::min(high_watermark(), upper), max_bytes, min_one_batch, verify);
 }
 
-tl::expected<ReadResult, ErrorCode> PartitionLog::read_for_replica(int64_t offset, uint64_t max_bytes) const {
+tl::expected<ReadResult, ErrorCode> PartitionLog::read_for_replica(int64_t offset, uint64_t max_bytes,
+                                                                   bool verify) const {
   if (offset < log_start_offset_ || offset > log_end_offset()) return tl::unexpected(ErrorCode::OFFSET_OUT_OF_RANGE);
   // An offline log serves only what was synced before the failure.
-  return read_to(offset, offline_ ? durable_offset_ : log_end_offset(), max_bytes, true, true);
+  return read_to(offset, offline_ ? durable_offset_ : log_end_offset(), max_bytes, true, verify);
 }
 
 tl::expected<ReadResult, ErrorCode> PartitionLog::read_to(int64_t offset, int64_t end, uint64_t max_bytes,

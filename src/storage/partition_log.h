@@ -159,9 +159,10 @@ class PartitionLog {
   tl::expected<ReadResult, protocol::ErrorCode> read(int64_t offset, uint64_t max_bytes, bool min_one_batch,
                                                      bool verify = true, int64_t upper = INT64_MAX) const;
 
-  // A follower's read: whole batches from `offset` up to the log end offset (not the high
-  // watermark), at least one.
-  tl::expected<ReadResult, protocol::ErrorCode> read_for_replica(int64_t offset, uint64_t max_bytes) const;
+  // A follower's read (and a coordinator's replay): whole batches from `offset` up to the log
+  // end offset (not the high watermark), at least one; `verify` as in read().
+  tl::expected<ReadResult, protocol::ErrorCode> read_for_replica(int64_t offset, uint64_t max_bytes,
+                                                                 bool verify = true) const;
 
   // The first batch below the high watermark whose max timestamp is >= `timestamp` (its base
   // offset, and max timestamp); nullopt when none.

@@ -5,7 +5,7 @@ leader after a kill -9 has every acknowledged record."""
 
 import time
 
-from confluent_kafka import TopicPartition
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import NewTopic
 
 from clients import consume, consumer, ok_reports, produce_all, producer
@@ -113,3 +113,69 @@ def test_min_insync_replicas_refuses_acks_all_with_too_few_in_sync(cluster_facto
     assert reports[0].err is not None and reports[0].err.code() == NOT_ENOUGH_REPLICAS, reports[0]
     # acks=1 does not need the ISR.
     ok_reports(produce_all(producer(c.nodes[leader_id], acks=1), topic, [{"value": b"y", "partition": 0}]))
+
+
+def group_partition(group, partitions):
+    """The __consumer_offsets partition of `group` (Kafka's: abs of Java's String.hashCode)."""
+    h = 0
+    for ch in group:
+        h = (31 * h + ord(ch)) & 0xFFFFFFFF
+    if h >= 1 << 31:
+        h -= 1 << 32
+    return (0 if h == -(1 << 31) else abs(h)) % partitions
+
+
+def commit_until_ok(cons, timeout=30):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return cons.commit(asynchronous=False)
+        except KafkaException as e:
+            # An earlier attempt that timed out may have landed after all: nothing left to commit.
+            # (The new member at the end of the test checks what was committed.)
+            if e.args[0].code() == KafkaError._NO_OFFSET:
+                return None
+            if time.monotonic() > deadline:  # else the coordinator is moving: retriable
+                raise
+            time.sleep(0.5)
+
+
+def test_a_group_and_its_offsets_survive_the_death_of_its_coordinator(cluster_factory):
+    c = cluster_factory(3, settings=REPL)
+    topic = create(c, "grp", 3, configs={"min.insync.replicas": "2"})
+    p = producer(c.nodes[0], acks="all")
+    ok_reports(produce_all(p, topic, [{"value": b"v%d" % i, "partition": i % 3} for i in range(600)]))
+    group = "g-failover"
+    conf = {"group.id": group, "auto.offset.reset": "earliest", "session.timeout.ms": 6000,
+            "enable.auto.offset.store": True,
+            "heartbeat.interval.ms": 500}
+    cons = consumer(c.nodes[0], **conf)
+    seen = []
+    try:
+        cons.subscribe([topic])
+        msgs, _ = consume(cons, count=300, timeout=30)
+        seen += values(msgs)
+        commit_until_ok(cons)
+        # The offsets topic is replicated on every broker (offsets.topic.replication.factor 3).
+        offsets = wait_isr(c, "__consumer_offsets", 3)
+        coordinator = offsets[group_partition(group, len(offsets))]["leader_id"]
+        c.nodes[coordinator].kill9()
+        # The group goes on with a new coordinator: the rest arrives and is committed there.
+        msgs, _ = consume(cons, until=lambda ms: set(seen + values(ms)) >= set(range(600)), timeout=60)
+        seen += values(msgs)
+        assert set(seen) == set(range(600))
+        commit_until_ok(cons)
+    finally:
+        cons.close()
+    survivor = next(n for i, n in enumerate(c.nodes) if i != coordinator)
+    ok_reports(produce_all(producer(survivor, acks="all"), topic,
+                           [{"value": b"v%d" % i, "partition": i % 3} for i in range(600, 700)]))
+    # A new member resumes from the committed offsets: only the new records.
+    again = consumer(survivor, **conf)
+    try:
+        again.subscribe([topic])
+        msgs, _ = consume(again, count=100, timeout=60)
+        extra, _ = consume(again, timeout=3, idle=2)
+    finally:
+        again.close()
+    assert sorted(values(msgs + extra)) == list(range(600, 700))

@@ -69,7 +69,8 @@ asio::awaitable<CreateTopicsResponse> handle_create_topics(RequestContext& ctx, 
     }
     out.topic_id = result.topic->id;
     out.num_partitions = result.topic->partitions;
-    out.replication_factor = 1;
+    const metadata::PartitionState* first = result.topic->partition(0);
+    out.replication_factor = static_cast<int16_t>(first && !first->replicas.empty() ? first->replicas.size() : 1);
     out.configs.emplace();
     for (const EffectiveConfig& c : effective_topic_configs(*broker.config(), *result.topic)) {
       auto& oc = out.configs->emplace_back();
