@@ -4,8 +4,10 @@ controller (Raft) port and data dir; the fixture stops them all at teardown."""
 
 import time
 
+from confluent_kafka.admin import NewTopic
+
 import kafka_raw as kr
-from fjord_harness import Broker, free_port, wait_until
+from fjord_harness import Broker, admin_client, free_port, result_of, wait_until
 
 # Fast failure detection for tests: brokers heartbeat every 100 ms and are fenced after 1 s.
 FAST = {"broker.heartbeat.interval.ms": 100, "broker.session.timeout.ms": 1000,
@@ -84,3 +86,26 @@ class Cluster:
         for n in self.nodes:
             problems += n.finish()
         return problems
+
+
+# Followers that stop fetching leave the ISR after 1.5 s; fetch errors back off 100 ms.
+REPL = {"replica.lag.time.max.ms": 1500, "replica.fetch.backoff.ms": 100, "replica.fetch.wait.max.ms": 200}
+
+
+def create(cluster, name, partitions, rf=3, configs=None):
+    admin = admin_client(cluster)
+    res = result_of(admin.create_topics([NewTopic(name, partitions, rf, config=configs or {})], request_timeout=15))
+    assert res[name] is None, res
+    cluster.wait_leaders(name, lambda l: len(l) == partitions and all(v >= 0 for v in l.values()),
+                         what="leaders of %s" % name)
+    return name
+
+
+def partitions_of(cluster, topic, node=None):
+    (t,) = cluster.metadata(node, [topic])["topics"]
+    return {p["partition_index"]: p for p in t["partitions"]}
+
+
+def wait_isr(cluster, topic, size, node=None, timeout=20):
+    return wait_until(lambda: (lambda ps: ps if all(len(p["isr_nodes"]) == size for p in ps.values()) else None)(
+        partitions_of(cluster, topic, node)), timeout, what="ISR of %d on every partition of %s" % (size, topic))

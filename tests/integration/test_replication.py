@@ -6,35 +6,11 @@ leader after a kill -9 has every acknowledged record."""
 import time
 
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
-from confluent_kafka.admin import NewTopic
 
 from clients import consume, consumer, ok_reports, produce_all, producer
-from cluster_harness import Cluster  # noqa: F401
-from fjord_harness import admin_client, result_of, wait_until
+from cluster_harness import REPL, create, partitions_of, wait_isr
 
 NOT_ENOUGH_REPLICAS = 19
-
-# Followers that stop fetching leave the ISR after 1.5 s; fetch errors back off 100 ms.
-REPL = {"replica.lag.time.max.ms": 1500, "replica.fetch.backoff.ms": 100, "replica.fetch.wait.max.ms": 200}
-
-
-def create(cluster, name, partitions, rf=3, configs=None):
-    admin = admin_client(cluster)
-    res = result_of(admin.create_topics([NewTopic(name, partitions, rf, config=configs or {})], request_timeout=15))
-    assert res[name] is None, res
-    cluster.wait_leaders(name, lambda l: len(l) == partitions and all(v >= 0 for v in l.values()),
-                         what="leaders of %s" % name)
-    return name
-
-
-def partitions_of(cluster, topic, node=None):
-    (t,) = cluster.metadata(node, [topic])["topics"]
-    return {p["partition_index"]: p for p in t["partitions"]}
-
-
-def wait_isr(cluster, topic, size, node=None, timeout=20):
-    return wait_until(lambda: (lambda ps: ps if all(len(p["isr_nodes"]) == size for p in ps.values()) else None)(
-        partitions_of(cluster, topic, node)), timeout, what="ISR of %d on every partition of %s" % (size, topic))
 
 
 def values(msgs):
