@@ -2,6 +2,9 @@
 node), for the cluster tests. Each node is a fjord_harness.Broker with its own client port,
 controller (Raft) port and data dir; the fixture stops them all at teardown."""
 
+import os
+import random
+import subprocess
 import time
 
 from confluent_kafka.admin import NewTopic
@@ -14,14 +17,67 @@ FAST = {"broker.heartbeat.interval.ms": 100, "broker.session.timeout.ms": 1000,
         "controller.quorum.election.timeout.ms": 500}
 
 
+class Net:
+    """Every node in its own network namespace, joined by veth pairs to a bridge in this one (the
+    test's clients are here): cut(i) takes node i off the network, as a network partition does,
+    mend(i) puts it back. Needs root (ip netns, bridges), as CI and this machine have."""
+
+    def __init__(self, n):
+        tag = "fj%d" % (os.getpid() % 100000)
+        self.bridge = tag + "b"
+        self.ns = ["%sn%d" % (tag, i) for i in range(n)]
+        self.host_ends = ["%sh%d" % (tag, i) for i in range(n)]
+        subnet = "10.%d.%d" % (200 + os.getpid() % 50, os.getpid() % 250)
+        self.hosts = ["%s.%d" % (subnet, i + 2) for i in range(n)]
+        self._ip("link", "add", self.bridge, "type", "bridge")
+        self._ip("addr", "add", subnet + ".1/24", "dev", self.bridge)
+        self._ip("link", "set", self.bridge, "up")
+        for i in range(n):
+            inner = "%sc%d" % (tag, i)
+            self._ip("netns", "add", self.ns[i])
+            self._ip("link", "add", self.host_ends[i], "type", "veth", "peer", "name", inner)
+            self._ip("link", "set", inner, "netns", self.ns[i])
+            self._ip("link", "set", self.host_ends[i], "master", self.bridge)
+            self._ip("link", "set", self.host_ends[i], "up")
+            self._ip("-n", self.ns[i], "addr", "add", self.hosts[i] + "/24", "dev", inner)
+            self._ip("-n", self.ns[i], "link", "set", inner, "up")
+            self._ip("-n", self.ns[i], "link", "set", "lo", "up")
+
+    @staticmethod
+    def _ip(*args):
+        subprocess.run(["ip", *args], check=True, capture_output=True)
+
+    def prefix(self, i):
+        return ["ip", "netns", "exec", self.ns[i]]
+
+    def free_port(self, i):
+        # Each namespace has its own ports: any port is free there.
+        return 20000 + random.randrange(20000)
+
+    def cut(self, i):
+        self._ip("link", "set", self.host_ends[i], "down")
+
+    def mend(self, i):
+        self._ip("link", "set", self.host_ends[i], "up")
+
+    def remove(self):
+        for ns in self.ns:
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
+
+
 class Cluster:
-    def __init__(self, workdir, n, settings=None, smp=1):
+    def __init__(self, workdir, n, settings=None, smp=1, net=None):
         self.workdir = workdir
+        self.net = net
         self.settings = dict(FAST)
         self.settings.update(settings or {})
-        self.controller_ports = [free_port() for _ in range(n)]
-        self.voters = ",".join("%d@127.0.0.1:%d" % (i, p) for i, p in enumerate(self.controller_ports))
-        self.nodes = [Broker(workdir / ("node%d" % i), self.args(i, smp), name="node%d" % i) for i in range(n)]
+        hosts = net.hosts if net else ["127.0.0.1"] * n
+        self.controller_ports = [net.free_port(i) if net else free_port() for i in range(n)]
+        self.voters = ",".join("%d@%s:%d" % (i, hosts[i], p) for i, p in enumerate(self.controller_ports))
+        self.nodes = [Broker(workdir / ("node%d" % i), self.args(i, smp), name="node%d" % i, host=hosts[i],
+                             port=net.free_port(i) if net else None, prefix=net.prefix(i) if net else ())
+                      for i in range(n)]
 
     def args(self, node_id, smp):
         a = ["--smp", smp, "--set", "node.id=%d" % node_id, "--set", "process.roles=broker,controller",
@@ -78,8 +134,8 @@ class Cluster:
         (t,) = self.metadata(node, [topic])["topics"]
         return {p["partition_index"]: p["leader_id"] for p in t["partitions"]}
 
-    def wait_leaders(self, topic, pred, timeout=15.0, what="leaders"):
-        return wait_until(lambda: (lambda l: l if pred(l) else None)(self.leaders(topic)), timeout, what=what)
+    def wait_leaders(self, topic, pred, timeout=15.0, what="leaders", node=None):
+        return wait_until(lambda: (lambda l: l if pred(l) else None)(self.leaders(topic, node)), timeout, what=what)
 
     def finish(self):
         problems = []

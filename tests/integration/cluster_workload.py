@@ -117,6 +117,19 @@ class Workload:
             assert not self.errors, self.errors
             time.sleep(0.1)
 
+    def wait_consumed(self, count, timeout=90):
+        """The group member has read `count` distinct records."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                have = len({v for _, _, v in self.consumed})
+            if have >= count:
+                return
+            assert time.monotonic() < deadline, "the group read only %d of %d records; errors %s" % (
+                have, count, self.errors)
+            assert not self.errors, self.errors
+            time.sleep(0.1)
+
     def stop(self):
         self._stop.set()
         for t in self._threads:

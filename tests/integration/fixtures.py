@@ -3,7 +3,7 @@ of tests/integration and of tests/system import them."""
 
 import pytest
 
-from cluster_harness import Cluster
+from cluster_harness import Cluster, Net
 from fjord_harness import Broker, admin_client
 
 # ---------------------------------------------------------------------- fixtures
@@ -52,8 +52,14 @@ def cluster_factory(tmp_path):
     Every node is stopped (SIGTERM, by PID) at teardown and must exit 0."""
     clusters = []
 
-    def make(n=3, settings=None, start=True, smp=1):
-        c = Cluster(tmp_path / ("cluster%d" % len(clusters)), n, settings, smp)
+    def make(n=3, settings=None, start=True, smp=1, netns=False):
+        net = Net(n) if netns else None
+        try:
+            c = Cluster(tmp_path / ("cluster%d" % len(clusters)), n, settings, smp, net)
+        except BaseException:
+            if net:
+                net.remove()
+            raise
         clusters.append(c)
         if start:
             c.start()
@@ -61,4 +67,8 @@ def cluster_factory(tmp_path):
 
     yield make
 
-    _fail_on([p for c in clusters for p in c.finish()])
+    problems = [p for c in clusters for p in c.finish()]
+    for c in clusters:
+        if c.net:
+            c.net.remove()
+    _fail_on(problems)

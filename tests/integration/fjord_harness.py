@@ -92,7 +92,11 @@ def sanitizer_lines(text):
 class Broker:
     """One `fjord serve` process (restartable on the same port and data dir)."""
 
-    def __init__(self, workdir, extra_args=(), port=None, data_dir=None, name="broker"):
+    def __init__(self, workdir, extra_args=(), port=None, data_dir=None, name="broker", host="127.0.0.1",
+                 prefix=()):
+        # `host`: the address it listens on; `prefix`: a command it runs under (ip netns exec ...).
+        self._host = host
+        self.prefix = list(prefix)
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.name = name
@@ -109,19 +113,19 @@ class Broker:
 
     @property
     def host(self):
-        return "127.0.0.1"
+        return self._host
 
     @property
     def bootstrap(self):
-        return "127.0.0.1:%d" % self.port
+        return "%s:%d" % (self._host, self.port)
 
     @property
     def pid(self):
         return self.proc.pid if self.proc else None
 
     def command(self):
-        return [FJORD_BIN, "serve", "--data-dir", str(self.data_dir),
-                "--listeners", "PLAINTEXT://127.0.0.1:%d" % self.port, *self.extra_args]
+        return [*self.prefix, FJORD_BIN, "serve", "--data-dir", str(self.data_dir),
+                "--listeners", "PLAINTEXT://%s:%d" % (self._host, self.port), *self.extra_args]
 
     def running(self):
         return self.proc is not None and self.proc.poll() is None
@@ -188,7 +192,7 @@ class Broker:
             time.sleep(0.02)
         # 'ready' promises that connections are accepted: check it once.
         try:
-            socket.create_connection(("127.0.0.1", self.port), timeout=2).close()
+            socket.create_connection((self._host, self.port), timeout=2).close()
         except OSError as e:
             raise AssertionError("fjord logged 'ready' but connecting to %s failed: %s\nlog tail:\n%s"
                                  % (self.bootstrap, e, self.tail()))

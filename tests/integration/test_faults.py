@@ -53,6 +53,8 @@ def heal(c, topic):
 
 
 def finish(c, w):
+    # The group has kept up, through the faults, with what was acknowledged until now.
+    w.wait_consumed(w.acked_count())
     w.stop()
     summary = w.check(c.nodes[0])
     w.check_group_resumes(c.nodes[1])
@@ -112,3 +114,24 @@ def test_random_fault_loop(cluster_factory):
     finally:
         print("faults done (seed %d): %s" % (seed, done))
         finish(c, w)
+
+
+def test_a_network_partition_of_a_leader(cluster_factory):
+    # Every broker in its own network namespace (cluster_harness.Net); the leader of partition 0
+    # is cut off from the others and from the clients, then comes back.
+    c = cluster_factory(3, settings=SETTINGS, netns=True)
+    topic, w = start_workload(c, "netsplit")
+    victim = c.leaders(topic)[0]
+    others = [n for i, n in enumerate(c.nodes) if i != victim]
+    c.net.cut(victim)
+    try:
+        # The others fence it, elect new leaders and take the producer's records meanwhile.
+        c.wait_leaders(topic, lambda l: victim not in l.values(), timeout=30, what="leaders away from the cut node",
+                       node=others[0])
+        progress(w)
+    finally:
+        c.net.mend(victim)
+    c.wait_brokers(3, node=others[0], timeout=30)
+    wait_isr(c, topic, 3, node=others[0], timeout=60)
+    progress(w)
+    finish(c, w)
