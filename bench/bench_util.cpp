@@ -113,8 +113,6 @@ std::string Broker::exit_report() const {
   return fmt::format("fjord (pid {}): {}; the end of its log:\n{}", pid, how, tail);
 }
 
-namespace {
-
 int free_port() {
   int s = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};
@@ -126,8 +124,6 @@ int free_port() {
   close(s);
   return ntohs(a.sin_port);
 }
-
-}  // namespace
 
 Broker start_fjord(const std::string& binary, const fs::path& dir, const FjordOptions& options) {
   const int port = free_port();
@@ -246,11 +242,15 @@ rd_kafka_conf_t* base_conf(const Broker& broker) {
   return conf;
 }
 
-bool create_topic(const Broker& broker, const std::string& topic, int partitions) {
-  if (broker.mock) return rd_kafka_mock_topic_create(broker.mock, topic.c_str(), partitions, 1) == RD_KAFKA_RESP_ERR_NO_ERROR;
+bool create_topic(const Broker& broker, const std::string& topic, int partitions, int replication_factor,
+                  const std::vector<std::pair<std::string, std::string>>& configs) {
+  if (broker.mock)
+    return rd_kafka_mock_topic_create(broker.mock, topic.c_str(), partitions, replication_factor) ==
+           RD_KAFKA_RESP_ERR_NO_ERROR;
   char err[256];
   rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, base_conf(broker), err, sizeof(err));
-  rd_kafka_NewTopic_t* t = rd_kafka_NewTopic_new(topic.c_str(), partitions, 1, err, sizeof(err));
+  rd_kafka_NewTopic_t* t = rd_kafka_NewTopic_new(topic.c_str(), partitions, replication_factor, err, sizeof(err));
+  for (const auto& [k, v] : configs) rd_kafka_NewTopic_set_config(t, k.c_str(), v.c_str());
   rd_kafka_AdminOptions_t* options = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
   // Thousands of partitions take a while on a debug build.
   rd_kafka_AdminOptions_set_request_timeout(options, 120000, err, sizeof(err));

@@ -75,7 +75,10 @@ void stop(Broker& broker);
 rd_kafka_conf_t* base_conf(const Broker& broker);
 
 // Creates a topic and waits for the answer; prints why on failure.
-bool create_topic(const Broker& broker, const std::string& topic, int partitions);
+bool create_topic(const Broker& broker, const std::string& topic, int partitions, int replication_factor = 1,
+                  const std::vector<std::pair<std::string, std::string>>& configs = {});
+// A loopback port free now.
+int free_port();
 
 struct ProduceResult {
   double seconds = 0;

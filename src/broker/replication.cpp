@@ -118,7 +118,8 @@ void ShardReplication::refresh(const std::string& topic_name, int32_t partition)
     part.truncated = false;
     part.retry_ms = 0;
   }
-  if (state->leader >= 0) ensure_fetcher(state->leader);
+  const bool newly = was_leader || was.leader != state->leader || was.leader_epoch != state->leader_epoch;
+  if (state->leader >= 0) ensure_fetcher(state->leader, newly);
 }
 
 void ShardReplication::become_leader(Part& part, storage::PartitionLog& log, int64_t now) {
@@ -264,9 +265,15 @@ asio::awaitable<void> ShardReplication::send_alter(Key key, metadata::PartitionS
   if (it->second.pending_isr == asked.isr) it->second.pending_isr.clear();
 }
 
-void ShardReplication::ensure_fetcher(int32_t leader) {
-  if (stopped_ || !fetchers_.insert(leader).second) return;
-  asio::co_spawn(broker_.shards.context(shard_), fetch_loop(leader), asio::detached);
+void ShardReplication::ensure_fetcher(int32_t leader, bool wake) {
+  if (stopped_) return;
+  auto [it, added] = fetchers_.emplace(leader, std::make_shared<Fetcher>());
+  if (added) {
+    asio::co_spawn(broker_.shards.context(shard_), fetch_loop(leader), asio::detached);
+  } else if (wake && it->second->peer != nullptr && it->second->peer->connected()) {
+    it->second->woken = true;
+    it->second->peer->close();
+  }
 }
 
 asio::awaitable<void> ShardReplication::tick_loop() {
@@ -284,6 +291,14 @@ asio::awaitable<void> ShardReplication::fetch_loop(int32_t leader) {
   Broker& broker = broker_;
   const int32_t self = broker.node_id;
   cluster::PeerConnection peer(co_await asio::this_coro::executor, fmt::format("fjord-replica-{}", self));
+  std::shared_ptr<Fetcher> me = fetchers_.at(leader);
+  me->peer = &peer;
+  struct Detach {
+    Fetcher& f;
+    ~Detach() { f.peer = nullptr; }
+  } detach{*me};
+  // A call that failed because refresh() cut it short goes again at once.
+  auto woken = [&me] { return std::exchange(me->woken, false); };
   spdlog::info("replica fetcher for leader {} started (shard {})", leader, shard_);
   for (;;) {
     if (!*alive || stopped_) co_return;
@@ -342,6 +357,7 @@ asio::awaitable<void> ShardReplication::fetch_loop(int32_t leader) {
                                                                              10000ms);
         if (!*alive || stopped_) co_return;
         if (!resp) {
+          if (woken()) continue;
           spdlog::warn("OffsetForLeaderEpoch to leader {} ({}:{}) failed: {}", leader, host, port, resp.error());
           co_await sleep_for(backoff);
           continue;
@@ -420,6 +436,7 @@ asio::awaitable<void> ShardReplication::fetch_loop(int32_t leader) {
                                                            std::chrono::milliseconds(req.max_wait_ms) + 10000ms);
     if (!*alive || stopped_) co_return;
     if (!resp) {
+      if (woken()) continue;
       spdlog::warn("replica fetch from leader {} ({}:{}) failed: {}", leader, host, port, resp.error());
       co_await sleep_for(backoff);
       continue;
@@ -480,7 +497,7 @@ asio::awaitable<void> ShardReplication::fetch_loop(int32_t leader) {
       if (!durable || !*durable) spdlog::error("{}-{}: replicated records did not reach the disk", key.first, key.second);
     }
   }
-  fetchers_.erase(leader);
+  if (auto it = fetchers_.find(leader); it != fetchers_.end() && it->second == me) fetchers_.erase(it);
   spdlog::info("replica fetcher for leader {} stopped (shard {}): nothing to follow there", leader, shard_);
 }
 

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "broker/broker.h"
+#include "cluster/peer_client.h"
 #include "metadata/image.h"
 #include "protocol/generated/error_codes.h"
 #include "storage/checkpoint.h"
@@ -88,7 +89,9 @@ class ShardReplication {
   void shrink_isrs(int64_t now);
   void alter_isr(Part& part, std::vector<int32_t> isr, int64_t now);
   asio::awaitable<void> send_alter(Key key, metadata::PartitionState asked, Uuid topic_id);
-  void ensure_fetcher(int32_t leader);
+  // Starts the fetch loop for `leader`, or (`wake`) ends the long poll a running one is in, so
+  // that a partition that just started following it is fetched at once.
+  void ensure_fetcher(int32_t leader, bool wake);
   asio::awaitable<void> fetch_loop(int32_t leader);
   asio::awaitable<void> tick_loop();
 
@@ -96,7 +99,11 @@ class ShardReplication {
   int shard_;
   bool stopped_ = false;
   std::map<Key, Part> parts_;
-  std::set<int32_t> fetchers_;  // leaders with a running fetch loop
+  struct Fetcher {
+    cluster::PeerConnection* peer = nullptr;  // while it exists
+    bool woken = false;                       // its call was cut short on purpose
+  };
+  std::map<int32_t, std::shared_ptr<Fetcher>> fetchers_;  // by leader, while its loop runs
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
