@@ -74,7 +74,11 @@ void ShardReplication::refresh(const std::string& topic_name, int32_t partition)
   if (state == nullptr || state->replicas.size() < 2 || !contains(state->replicas, self)) {
     if (it != parts_.end()) {
       storage::PartitionLog* log = log_of(it->second);
-      if (log != nullptr) log->fail_replication_waiters(ErrorCode::NOT_LEADER_OR_FOLLOWER);
+      if (log != nullptr) {
+        log->set_after_append(nullptr);
+        log->set_replicated(false);
+        log->fail_replication_waiters(ErrorCode::NOT_LEADER_OR_FOLLOWER);
+      }
       if (it->second.leader) take_over_coordinator(broker_, shard_, topic_name, partition, log, false);
       parts_.erase(it);
     }
@@ -108,6 +112,7 @@ void ShardReplication::refresh(const std::string& topic_name, int32_t partition)
     return;
   }
   if (was_leader) {
+    log->set_after_append(nullptr);
     log->fail_replication_waiters(ErrorCode::NOT_LEADER_OR_FOLLOWER);
     take_over_coordinator(broker_, shard_, topic_name, partition, log, false);
     part.followers.clear();
@@ -133,6 +138,13 @@ void ShardReplication::become_leader(Part& part, storage::PartitionLog& log, int
     spdlog::error("{}-{}: recording leader epoch {}: {}", part.topic, part.partition, part.state.leader_epoch,
                   r.error().message());
   part.epoch_start = log.log_end_offset();
+  // An ISR of the leader alone moves the high watermark with every append.
+  log.set_after_append([this, alive = std::weak_ptr<bool>(alive_), key = Key{part.topic, part.partition}] {
+    if (alive.expired()) return;
+    auto it = parts_.find(key);
+    if (it == parts_.end() || !it->second.leader) return;
+    if (storage::PartitionLog* l = log_of(it->second)) advance_high_watermark(it->second, *l);
+  });
   spdlog::info("{}-{}: leading in epoch {} from offset {} (high watermark {}), ISR {}", part.topic, part.partition,
                part.state.leader_epoch, part.epoch_start, log.high_watermark(), fmt::join(part.state.isr, ","));
 }

@@ -368,6 +368,7 @@ tl::expected<AppendResult, ErrorCode> PartitionLog::append(std::span<uint8_t> re
   }
   maybe_flush(now_ms);
   notify_append_listeners();
+  if (after_append_ && result.base_offset >= 0 && !result.duplicate) after_append_();
   return result;
 }
 

@@ -107,6 +107,9 @@ class PartitionLog {
   // (`only_up`); a follower takes the leader's. Wakes the replication waiters it satisfies and
   // the long-polling fetches.
   void set_high_watermark(int64_t offset, bool only_up);
+  // Called after every append of this node's (a leader's: append, append_marker); null: none.
+  // The leader's replication moves the high watermark with it.
+  void set_after_append(std::function<void()> fn) { after_append_ = std::move(fn); }
   // `done` runs once the high watermark reaches `offset` (NONE), or with the error that ended the
   // wait (fail_replication_waiters). Runs at once when it already has.
   void when_replicated(int64_t offset, std::function<void(protocol::ErrorCode)> done);
@@ -285,6 +288,7 @@ class PartitionLog {
   // the in-sync replicas) say more.
   int64_t hw_ = 0;
   std::multimap<int64_t, std::function<void(protocol::ErrorCode)>> replication_waiters_;
+  std::function<void()> after_append_;
   void notify_append_listeners();
   // Records `batch_epoch` (a batch's partition leader epoch) as starting at `offset` when newer.
   void note_epoch(int32_t batch_epoch, int64_t offset);

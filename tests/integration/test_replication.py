@@ -155,3 +155,22 @@ def test_a_group_and_its_offsets_survive_the_death_of_its_coordinator(cluster_fa
     finally:
         again.close()
     assert sorted(values(msgs + extra)) == list(range(600, 700))
+
+
+def test_acks_all_goes_on_when_the_leader_is_the_whole_isr(cluster_factory):
+    # min.insync.replicas 1 (the default): a leader left alone in the ISR answers acks=all itself.
+    c = cluster_factory(3, settings=REPL)
+    topic = create(c, "alone", 1, rf=2)
+    wait_isr(c, topic, 2)
+    (part,) = partitions_of(c, topic).values()
+    leader_id = part["leader_id"]
+    (follower_id,) = [r for r in part["replica_nodes"] if r != leader_id]
+    c.nodes[follower_id].kill9()
+    leader = c.nodes[leader_id]
+    wait_isr(c, topic, 1, node=leader)
+    t0 = time.monotonic()
+    ok_reports(produce_all(producer(leader, acks="all"), topic, [{"value": b"v%d" % i, "partition": 0}
+                                                                 for i in range(100)], timeout=20))
+    assert time.monotonic() - t0 < 10
+    c.nodes[follower_id].start()
+    wait_isr(c, topic, 2, node=leader, timeout=30)

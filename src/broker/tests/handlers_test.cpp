@@ -435,6 +435,45 @@ TEST_F(HandlersTest, ProduceFetchListOffsetsAtEveryVersion) {
   }
 }
 
+TEST_F(HandlersTest, OffsetForLeaderEpochOnASingleReplicaAndMinInsyncReplicas) {
+  create("epochs", 1, 5, {{"min.insync.replicas", "2"}});
+  ProduceRequest produce;
+  produce.acks = 1;
+  produce.timeout_ms = 1000;
+  auto& t = produce.topic_data.emplace_back();
+  t.name = "epochs";
+  auto& p = t.partition_data.emplace_back();
+  p.index = 0;
+  p.records = Records(batch_of(4, 1'700'000'000'000, "e-"));
+  ASSERT_EQ(call<ProduceResponse>(produce, 9).responses[0].partition_responses[0].error_code, 0);
+  // acks=all with one in-sync replica and min.insync.replicas=2: refused before the append.
+  produce.acks = -1;
+  p.records = Records(batch_of(1, 1'700'000'000'000, "x-"));
+  EXPECT_EQ(call<ProduceResponse>(produce, 9).responses[0].partition_responses[0].error_code,
+            code(ErrorCode::NOT_ENOUGH_REPLICAS));
+  for (int16_t v = 2; v <= 4; ++v) {
+    OffsetForLeaderEpochRequest req;
+    req.replica_id = -1;
+    auto& rt = req.topics.emplace_back();
+    rt.topic = "epochs";
+    auto& rp = rt.partitions.emplace_back();
+    rp.partition = 0;
+    rp.current_leader_epoch = 0;
+    rp.leader_epoch = 0;
+    auto resp = call<OffsetForLeaderEpochResponse>(req, v);
+    ASSERT_EQ(resp.topics.size(), 1u);
+    // A single replica never truncates: its epochs end at its log end.
+    EXPECT_EQ(resp.topics[0].partitions[0].error_code, 0) << v;
+    EXPECT_EQ(resp.topics[0].partitions[0].end_offset, 4) << v;
+    req.topics[0].partitions[0].current_leader_epoch = 7;
+    EXPECT_EQ(call<OffsetForLeaderEpochResponse>(req, v).topics[0].partitions[0].error_code,
+              code(ErrorCode::UNKNOWN_LEADER_EPOCH));
+    req.topics[0].topic = "nope";
+    EXPECT_EQ(call<OffsetForLeaderEpochResponse>(req, v).topics[0].partitions[0].error_code,
+              code(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION));
+  }
+}
+
 TEST_F(HandlersTest, ProduceErrors) {
   create("small", 1, 5, {{"max.message.bytes", "200"}});
   auto produce = [&](const std::string& topic, int32_t partition, Bytes records, int16_t acks = 1) {
