@@ -124,25 +124,27 @@ bool wait_isr(const Broker& b, const std::string& topic, int size, std::chrono::
   return false;
 }
 
-// The same bytes written `copies` times, each copy fdatasync'ed every MiB: what this disk does
-// for replication factor `copies` on one machine.
+// The same bytes written `copies` times at once (a thread per copy, as the brokers write them),
+// each copy fdatasync'ed every MiB: what this disk does for replication factor `copies` on one
+// machine. MB/s of the data (not of the copies).
 double disk_alone_mb_s(const fs::path& dir, uint64_t bytes, int copies) {
-  std::vector<char> chunk(1 << 20, 'x');
-  std::vector<int> fds;
-  for (int c = 0; c < copies; ++c)
-    fds.push_back(::open((dir / fmt::format("disk-alone-{}", c)).c_str(), O_CREAT | O_TRUNC | O_WRONLY, 0644));
   auto start = Clock::now();
-  for (uint64_t done = 0; done < bytes; done += chunk.size()) {
-    for (int fd : fds) {
-      if (::write(fd, chunk.data(), chunk.size()) < 0) return 0;
-      ::fdatasync(fd);
-    }
-  }
-  double s = std::chrono::duration<double>(Clock::now() - start).count();
+  std::vector<std::thread> writers;
   for (int c = 0; c < copies; ++c) {
-    ::close(fds[static_cast<size_t>(c)]);
-    fs::remove(dir / fmt::format("disk-alone-{}", c));
+    writers.emplace_back([&dir, bytes, c] {
+      std::vector<char> chunk(1 << 20, 'x');
+      const fs::path path = dir / fmt::format("disk-alone-{}", c);
+      int fd = ::open(path.c_str(), O_CREAT | O_TRUNC | O_WRONLY, 0644);
+      for (uint64_t done = 0; done < bytes && fd >= 0; done += chunk.size()) {
+        if (::write(fd, chunk.data(), chunk.size()) < 0) break;
+        ::fdatasync(fd);
+      }
+      if (fd >= 0) ::close(fd);
+    });
   }
+  for (auto& w : writers) w.join();
+  double s = std::chrono::duration<double>(Clock::now() - start).count();
+  for (int c = 0; c < copies; ++c) fs::remove(dir / fmt::format("disk-alone-{}", c));
   return static_cast<double>(bytes) / 1e6 / s;
 }
 
@@ -297,8 +299,8 @@ int main(int argc, char** argv) {
     }
   }
   const uint64_t bytes = static_cast<uint64_t>(o.records) * o.size;
-  fmt::print("disk alone, same bytes, fdatasync per MiB: 1 copy {:.1f} MB/s, 3 copies {:.1f} MB/s (of the data)\n",
-             disk_alone_mb_s(root, bytes, 1), disk_alone_mb_s(root, bytes, 3) / 3.0);
+  fmt::print("disk alone, same bytes, fdatasync per MiB: 1 copy {:.1f} MB/s, 3 copies at once {:.1f} MB/s of data\n",
+             disk_alone_mb_s(root, bytes, 1), disk_alone_mb_s(root, bytes, 3));
 
   const std::string topic = "failover";
   if (!create_topic(all, topic, 1, 3, {{"min.insync.replicas", "2"}})) return 1;

@@ -469,10 +469,10 @@ asio::awaitable<void> ShardReplication::fetch_loop(int32_t leader) {
         auto e = static_cast<ErrorCode>(p.error_code);
         if (e == ErrorCode::OFFSET_OUT_OF_RANGE) {
           if (log->log_end_offset() < p.log_start_offset) {
-            // TODO(#12): a follower behind the leader's log start has to start over there.
-            spdlog::error("{}-{}: the leader's log starts at {}, past this replica's end {}: cannot catch up",
-                          t.topic, p.partition_index, p.log_start_offset, log->log_end_offset());
-            part.retry_ms = now_ms() + 10 * backoff.count();
+            // What it lacks is gone from the leader (retention, DeleteRecords): start over there.
+            spdlog::warn("{}-{}: the leader's log starts at {}, past this replica's end {}: starting over there",
+                         t.topic, p.partition_index, p.log_start_offset, log->log_end_offset());
+            if (!log->reset_to(p.log_start_offset)) part.retry_ms = now_ms() + backoff.count();
           } else {
             part.truncated = false;  // ask again where the leader's log and ours diverge
           }
@@ -493,6 +493,12 @@ asio::awaitable<void> ShardReplication::fetch_loop(int32_t leader) {
           }
         }
         log->set_high_watermark(std::min(p.high_watermark, log->log_end_offset()), false);
+        // The leader's log start moved (DeleteRecords, retention): so does ours, below our high
+        // watermark.
+        if (p.log_start_offset > log->log_start_offset()) {
+          const int64_t to = std::min(p.log_start_offset, log->high_watermark());
+          if (to > log->log_start_offset()) (void)log->delete_records_before(to);
+        }
         if (log->durable_offset() < log->log_end_offset()) written.emplace_back(it->first, log->log_end_offset());
       }
     }

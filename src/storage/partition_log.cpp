@@ -578,6 +578,33 @@ tl::expected<void, ErrorCode> PartitionLog::truncate_to(int64_t offset) {
   return {};
 }
 
+tl::expected<void, ErrorCode> PartitionLog::reset_to(int64_t offset) {
+  if (offline_) return tl::unexpected(ErrorCode::KAFKA_STORAGE_ERROR);
+  if (cleaning()) return tl::unexpected(ErrorCode::REQUEST_TIMED_OUT);
+  while (!segments_.empty()) delete_segment(std::prev(segments_.end()));
+  auto seg = Segment::create(*env_, dir_, offset, config_.segment, 0);
+  if (!seg) {
+    go_offline("starting the log over", seg.error());
+    return tl::unexpected(ErrorCode::KAFKA_STORAGE_ERROR);
+  }
+  segments_.emplace(offset, std::move(*seg));
+  log_start_offset_ = offset;
+  durable_offset_ = offset;
+  hw_ = offset;
+  first_dirty_offset_ = offset;
+  producers_.clear();
+  pending_snapshot_.reset();
+  aborted_.clear();
+  delete_old_snapshots(dir_, 0);
+  if (auto r = epochs_.truncate_from_end(0); !r) {
+    go_offline("clearing the leader epochs", r.error());
+    return tl::unexpected(ErrorCode::KAFKA_STORAGE_ERROR);
+  }
+  dir_sync_pending_ = true;
+  if (auto r = flush(); !r) return tl::unexpected(ErrorCode::KAFKA_STORAGE_ERROR);
+  return {};
+}
+
 void PartitionLog::delete_segment(std::map<int64_t, std::shared_ptr<Segment>>::iterator it) {
   it->second->remove_files();
   if (txn_file_base_ == it->first) {

@@ -175,6 +175,11 @@ class PartitionLog {
   // watermark.)
   tl::expected<std::optional<BatchInfo>, protocol::ErrorCode> find_max_timestamp() const;
 
+  // A follower whose log ends before the leader's log start: drops every segment and starts
+  // the log empty at `offset` (Kafka's truncateFullyAndStartAt), with no producers, aborted
+  // transactions or leader epochs left.
+  tl::expected<void, protocol::ErrorCode> reset_to(int64_t offset);
+
   // Removes every record at or after `offset` (not below the log start offset), with the leader
   // epochs and producer snapshots past it.
   tl::expected<void, protocol::ErrorCode> truncate_to(int64_t offset);

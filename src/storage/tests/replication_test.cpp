@@ -154,4 +154,39 @@ TEST(Replication, HighWatermarkWakesWaitersAndTruncationDropsDivergedEpochs) {
   EXPECT_EQ(r.log->high_watermark(), r.log->log_end_offset());
 }
 
+TEST(Replication, ResetStartsTheLogOverEmptyAtAnOffset) {
+  TempDir dir("reset");
+  Replica r(dir.path);
+  ASSERT_TRUE(r.log->begin_leader_epoch(1));
+  protocol::RecordBatchBuilder idem(1000);
+  idem.add(Bytes{'k'}, Bytes{'v'}, 1000);
+  Bytes b = idem.build(0, 9, 0, 0);
+  ASSERT_TRUE(r.log->append(b, 1000).has_value());
+  ASSERT_TRUE(r.log->reset_to(500).has_value());
+  EXPECT_EQ(r.log->log_start_offset(), 500);
+  EXPECT_EQ(r.log->log_end_offset(), 500);
+  EXPECT_EQ(r.log->producer_state().find(9), nullptr);
+  EXPECT_TRUE(r.log->leader_epochs().entries().empty());
+  // The leader's batches from there on follow (a leader whose log starts at 500 too).
+  TempDir l2dir("reset-leader");
+  Replica leader2(l2dir.path);
+  ASSERT_TRUE(leader2.log->reset_to(500).has_value());
+  ASSERT_TRUE(leader2.log->begin_leader_epoch(3));
+  for (int i = 0; i < 3; ++i) {
+    Bytes x = make_batch(1, 10, 2000 + i);
+    ASSERT_TRUE(leader2.log->append(x, 2000).has_value());
+  }
+  Bytes fetched = read_all(*leader2.log, 500);
+  auto appended = r.log->append_replicated(fetched, 3000);
+  ASSERT_TRUE(appended.has_value());
+  EXPECT_EQ(appended->base_offset, 500);
+  EXPECT_EQ(r.log->log_end_offset(), 503);
+  EXPECT_EQ(r.log->latest_leader_epoch(), 3);
+  // And it survives a reopen.
+  r.log.reset();
+  Replica again(dir.path);
+  EXPECT_EQ(again.log->log_start_offset(), 500);
+  EXPECT_EQ(again.log->log_end_offset(), 503);
+}
+
 }  // namespace fjord::storage
