@@ -7,7 +7,7 @@ set -euo pipefail
 what=${1:-build}
 build_pkgs=(g++ cmake ninja-build ccache pkg-config git libasio-dev libspdlog-dev libfmt-dev libcli11-dev
   libexpected-dev libgtest-dev libgmock-dev librdkafka-dev libzstd-dev liblz4-dev libsnappy-dev zlib1g-dev libxxhash-dev libraft-dev libuv1-dev)
-test_pkgs=(python3 python3-pytest python3-confluent-kafka python3-kafka python3-snappy python3-lz4 python3-zstandard kcat
+test_pkgs=(python3 python3-pytest python3-confluent-kafka python3-kafka python3-snappy python3-lz4 python3-zstandard kcat iproute2
   clang libclang-rt-14-dev)
 
 pkgs=("${build_pkgs[@]}")
