@@ -96,6 +96,10 @@ class Membership {
       const metadata::BrokerInfo* c = image->broker(controller);
       // The controller registers itself before anyone else can reach it.
       if (c == nullptr) co_return Answer{ErrorCode::NOT_CONTROLLER, fmt::format("controller {} is not registered yet", controller)};
+      // A controller that went silent (a network partition drops packets: no reset) must not
+      // hold this broker's heartbeats past its session at the next one: half a session at most.
+      const auto timeout = std::chrono::milliseconds(
+          std::clamp<int64_t>(broker_.config()->get_long("broker.session.timeout.ms") / 2, 100, 3000));
       if (epoch_ < 0) {
         protocol::BrokerRegistrationRequest req;
         req.broker_id = self_.id;
@@ -106,7 +110,7 @@ class Membership {
         l.host = self_.host;
         l.port = static_cast<uint16_t>(self_.port);
         req.rack = self_.rack;
-        auto r = co_await peer.call<protocol::BrokerRegistrationResponse>(c->host, c->port, req, 3, 3000ms);
+        auto r = co_await peer.call<protocol::BrokerRegistrationResponse>(c->host, c->port, req, 3, timeout);
         if (!r) co_return Answer{ErrorCode::NETWORK_EXCEPTION, r.error()};
         a = {static_cast<ErrorCode>(r->error_code), "", r->broker_epoch, true};
       } else {
@@ -115,7 +119,7 @@ class Membership {
         req.broker_epoch = epoch_;
         req.want_fence = leaving_;
         req.want_shut_down = leaving_;
-        auto r = co_await peer.call<protocol::BrokerHeartbeatResponse>(c->host, c->port, req, 1, 3000ms);
+        auto r = co_await peer.call<protocol::BrokerHeartbeatResponse>(c->host, c->port, req, 1, timeout);
         if (!r) co_return Answer{ErrorCode::NETWORK_EXCEPTION, r.error()};
         a = {static_cast<ErrorCode>(r->error_code), "", epoch_, r->is_fenced};
       }

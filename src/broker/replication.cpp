@@ -37,6 +37,16 @@ asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
   co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
 }
 
+// The request's entry for `topic` (Fetch and OffsetForLeaderEpoch name topics), added if new.
+template <typename Req>
+auto& topic_entry(Req& req, const std::string& topic) {
+  for (auto& t : req.topics)
+    if (t.topic == topic) return t;
+  auto& t = req.topics.emplace_back();
+  t.topic = topic;
+  return t;
+}
+
 // The fetch version followers use: topic names, replica_id in the request body.
 constexpr int16_t kReplicaFetchVersion = 12;
 constexpr int16_t kOffsetForLeaderEpochVersion = 4;
@@ -353,12 +363,7 @@ asio::awaitable<void> ShardReplication::fetch_loop(int32_t leader) {
           part.truncated = true;
           continue;
         }
-        auto t = std::find_if(req.topics.begin(), req.topics.end(), [&](const auto& x) { return x.topic == key.first; });
-        if (t == req.topics.end()) {
-          t = req.topics.emplace(req.topics.end());
-          t->topic = key.first;
-        }
-        auto& p = t->partitions.emplace_back();
+        auto& p = topic_entry(req, key.first).partitions.emplace_back();
         p.partition = key.second;
         p.current_leader_epoch = part.state.leader_epoch;
         p.leader_epoch = log->latest_leader_epoch();
@@ -426,12 +431,7 @@ asio::awaitable<void> ShardReplication::fetch_loop(int32_t leader) {
       if (it == parts_.end() || !it->second.truncated || start < it->second.retry_ms) continue;
       storage::PartitionLog* log = log_of(it->second);
       if (log == nullptr) continue;
-      auto t = std::find_if(req.topics.begin(), req.topics.end(), [&](const auto& x) { return x.topic == key.first; });
-      if (t == req.topics.end()) {
-        t = req.topics.emplace(req.topics.end());
-        t->topic = key.first;
-      }
-      auto& p = t->partitions.emplace_back();
+      auto& p = topic_entry(req, key.first).partitions.emplace_back();
       p.partition = key.second;
       p.current_leader_epoch = it->second.state.leader_epoch;
       p.fetch_offset = log->log_end_offset();

@@ -355,21 +355,30 @@ tl::expected<AppendResult, ErrorCode> PartitionLog::append(std::span<uint8_t> re
       protocol::BatchHeader placed = *h;
       placed.base_offset = base;
       placed.max_timestamp = max_ts;
-      auto done = producers_.update(placed, marker);
-      if (done && !done->committed && done->first_offset >= 0) {
-        const int64_t lso = std::min(last + 1, producers_.first_unstable_offset().value_or(INT64_MAX));
-        index_aborted({done->producer_id, done->first_offset, done->last_offset, lso}, segments_.rbegin()->first);
-      }
+      track_producer(placed, marker, last);
     }
-    if (result.base_offset < 0) result.base_offset = base;
-    result.last_offset = last;
-    unflushed_messages_ += h->records_count;
+    appended(result, *h, base, last);
     pos += size;
   }
   maybe_flush(now_ms);
   notify_append_listeners();
   if (after_append_ && result.base_offset >= 0 && !result.duplicate) after_append_();
   return result;
+}
+
+void PartitionLog::track_producer(const protocol::BatchHeader& placed, const std::optional<protocol::TxnMarker>& marker,
+                                  int64_t last) {
+  auto done = producers_.update(placed, marker);
+  if (done && !done->committed && done->first_offset >= 0) {
+    const int64_t lso = std::min(last + 1, producers_.first_unstable_offset().value_or(INT64_MAX));
+    index_aborted({done->producer_id, done->first_offset, done->last_offset, lso}, segments_.rbegin()->first);
+  }
+}
+
+void PartitionLog::appended(AppendResult& result, const protocol::BatchHeader& h, int64_t base, int64_t last) {
+  if (result.base_offset < 0) result.base_offset = base;
+  result.last_offset = last;
+  unflushed_messages_ += h.records_count;
 }
 
 void PartitionLog::notify_append_listeners() {
@@ -413,16 +422,8 @@ tl::expected<AppendResult, ErrorCode> PartitionLog::append_replicated(std::span<
       go_offline("appending", r.error());
       return tl::unexpected(ErrorCode::KAFKA_STORAGE_ERROR);
     }
-    if (h->producer_id >= 0) {
-      auto done = producers_.update(*h, marker);
-      if (done && !done->committed && done->first_offset >= 0) {
-        const int64_t lso = std::min(last + 1, producers_.first_unstable_offset().value_or(INT64_MAX));
-        index_aborted({done->producer_id, done->first_offset, done->last_offset, lso}, segments_.rbegin()->first);
-      }
-    }
-    if (result.base_offset < 0) result.base_offset = base;
-    result.last_offset = last;
-    unflushed_messages_ += h->records_count;
+    if (h->producer_id >= 0) track_producer(*h, marker, last);
+    appended(result, *h, base, last);
     pos += size;
   }
   if (result.base_offset >= 0) {

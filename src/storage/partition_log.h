@@ -295,6 +295,12 @@ class PartitionLog {
   std::multimap<int64_t, std::function<void(protocol::ErrorCode)>> replication_waiters_;
   std::function<void()> after_append_;
   void notify_append_listeners();
+  // A written batch of a producer (`placed`: with its offsets): its state, and the aborted
+  // transaction it ends, if any.
+  void track_producer(const protocol::BatchHeader& placed, const std::optional<protocol::TxnMarker>& marker,
+                      int64_t last);
+  // Bookkeeping after a batch [base, last] is written.
+  void appended(AppendResult& result, const protocol::BatchHeader& h, int64_t base, int64_t last);
   // Records `batch_epoch` (a batch's partition leader epoch) as starting at `offset` when newer.
   void note_epoch(int32_t batch_epoch, int64_t offset);
   std::vector<AbortedTxn> aborted_;  // by last offset

@@ -22,6 +22,7 @@ class Workload:
         self.failed = {}     # value -> error
         self.consumed = []   # (partition, offset, value) as the group member read them
         self.commits = 0
+        self.commit_errors = []  # per-partition commit errors seen (retried)
         self.errors = []     # fatal client errors
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -93,17 +94,26 @@ class Workload:
                 since_commit += 1
                 if since_commit >= 200:
                     since_commit = 0
-                    try:
-                        c.commit(asynchronous=False)
+                    if self._commit(c):
                         self.commits += 1
-                    except KafkaException:
-                        pass  # the coordinator is moving: the next try goes to the new one
         finally:
-            try:
-                c.commit(asynchronous=False)
-            except KafkaException:
-                pass
+            # The last positions, committed for sure (the coordinator may be moving).
+            deadline = time.monotonic() + 30
+            while not self._commit(c) and time.monotonic() < deadline:
+                time.sleep(0.3)
             c.close()
+
+    def _commit(self, c):
+        """Commits the consumer's positions; False on a failure a retry may cure."""
+        try:
+            results = c.commit(asynchronous=False)
+        except KafkaException as e:
+            # Nothing new to commit is success; anything else (the coordinator moving) is retried.
+            return e.args[0].code() == KafkaError._NO_OFFSET
+        bad = [tp for tp in results or [] if tp.error is not None]
+        if bad:
+            self.commit_errors.append(str(bad[0].error))
+        return not bad
 
     def acked_count(self):
         with self._lock:
@@ -184,7 +194,8 @@ class Workload:
         try:
             committed = {tp.partition: tp.offset for tp in
                          c.committed([TopicPartition(self.topic, p) for p in range(self.partitions)], timeout=30)}
-            assert all(o >= 0 for o in committed.values()), "no committed offsets: %s" % committed
+            assert all(o >= 0 for o in committed.values()), "no committed offsets: %s (commit errors: %s)" % (
+                committed, self.commit_errors[:5])
             # What the group member read is, per partition, a prefix up to at least its commit.
             for p, o in committed.items():
                 read = sorted(off for part, off, _ in self.consumed if part == p)

@@ -186,8 +186,9 @@ def test_replication_factor_is_checked(cluster_factory):
     assert too_many["error_code"] == INVALID_REPLICATION_FACTOR, too_many
     assert "only 3 broker(s)" in too_many["error_message"], too_many
     assert two["error_code"] == 0, two
-    (t,) = c.metadata(None, ["rf2"])["topics"]
-    assert len(t["partitions"][0]["replica_nodes"]) == 2, t
+    # Other nodes apply the new topic a Raft heartbeat later.
+    parts = wait_until(lambda: c.metadata(None, ["rf2"])["topics"][0]["partitions"], 10, what="rf2's partition")
+    assert len(parts[0]["replica_nodes"]) == 2, parts
 
 
 def test_non_controller_nodes_forward_to_the_controller(cluster_factory):

@@ -45,6 +45,8 @@ EXPECTED_VERSIONS = {
     62: (0, 4),  # BrokerRegistration (brokers to the controller)
     63: (0, 1),  # BrokerHeartbeat (brokers to the controller)
     67: (0, 0),  # AllocateProducerIds (brokers to the controller)
+    23: (2, 4),  # OffsetForLeaderEpoch (followers, KIP-320 clients)
+    56: (2, 3),  # AlterPartition (leaders to the controller)
 }
 
 

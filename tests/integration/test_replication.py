@@ -9,6 +9,7 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from clients import consume, consumer, ok_reports, produce_all, producer
 from cluster_harness import REPL, create, partitions_of, wait_isr
+from fjord_harness import wait_until
 
 NOT_ENOUGH_REPLICAS = 19
 

@@ -51,25 +51,6 @@ void read_on_owner(Broker& broker, const std::vector<PartitionRead*>& reads, int
         out.error_code = code(e);
         continue;
       }
-      out.high_watermark = log->high_watermark();
-      out.last_stable_offset = log->last_stable_offset();
-      out.log_start_offset = log->log_start_offset();
-      out.aborted_transactions = std::nullopt;
-      uint64_t limit = static_cast<uint64_t>(std::max<int64_t>(0, std::min<int64_t>(r->max_bytes, *budget)));
-      auto data = log->read_for_replica(r->offset, limit);
-      if (!data) {
-        out.error_code = code(data.error());
-        continue;
-      }
-      out.error_code = 0;
-      out.records = Records(Bytes{});
-      for (const auto& range : data->ranges)
-        out.records.add_slice(FileSlice{range.file->fd(), range.position, range.length, range.file});
-      if (data->bytes > 0) {
-        *budget -= static_cast<int64_t>(data->bytes);
-        *any_bytes = true;
-      }
-      continue;
     }
     out.high_watermark = log->high_watermark();
     out.last_stable_offset = log->last_stable_offset();
@@ -79,12 +60,13 @@ void read_on_owner(Broker& broker, const std::vector<PartitionRead*>& reads, int
     uint64_t limit = static_cast<uint64_t>(std::max<int64_t>(0, std::min<int64_t>(r->max_bytes, *budget)));
     // Kafka (KIP-74): the first partition with data returns at least one whole batch, even past
     // the limits, so a consumer never stalls on a big batch.
-    auto data = log->read(r->offset, limit, !*any_bytes, true, committed ? out.last_stable_offset : INT64_MAX);
+    auto data = replica >= 0 ? log->read_for_replica(r->offset, limit)
+                             : log->read(r->offset, limit, !*any_bytes, true, committed ? out.last_stable_offset : INT64_MAX);
     if (!data) {
       out.error_code = code(data.error());
       continue;
     }
-    if (committed) {
+    if (committed && replica < 0) {
       auto& aborted = out.aborted_transactions.emplace();
       if (data->bytes > 0) {
         for (const storage::AbortedTxn& t : log->aborted_transactions(r->offset, out.last_stable_offset))
