@@ -45,7 +45,8 @@ class Net:
 
     @staticmethod
     def _ip(*args):
-        subprocess.run(["ip", *args], check=True, capture_output=True)
+        r = subprocess.run(["ip", *args], capture_output=True, text=True)
+        assert r.returncode == 0, "ip %s failed (%d): %s" % (" ".join(args), r.returncode, r.stderr.strip())
 
     def prefix(self, i):
         return ["ip", "netns", "exec", self.ns[i]]
