@@ -50,27 +50,28 @@ bool apply_metadata_change(Broker& broker, const metadata::Image& before, const 
       // Leader, ISR or replicas changed: this node may now lead or follow it.
       const metadata::PartitionState* state = topic->partition(p);
       const metadata::PartitionState* old_state = was ? was->partition(p) : nullptr;
-      if (state != nullptr && (old_state == nullptr || *state != *old_state)) {
-        // After the open below (posted first, to the same shard).
-        asio::post(broker.controller_context(), [&broker, name = topic->name, p] { refresh_replication(broker, name, p); });
-      }
-      if (!added && !reconfigure) continue;
-      if (added) {
-        if (auto r = storage::create_partition_dir(data_dir, topic->name, p, topic->id); !r) {
-          spdlog::error("partition directory for {}-{}: {}", topic->name, p, r.error());
-          continue;
-        }
-      }
-      int shard = broker.shard_of(topic->name, p);
-      asio::post(broker.shards.context(shard), [&broker, topic, p, added] {
+      const bool moved = state != nullptr && (old_state == nullptr || *state != *old_state);
+      if (added || reconfigure) {
         if (added) {
-          partition_log(broker, *topic, p);  // opens it
-          return;
+          if (auto r = storage::create_partition_dir(data_dir, topic->name, p, topic->id); !r) {
+            spdlog::error("partition directory for {}-{}: {}", topic->name, p, r.error());
+            continue;
+          }
         }
-        storage::LogManager& logs = *broker.logs[static_cast<size_t>(broker.shard_of(topic->name, p))];
-        if (storage::PartitionLog* log = logs.find(topic->name, p, topic->id))
-          log->set_config(log_config_for(*broker.config(), *topic));
-      });
+        int shard = broker.shard_of(topic->name, p);
+        asio::post(broker.shards.context(shard), [&broker, topic, p, added] {
+          if (added) {
+            partition_log(broker, *topic, p);  // opens it
+            return;
+          }
+          storage::LogManager& logs = *broker.logs[static_cast<size_t>(broker.shard_of(topic->name, p))];
+          if (storage::PartitionLog* log = logs.find(topic->name, p, topic->id))
+            log->set_config(log_config_for(*broker.config(), *topic));
+        });
+      }
+      // After the open (the same shard's queue). Leader-side requests that get there first
+      // refresh it themselves (replication_leader_error).
+      if (moved) refresh_replication(broker, topic->name, p);
     }
   }
   return configs_changed;

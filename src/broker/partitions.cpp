@@ -10,6 +10,7 @@
 
 #include "broker/controller.h"
 #include "broker/log_config.h"
+#include "broker/replication.h"
 
 namespace fjord::broker {
 
@@ -113,6 +114,7 @@ void append_durable(Broker& broker, std::string_view topic_name, int32_t partiti
   const metadata::TopicInfo* topic = broker.store.image()->find(topic_name);
   storage::PartitionLog* log = topic ? partition_log(broker, *topic, partition) : nullptr;
   if (!log) return done(topic ? protocol::ErrorCode::KAFKA_STORAGE_ERROR : protocol::ErrorCode::UNKNOWN_TOPIC_OR_PARTITION);
+  if (auto e = replication_leader_error(broker, topic->name, partition); e != protocol::ErrorCode::NONE) return done(e);
   auto appended = append(*log);
   if (!appended) return done(appended.error());
   // Durable here, then (a replicated partition) on every in-sync replica.

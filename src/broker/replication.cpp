@@ -74,7 +74,29 @@ storage::PartitionLog* ShardReplication::log_of(const Part& part) const {
   return broker_.logs[static_cast<size_t>(shard_)]->find(part.topic, part.partition, part.topic_id);
 }
 
+bool ShardReplication::leads(const std::string& topic_name, int32_t partition) {
+  auto image = broker_.store.image();
+  const metadata::TopicInfo* topic = image->find(topic_name);
+  const metadata::PartitionState* state = topic ? topic->partition(partition) : nullptr;
+  if (state == nullptr) return true;  // no partition state: the caller's image checks decide
+  auto it = parts_.find({topic_name, partition});
+  const bool replicated = state->replicas.size() >= 2 && contains(state->replicas, broker_.node_id);
+  const bool current = replicated ? it != parts_.end() && it->second.topic_id == topic->id && it->second.state == *state
+                                  : it == parts_.end();
+  if (!current && !refreshing_) {
+    refresh(topic_name, partition);
+    it = parts_.find({topic_name, partition});
+  }
+  if (!replicated) return state->leader == broker_.node_id;
+  return it != parts_.end() && it->second.leader && it->second.state.leader_epoch == state->leader_epoch;
+}
+
 void ShardReplication::refresh(const std::string& topic_name, int32_t partition) {
+  refreshing_ = true;
+  struct Done {
+    bool& flag;
+    ~Done() { flag = false; }
+  } done{refreshing_};
   const Key key{topic_name, partition};
   auto image = broker_.store.image();
   const metadata::TopicInfo* topic = image->find(topic_name);
@@ -517,6 +539,12 @@ asio::awaitable<void> ShardReplication::fetch_loop(int32_t leader) {
   }
   if (auto it = fetchers_.find(leader); it != fetchers_.end() && it->second == me) fetchers_.erase(it);
   spdlog::info("replica fetcher for leader {} stopped (shard {}): nothing to follow there", leader, shard_);
+}
+
+protocol::ErrorCode replication_leader_error(Broker& broker, const std::string& topic, int32_t partition) {
+  ShardReplication* r = broker.replication_of(broker.shard_of(topic, partition));
+  if (r == nullptr) return ErrorCode::NONE;
+  return r->leads(topic, partition) ? ErrorCode::NONE : ErrorCode::NOT_LEADER_OR_FOLLOWER;
 }
 
 void refresh_replication(Broker& broker, const std::string& topic, int32_t partition) {

@@ -46,6 +46,11 @@ class ShardReplication {
   // or forgets it (gone from here, or a single replica).
   void refresh(const std::string& topic, int32_t partition);
 
+  // Whether this node leads (topic, partition) as far as its replication is concerned, after a
+  // refresh() now if the replication lags the current image (the posted refresh may still be on
+  // its way). True for a partition with one replica that the image has led here.
+  bool leads(const std::string& topic, int32_t partition);
+
   // Leader: `replica` fetched from `offset` (its durable log end) in `leader_epoch` (-1: not
   // said). NOT_LEADER_OR_FOLLOWER when this node does not lead the partition or `replica` does
   // not hold it, FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH when the epochs differ.
@@ -98,6 +103,7 @@ class ShardReplication {
   Broker& broker_;
   int shard_;
   bool stopped_ = false;
+  bool refreshing_ = false;  // in refresh(): leads() answers from parts_ as they are
   std::map<Key, Part> parts_;
   struct Fetcher {
     cluster::PeerConnection* peer = nullptr;  // while it exists
@@ -109,5 +115,12 @@ class ShardReplication {
 
 // Posts refresh(topic, partition) to the partition's shard (no-op before replication starts).
 void refresh_replication(Broker& broker, const std::string& topic, int32_t partition);
+
+// On the partition's shard, for leader-side work (appends, markers, reads up to the high
+// watermark, offsets lookups): NOT_LEADER_OR_FOLLOWER unless this node's replication leads the
+// partition in the image's leader epoch. The image can name this node leader before the
+// replication has taken over (become_leader), and a log written then would answer acks=all
+// without its followers and stamp the previous leader epoch. NONE on a single node.
+protocol::ErrorCode replication_leader_error(Broker& broker, const std::string& topic, int32_t partition);
 
 }  // namespace fjord::broker

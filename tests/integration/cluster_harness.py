@@ -29,6 +29,14 @@ class Net:
         self.host_ends = ["%sh%d" % (tag, i) for i in range(n)]
         subnet = "10.%d.%d" % (200 + os.getpid() % 50, os.getpid() % 250)
         self.hosts = ["%s.%d" % (subnet, i + 2) for i in range(n)]
+        try:
+            self._build(n, subnet)
+        except BaseException:
+            self.remove()  # what was made so far
+            raise
+
+    def _build(self, n, subnet):
+        tag = self.bridge[:-1]
         self._ip("link", "add", self.bridge, "type", "bridge")
         self._ip("addr", "add", subnet + ".1/24", "dev", self.bridge)
         self._ip("link", "set", self.bridge, "up")
@@ -39,17 +47,19 @@ class Net:
             self._ip("link", "set", inner, "netns", self.ns[i])
             self._ip("link", "set", self.host_ends[i], "master", self.bridge)
             self._ip("link", "set", self.host_ends[i], "up")
-            self._ip("-n", self.ns[i], "addr", "add", self.hosts[i] + "/24", "dev", inner)
-            self._ip("-n", self.ns[i], "link", "set", inner, "up")
-            self._ip("-n", self.ns[i], "link", "set", "lo", "up")
+            self._ip("addr", "add", self.hosts[i] + "/24", "dev", inner, inside=i)
+            self._ip("link", "set", inner, "up", inside=i)
+            self._ip("link", "set", "lo", "up", inside=i)
 
-    @staticmethod
-    def _ip(*args):
-        r = subprocess.run(["ip", *args], capture_output=True, text=True)
-        assert r.returncode == 0, "ip %s failed (%d): %s" % (" ".join(args), r.returncode, r.stderr.strip())
+    def _ip(self, *args, inside=None):
+        # Into a namespace with nsenter, which only joins it: `ip -n` / `ip netns exec` also
+        # remount / and /sys, which fails in a chroot (where / is no mount point).
+        cmd = [*(self.prefix(inside) if inside is not None else []), "ip", *args]
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        assert r.returncode == 0, "%s failed (%d): %s" % (" ".join(cmd), r.returncode, r.stderr.strip())
 
     def prefix(self, i):
-        return ["ip", "netns", "exec", self.ns[i]]
+        return ["nsenter", "--net=/run/netns/" + self.ns[i]]
 
     def free_port(self, i):
         # Each namespace has its own ports: any port is free there.
@@ -62,8 +72,9 @@ class Net:
         self._ip("link", "set", self.host_ends[i], "up")
 
     def remove(self):
-        for ns in self.ns:
+        for ns, end in zip(self.ns, self.host_ends):
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+            subprocess.run(["ip", "link", "del", end], capture_output=True)  # gone with its peer, unless not moved yet
         subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
 
 

@@ -127,16 +127,18 @@ class Workload:
             assert not self.errors, self.errors
             time.sleep(0.1)
 
-    def wait_consumed(self, count, timeout=90):
-        """The group member has read `count` distinct records."""
+    def wait_consumed(self, timeout=90):
+        """The group member has read every record acknowledged until now."""
+        with self._lock:
+            want = set(self.acked)
         deadline = time.monotonic() + timeout
         while True:
             with self._lock:
-                have = len({v for _, _, v in self.consumed})
-            if have >= count:
+                left = want - {v for _, _, v in self.consumed}
+            if not left:
                 return
-            assert time.monotonic() < deadline, "the group read only %d of %d records; errors %s" % (
-                have, count, self.errors)
+            assert time.monotonic() < deadline, "the group has not read %d acknowledged record(s), first %s; errors %s" % (
+                len(left), sorted(left)[:5], self.errors)
             assert not self.errors, self.errors
             time.sleep(0.1)
 
@@ -154,9 +156,11 @@ class Workload:
         found = {}
         try:
             ends = {}
+            marks = {}
             for p in range(self.partitions):
                 lo, hi = c.get_watermark_offsets(TopicPartition(self.topic, p), timeout=30)
                 ends[p] = hi
+                marks[p] = (lo, hi)
             c.assign([TopicPartition(self.topic, p, 0) for p in range(self.partitions)])
             got = {p: [] for p in range(self.partitions)}
             deadline = time.monotonic() + timeout
@@ -175,8 +179,15 @@ class Workload:
             vals = [v for _, v in recs]
             assert vals == sorted(vals), "partition %d out of production order" % p
             assert all(v % self.partitions == p for v in vals), "a record in the wrong partition"
-        missing = [v for v in self.acked if v not in found]
-        assert not missing, "%d acknowledged record(s) lost, first %s" % (len(missing), sorted(missing)[:10])
+        missing = sorted(v for v in self.acked if v not in found)
+        if missing:
+            first = {}
+            for v in missing:
+                first.setdefault(self.acked[v][0], v)
+            detail = "; ".join(
+                "partition %d: first lost value %d acknowledged at offset %d, log read from offset %s, watermarks %s" % (
+                    p, v, self.acked[v][1], got[p][0][0] if got[p] else None, marks[p]) for p, v in first.items())
+            raise AssertionError("%d acknowledged record(s) lost, first %s (%s)" % (len(missing), missing[:10], detail))
         moved = [v for v, where in self.acked.items() if found[v] != where]
         assert not moved, "acknowledged at one offset, found at another: %s" % moved[:5]
         return {"acked": len(self.acked), "failed": len(self.failed), "in_log": len(found),

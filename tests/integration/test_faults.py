@@ -54,7 +54,7 @@ def heal(c, topic):
 
 def finish(c, w):
     # The group has kept up, through the faults, with what was acknowledged until now.
-    w.wait_consumed(w.acked_count())
+    w.wait_consumed()
     w.stop()
     summary = w.check(c.nodes[0])
     w.check_group_resumes(c.nodes[1])

@@ -6,6 +6,7 @@
 #include "broker/effective_config.h"
 #include "broker/handlers/handlers.h"
 #include "broker/partitions.h"
+#include "broker/replication.h"
 #include "metadata/topic_rules.h"
 
 namespace fjord::broker {
@@ -48,6 +49,8 @@ asio::awaitable<DeleteRecordsResponse> handle_delete_records(RequestContext& ctx
       auto work = [&broker, topic, partition, offset]() -> tl::expected<int64_t, ErrorCode> {
         storage::PartitionLog* log = partition_log(broker, *topic, partition);
         if (log == nullptr) return tl::unexpected(ErrorCode::KAFKA_STORAGE_ERROR);
+        if (auto e = replication_leader_error(broker, topic->name, partition); e != ErrorCode::NONE)
+          return tl::unexpected(e);
         return log->delete_records_before(offset);
       };
       auto result = co_await run_on(broker.shards.context(broker.shard_of(t.name, partition)), std::move(work));

@@ -43,6 +43,10 @@ void read_on_owner(Broker& broker, const std::vector<PartitionRead*>& reads, int
       out.error_code = code(ErrorCode::KAFKA_STORAGE_ERROR);
       continue;
     }
+    if (auto e = replication_leader_error(broker, r->topic->name, r->partition); e != ErrorCode::NONE) {
+      out.error_code = code(e);
+      continue;
+    }
     if (replica >= 0) {
       ErrorCode e = ErrorCode::NOT_LEADER_OR_FOLLOWER;
       if (ShardReplication* repl = broker.replication_of(broker.shard_of(r->topic->name, r->partition)))

@@ -3,6 +3,7 @@
 // first offset whose timestamp is at or after a given time.
 #include "broker/handlers/handlers.h"
 #include "broker/partitions.h"
+#include "broker/replication.h"
 #include "protocol/codec.h"
 #include "protocol/compression.h"
 #include "protocol/record_batch.h"
@@ -106,6 +107,8 @@ asio::awaitable<ListOffsetsResponse> handle_list_offsets(RequestContext& ctx, Li
         ErrorCode error = ErrorCode::NONE;
         storage::PartitionLog* log = partition_log(broker, *topic, partition);
         if (log == nullptr) return std::make_tuple(ErrorCode::KAFKA_STORAGE_ERROR, Found{}, -1);
+        if (auto e = replication_leader_error(broker, topic->name, partition); e != ErrorCode::NONE)
+          return std::make_tuple(e, Found{}, -1);
         Found f = lookup(*log, timestamp, committed, &error);
         // The epoch that wrote the offset (Kafka's answer; 0 for logs that keep no epochs).
         int32_t epoch = -1;
@@ -159,6 +162,8 @@ asio::awaitable<OffsetForLeaderEpochResponse> handle_offset_for_leader_epoch(Req
       auto work = [&broker, topic, partition = p.partition, epoch = p.leader_epoch] {
         storage::PartitionLog* log = partition_log(broker, *topic, partition);
         if (log == nullptr) return std::make_tuple(ErrorCode::KAFKA_STORAGE_ERROR, -1, int64_t{-1});
+        if (auto e = replication_leader_error(broker, topic->name, partition); e != ErrorCode::NONE)
+          return std::make_tuple(e, -1, int64_t{-1});
         // A log that keeps no epochs (a single replica) never truncates: every epoch ends at its end.
         if (log->leader_epochs().entries().empty()) return std::make_tuple(ErrorCode::NONE, epoch, log->log_end_offset());
         auto [e, end] = log->end_offset_for_epoch(epoch);

@@ -9,6 +9,7 @@
 #include "metadata/topic_rules.h"
 #include "broker/partitions.h"
 #include "broker/transactions.h"
+#include "broker/replication.h"
 #include "protocol/compression.h"
 #include "protocol/record_batch.h"
 
@@ -138,6 +139,10 @@ asio::awaitable<AppendOutcome> append_on_owner(Broker* broker, std::shared_ptr<c
   storage::PartitionLog* log = partition_log(*broker, *topic, partition);
   if (log == nullptr) {
     out.error = ErrorCode::KAFKA_STORAGE_ERROR;
+    co_return out;
+  }
+  if (auto e = replication_leader_error(*broker, topic->name, partition); e != ErrorCode::NONE) {
+    out.error = e;
     co_return out;
   }
   // The in-sync replicas now (the metadata's ISR; a partition without a record has itself).

@@ -5,6 +5,7 @@
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
+#include <asio/post.hpp>
 
 #include <filesystem>
 #include <future>
@@ -16,6 +17,7 @@
 #include "broker/transactions.h"
 #include "broker/handler.h"
 #include "broker/handlers/handlers.h"
+#include "broker/replication.h"
 #include "protocol/record_batch_builder.h"
 
 #include <asio/executor_work_guard.hpp>
@@ -433,6 +435,62 @@ TEST_F(HandlersTest, ProduceFetchListOffsetsAtEveryVersion) {
     EXPECT_EQ(parts[2].offset, 5) << v;
     EXPECT_EQ(parts[2].timestamp, now_ms + 6) << v;
   }
+}
+
+// The image can name this node leader of a replicated partition before its replication has
+// taken the partition over (the refresh is posted, through the controller thread). A produce that
+// gets there first must still count the followers: acks=all waits for them (here in vain), and
+// the records stay above the high watermark, unseen by consumers.
+TEST_F(HandlersTest, AProduceBeforeTheReplicationTookOverStillWaitsForTheFollowers) {
+  metadata::TopicInfo topic;
+  topic.name = "repl";
+  topic.id = Uuid::random();
+  topic.partitions = 1;
+  std::vector<metadata::Record> records{
+      metadata::RegisterBrokerRecord{metadata::BrokerInfo{2, Uuid::random(), "127.0.0.1", 1, std::nullopt, false}},
+      metadata::RegisterBrokerRecord{metadata::BrokerInfo{3, Uuid::random(), "127.0.0.1", 1, std::nullopt, false}},
+      metadata::TopicRecord{topic},
+      metadata::PartitionRecord{topic.id, 0, metadata::PartitionState{{1, 2, 3}, {1, 2, 3}, 1, 4, 0}}};
+  std::promise<bool> committed;
+  asio::post(shards_.controller(), [&] { committed.set_value(store_->commit(records).has_value()); });
+  ASSERT_TRUE(committed.get_future().get());
+  // Replication starts after the change: no refresh of the partition was posted.
+  std::vector<std::unique_ptr<ShardReplication>> replication;
+  replication.push_back(std::make_unique<ShardReplication>(*broker_, 0));
+  broker_->replication.store(&replication);
+  ProduceRequest produce;
+  produce.acks = -1;
+  produce.timeout_ms = 300;
+  auto& t = produce.topic_data.emplace_back();
+  t.name = "repl";
+  auto& p = t.partition_data.emplace_back();
+  p.index = 0;
+  p.records = Records(batch_of(3, 1'700'000'000'000, "r-"));
+  EXPECT_EQ(call<ProduceResponse>(produce, 9).responses[0].partition_responses[0].error_code,
+            code(ErrorCode::REQUEST_TIMED_OUT));
+  produce.acks = 1;
+  p.records = Records(batch_of(2, 1'700'000'000'000, "s-"));
+  auto acked = call<ProduceResponse>(produce, 9).responses[0].partition_responses[0];
+  EXPECT_EQ(acked.error_code, 0);
+  EXPECT_EQ(acked.base_offset, 3);
+  EXPECT_EQ(replication[0]->leading(), 1u);
+  // Written, stamped with this leader's epoch, and below no high watermark yet.
+  ListOffsetsRequest list;
+  list.replica_id = -1;
+  auto& lt = list.topics.emplace_back();
+  lt.name = "repl";
+  auto& lp = lt.partitions.emplace_back();
+  lp.partition_index = 0;
+  lp.timestamp = -1;  // latest: the high watermark
+  auto latest = call<ListOffsetsResponse>(list, 4).topics[0].partitions[0];
+  EXPECT_EQ(latest.error_code, 0);
+  EXPECT_EQ(latest.offset, 0);
+  storage::PartitionLog* log = broker_->logs[0]->find("repl", 0, topic.id);
+  ASSERT_NE(log, nullptr);
+  EXPECT_EQ(log->log_end_offset(), 5);
+  EXPECT_EQ(log->latest_leader_epoch(), 4);
+  EXPECT_EQ(log->epoch_at(0), 4);
+  broker_->replication.store(nullptr);
 }
 
 TEST_F(HandlersTest, OffsetForLeaderEpochOnASingleReplicaAndMinInsyncReplicas) {
