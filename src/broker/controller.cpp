@@ -200,6 +200,42 @@ TopicResult Controller::create_partitions(const std::string& name, int32_t count
   return {ErrorCode::NONE, "", std::make_shared<const metadata::TopicInfo>(topic)};
 }
 
+TopicResult Controller::reassign_partition(const std::string& name, int32_t partition,
+                                           const std::optional<std::vector<int32_t>>& target) {
+  if (!store_.can_commit()) return not_controller();
+  auto image = store_.image();
+  const metadata::TopicInfo* topic = image->find(name);
+  if (topic == nullptr)
+    return fail(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, fmt::format("The topic '{}' does not exist.", name));
+  const metadata::PartitionState* state = topic->partition(partition);
+  if (state == nullptr)
+    return fail(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                fmt::format("The partition {}-{} does not exist (or has no replica assignment).", name, partition));
+  if (target) {
+    if (target->empty()) return fail(ErrorCode::INVALID_REPLICA_ASSIGNMENT, "The replica list is empty.");
+    std::set<int32_t> seen;
+    for (int32_t id : *target) {
+      if (!seen.insert(id).second)
+        return fail(ErrorCode::INVALID_REPLICA_ASSIGNMENT, fmt::format("Broker {} is listed twice.", id));
+      if (image->broker(id) == nullptr)
+        return fail(ErrorCode::INVALID_REPLICA_ASSIGNMENT, fmt::format("Broker {} is not registered.", id));
+    }
+    // Already there, with nothing in progress: nothing to do.
+    if (!state->reassigning() && *target == state->replicas) return {};
+  }
+  auto moved = cluster::reassign(*state, target);
+  if (!moved.state)
+    return fail(target ? ErrorCode::INVALID_REPLICA_ASSIGNMENT : ErrorCode::NO_REASSIGNMENT_IN_PROGRESS,
+                fmt::format("{}-{}: {}.", name, partition, moved.error));
+  metadata::PartitionState next = *moved.state;
+  if (auto done = cluster::finish_reassignment(next, live_brokers(*image))) next = *done;
+  if (auto r = commit(metadata::PartitionRecord{topic->id, partition, next}); !r.ok()) return r;
+  spdlog::info("{}-{}: reassigning: replicas {} -> {} (adding {}, removing {}), leader {}", name, partition,
+               fmt::join(state->replicas, ","), fmt::join(next.replicas, ","), fmt::join(next.adding, ","),
+               fmt::join(next.removing, ","), next.leader);
+  return {};
+}
+
 TopicResult Controller::set_topic_configs(const std::string& name, const std::map<std::string, std::string>& configs,
                                           bool validate_only) {
   const metadata::TopicInfo* found = store_.image()->find(name);
@@ -421,9 +457,15 @@ ErrorCode Controller::alter_partition(int32_t broker_id, int64_t broker_epoch, c
   metadata::PartitionState next = *state;
   next.isr = asked.isr;
   ++next.partition_epoch;
+  // The last new replica caught up: a reassignment in progress ends.
+  const auto finished = cluster::finish_reassignment(next, live_brokers(*image));
+  if (finished) next = *finished;
   if (auto r = commit(metadata::PartitionRecord{topic_id, partition, next}); !r.ok()) return r.error;
   spdlog::info("{}-{}: ISR {} -> {} (leader {}, partition epoch {})", topic->name, partition,
                fmt::join(state->isr, ","), fmt::join(next.isr, ","), broker_id, next.partition_epoch);
+  if (finished)
+    spdlog::info("{}-{}: reassignment done: replicas {}, leader {} (epoch {})", topic->name, partition,
+                 fmt::join(next.replicas, ","), next.leader, next.leader_epoch);
   return ErrorCode::NONE;
 }
 

@@ -55,6 +55,11 @@ class Controller {
   TopicResult create_topic(const NewTopic& spec, bool validate_only);
   TopicResult delete_topic(const metadata::TopicInfo& topic);
   TopicResult create_partitions(const std::string& name, int32_t count, bool validate_only);
+  // AlterPartitionReassignments for one partition: moves it to `target` replicas (registered
+  // brokers, no repeats), or with nullopt cancels the reassignment in progress. The new replicas
+  // catch up as followers; it ends when they are all in sync (see finish_reassignment).
+  TopicResult reassign_partition(const std::string& name, int32_t partition,
+                                 const std::optional<std::vector<int32_t>>& target);
   // Replaces the topic's config overrides with `configs` (validated first).
   TopicResult set_topic_configs(const std::string& name, const std::map<std::string, std::string>& configs,
                                 bool validate_only);

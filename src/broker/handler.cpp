@@ -70,6 +70,12 @@ const HandlerInfo kHandlers[] = {
      &typed_handler<DeleteRecordsRequest, DeleteRecordsResponse, handle_delete_records>},
     {CreatePartitionsRequest::kApiKey, 0, 3,
      &typed_handler<CreatePartitionsRequest, CreatePartitionsResponse, handle_create_partitions>},
+    {AlterPartitionReassignmentsRequest::kApiKey, 0, 0,
+     &typed_handler<AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse,
+                    handle_alter_partition_reassignments>},
+    {ListPartitionReassignmentsRequest::kApiKey, 0, 0,
+     &typed_handler<ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse,
+                    handle_list_partition_reassignments>},
 };
 
 }  // namespace

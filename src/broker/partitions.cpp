@@ -49,6 +49,9 @@ storage::PartitionLog* partition_log(Broker& broker, const metadata::TopicInfo& 
   int shard = broker.shard_of(topic.name, partition);
   storage::LogManager& logs = *broker.logs[static_cast<size_t>(shard)];
   if (storage::PartitionLog* log = logs.find(topic.name, partition, topic.id)) return log;
+  // A request that read an older image must not bring back a log that has left this node since.
+  const metadata::TopicInfo* now = broker.store.image()->find(topic.id);
+  if (now == nullptr || !hosts(*now, partition, broker.node_id)) return nullptr;
   auto opened = logs.open(topic.name, partition, topic.id, log_config_for(*broker.config(), topic),
                           storage::StartupState{true, {}, {}}, now_ms());
   if (!opened) {

@@ -139,6 +139,11 @@ void ShardReplication::refresh(const std::string& topic_name, int32_t partition)
     if (!was_leader || was.leader_epoch != state->leader_epoch) {
       become_leader(part, *log, now);
       take_over_coordinator(broker_, shard_, topic_name, partition, log, true);
+    } else if (was.replicas != state->replicas) {
+      // A reassignment added or removed replicas: new ones fetch from scratch.
+      std::erase_if(part.followers, [state](const auto& f) { return !contains(state->replicas, f.first); });
+      for (int32_t r : state->replicas)
+        if (r != self && !part.followers.contains(r)) part.followers[r] = Follower{-1, now, 0, -1};
     }
     advance_high_watermark(part, *log);
     return;

@@ -81,4 +81,86 @@ std::optional<metadata::PartitionState> elect(const metadata::PartitionState& st
   return next;
 }
 
+namespace {
+
+bool has(const std::vector<int32_t>& v, int32_t x) { return std::find(v.begin(), v.end(), x) != v.end(); }
+
+std::vector<int32_t> minus(const std::vector<int32_t>& a, const std::vector<int32_t>& b) {
+  std::vector<int32_t> out;
+  for (int32_t x : a)
+    if (!has(b, x)) out.push_back(x);
+  return out;
+}
+
+}  // namespace
+
+Reassigned reassign(const metadata::PartitionState& state, const std::optional<std::vector<int32_t>>& target) {
+  // The replicas from before any reassignment in progress.
+  const std::vector<int32_t> original = minus(state.replicas, state.adding);
+  metadata::PartitionState next = state;
+  if (!target) {
+    if (!state.reassigning()) return {std::nullopt, "no reassignment in progress"};
+    std::vector<int32_t> isr;
+    for (int32_t r : state.isr)
+      if (has(original, r)) isr.push_back(r);
+    if (isr.empty()) return {std::nullopt, "cancelling would leave the partition without an in-sync replica"};
+    next.replicas = original;
+    next.isr = std::move(isr);
+    next.adding.clear();
+    next.removing.clear();
+    if (!has(next.isr, next.leader)) {
+      next.leader = next.isr.front();
+      ++next.leader_epoch;
+    }
+  } else {
+    next.replicas = *target;
+    for (int32_t r : original)
+      if (!has(*target, r)) next.replicas.push_back(r);
+    next.adding = minus(*target, original);
+    next.removing = minus(original, *target);
+    // Replicas added by the replaced reassignment and not wanted now leave at once.
+    std::vector<int32_t> isr;
+    for (int32_t r : state.isr)
+      if (has(next.replicas, r)) isr.push_back(r);
+    if (isr.empty()) return {std::nullopt, "the new replicas would leave the partition without an in-sync replica"};
+    next.isr = std::move(isr);
+    if (!has(next.isr, next.leader)) {
+      next.leader = next.isr.front();
+      ++next.leader_epoch;
+    }
+  }
+  ++next.partition_epoch;
+  return {std::move(next), ""};
+}
+
+std::optional<metadata::PartitionState> finish_reassignment(const metadata::PartitionState& state,
+                                                            const std::set<int32_t>& live) {
+  if (!state.reassigning()) return std::nullopt;
+  const std::vector<int32_t> target = minus(state.replicas, state.removing);
+  for (int32_t r : target)
+    if (!has(state.isr, r)) return std::nullopt;
+  metadata::PartitionState next = state;
+  next.replicas = target;
+  next.isr.clear();
+  for (int32_t r : state.isr)
+    if (has(target, r)) next.isr.push_back(r);
+  next.adding.clear();
+  next.removing.clear();
+  if (!has(target, next.leader)) {
+    int32_t leader = -1;
+    for (int32_t r : target) {
+      if (has(next.isr, r) && live.contains(r)) {
+        leader = r;
+        break;
+      }
+    }
+    // No live target replica yet: it ends when one is back (the current leader keeps leading).
+    if (leader < 0) return std::nullopt;
+    next.leader = leader;
+    ++next.leader_epoch;
+  }
+  ++next.partition_epoch;
+  return next;
+}
+
 }  // namespace fjord::cluster

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <set>
+#include <string>
 #include <vector>
 
 #include "metadata/image.h"
@@ -34,5 +35,26 @@ std::vector<std::vector<int32_t>> assign_replicas(std::vector<BrokerSlot> broker
 // any change bumps the partition epoch.
 std::optional<metadata::PartitionState> elect(const metadata::PartitionState& state, const std::set<int32_t>& live,
                                               bool unclean);
+
+// Kafka's partition reassignment (KIP-455). `reassign` starts moving a partition to `target`
+// (replacing a reassignment in progress), or with nullopt cancels the one in progress: the
+// replicas become the target followed by the ones to remove, `adding` the target replicas it did
+// not have, `removing` the ones not in the target. A cancel goes back to the replicas from before
+// the reassignment (the ISR keeps those of them it has; the leader moves if it was a new one).
+// The returned state still has to pass finish_reassignment. Its partition epoch is bumped.
+// An error message when the change is not possible (a cancel with none in progress, or one that
+// would leave no in-sync replica).
+struct Reassigned {
+  std::optional<metadata::PartitionState> state;
+  std::string error;
+};
+Reassigned reassign(const metadata::PartitionState& state, const std::optional<std::vector<int32_t>>& target);
+
+// A reassignment whose target replicas are all in sync ends: the replicas become the target, the
+// ISR keeps only target replicas, and a leader outside the target gives way to the first target
+// replica that is in sync and live (new leader epoch). nullopt while it cannot end yet (or none is
+// in progress).
+std::optional<metadata::PartitionState> finish_reassignment(const metadata::PartitionState& state,
+                                                            const std::set<int32_t>& live);
 
 }  // namespace fjord::cluster

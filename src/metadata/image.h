@@ -23,6 +23,11 @@ struct PartitionState {
   int32_t leader = -1;
   int32_t leader_epoch = 0;
   int32_t partition_epoch = 0;
+  // A reassignment in progress (Kafka's addingReplicas / removingReplicas): `replicas` holds the
+  // target replicas followed by the ones to remove; those to add are in it too.
+  std::vector<int32_t> adding;
+  std::vector<int32_t> removing;
+  bool reassigning() const { return !adding.empty() || !removing.empty(); }
   bool operator==(const PartitionState&) const = default;
 };
 

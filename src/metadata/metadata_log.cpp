@@ -102,6 +102,11 @@ Bytes encode_record(const Record& record) {
           w.write_int32(r.state.leader);
           w.write_int32(r.state.leader_epoch);
           w.write_int32(r.state.partition_epoch);
+          // Only while a reassignment runs (records written before reassignments end here).
+          if (r.state.reassigning()) {
+            write_ids(w, r.state.adding);
+            write_ids(w, r.state.removing);
+          }
         } else if constexpr (std::is_same_v<R, ClusterRecord>) {
           w.write_int8(kCluster);
           w.write_int8(kRecordVersion);
@@ -200,6 +205,10 @@ tl::expected<Record, std::string> decode_record(ByteView payload) {
       p.state.leader = r.read_int32();
       p.state.leader_epoch = r.read_int32();
       p.state.partition_epoch = r.read_int32();
+      if (r.ok() && r.remaining() > 0) {
+        p.state.adding = read_ids(r);
+        p.state.removing = read_ids(r);
+      }
       out = std::move(p);
       break;
     }

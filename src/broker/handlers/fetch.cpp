@@ -38,13 +38,13 @@ void read_on_owner(Broker& broker, const std::vector<PartitionRead*>& reads, int
                    bool committed, int32_t replica) {
   for (PartitionRead* r : reads) {
     auto& out = *r->out;
+    if (auto e = replication_leader_error(broker, r->topic->name, r->partition); e != ErrorCode::NONE) {
+      out.error_code = code(e);
+      continue;
+    }
     storage::PartitionLog* log = partition_log(broker, *r->topic, r->partition);
     if (log == nullptr) {
       out.error_code = code(ErrorCode::KAFKA_STORAGE_ERROR);
-      continue;
-    }
-    if (auto e = replication_leader_error(broker, r->topic->name, r->partition); e != ErrorCode::NONE) {
-      out.error_code = code(e);
       continue;
     }
     if (replica >= 0) {

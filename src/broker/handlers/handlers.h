@@ -74,6 +74,10 @@
 #include "protocol/generated/broker_registration_request.h"
 #include "protocol/generated/broker_registration_response.h"
 #include "protocol/generated/alter_partition_request.h"
+#include "protocol/generated/alter_partition_reassignments_request.h"
+#include "protocol/generated/alter_partition_reassignments_response.h"
+#include "protocol/generated/list_partition_reassignments_request.h"
+#include "protocol/generated/list_partition_reassignments_response.h"
 #include "protocol/generated/alter_partition_response.h"
 #include "protocol/generated/offset_for_leader_epoch_request.h"
 #include "protocol/generated/offset_for_leader_epoch_response.h"
@@ -125,6 +129,11 @@ asio::awaitable<protocol::DeleteTopicsResponse> handle_delete_topics(RequestCont
 asio::awaitable<protocol::CreatePartitionsResponse> handle_create_partitions(RequestContext&,
                                                                              protocol::CreatePartitionsRequest&);
 asio::awaitable<protocol::DeleteRecordsResponse> handle_delete_records(RequestContext&, protocol::DeleteRecordsRequest&);
+// AlterPartitionReassignments and ListPartitionReassignments (handlers/reassignments.cpp).
+asio::awaitable<protocol::AlterPartitionReassignmentsResponse> handle_alter_partition_reassignments(
+    RequestContext&, protocol::AlterPartitionReassignmentsRequest&);
+asio::awaitable<protocol::ListPartitionReassignmentsResponse> handle_list_partition_reassignments(
+    RequestContext&, protocol::ListPartitionReassignmentsRequest&);
 asio::awaitable<protocol::DescribeConfigsResponse> handle_describe_configs(RequestContext&,
                                                                            protocol::DescribeConfigsRequest&);
 

@@ -136,13 +136,13 @@ asio::awaitable<AppendOutcome> append_on_owner(Broker* broker, std::shared_ptr<c
                                                std::span<uint8_t> records,
                                                int16_t acks, int32_t timeout_ms, int64_t now, size_t min_insync) {
   AppendOutcome out;
+  if (auto e = replication_leader_error(*broker, topic->name, partition); e != ErrorCode::NONE) {
+    out.error = e;
+    co_return out;
+  }
   storage::PartitionLog* log = partition_log(*broker, *topic, partition);
   if (log == nullptr) {
     out.error = ErrorCode::KAFKA_STORAGE_ERROR;
-    co_return out;
-  }
-  if (auto e = replication_leader_error(*broker, topic->name, partition); e != ErrorCode::NONE) {
-    out.error = e;
     co_return out;
   }
   // The in-sync replicas now (the metadata's ISR; a partition without a record has itself).

@@ -81,5 +81,68 @@ TEST(Elect, OfflineWithoutUncleanThenBack) {
   EXPECT_EQ(unclean->isr, std::vector<int32_t>{2});
 }
 
+using Ids = std::vector<int32_t>;
+
+TEST(Reassign, MovesToNewReplicasThenEndsWhenTheyAreInSync) {
+  PartitionState s{{1, 2}, {1, 2}, 1, 3, 7};
+  auto r = reassign(s, Ids{3, 2});
+  ASSERT_TRUE(r.state) << r.error;
+  EXPECT_EQ(r.state->replicas, (Ids{3, 2, 1}));  // the target, then the ones leaving
+  EXPECT_EQ(r.state->adding, (Ids{3}));
+  EXPECT_EQ(r.state->removing, (Ids{1}));
+  EXPECT_EQ(r.state->isr, (Ids{1, 2}));
+  EXPECT_EQ(r.state->leader, 1);
+  EXPECT_EQ(r.state->leader_epoch, 3);
+  EXPECT_EQ(r.state->partition_epoch, 8);
+  EXPECT_FALSE(finish_reassignment(*r.state, {1, 2, 3}));  // 3 is not in sync yet
+  PartitionState caught_up = *r.state;
+  caught_up.isr = {1, 2, 3};
+  auto done = finish_reassignment(caught_up, {1, 2, 3});
+  ASSERT_TRUE(done);
+  EXPECT_EQ(done->replicas, (Ids{3, 2}));
+  EXPECT_EQ(done->isr, (Ids{2, 3}));
+  EXPECT_TRUE(done->adding.empty() && done->removing.empty());
+  EXPECT_EQ(done->leader, 3);  // the leader left: the first target replica in sync takes over
+  EXPECT_EQ(done->leader_epoch, 4);
+  EXPECT_EQ(done->partition_epoch, 9);
+  // Without a live target replica in sync it waits (the old leader keeps leading).
+  EXPECT_FALSE(finish_reassignment(caught_up, {1}));
+}
+
+TEST(Reassign, ShrinkingEndsAtOnceAndTheLeaderStaysIfKept) {
+  PartitionState s{{1, 2, 3}, {1, 2, 3}, 2, 3, 7};
+  auto r = reassign(s, Ids{2, 3});
+  ASSERT_TRUE(r.state);
+  auto done = finish_reassignment(*r.state, {1, 2, 3});
+  ASSERT_TRUE(done);
+  EXPECT_EQ(done->replicas, (Ids{2, 3}));
+  EXPECT_EQ(done->isr, (Ids{2, 3}));
+  EXPECT_EQ(done->leader, 2);
+  EXPECT_EQ(done->leader_epoch, 3);
+}
+
+TEST(Reassign, CancelGoesBackAndANewTargetReplacesTheOldOne) {
+  PartitionState s{{1}, {1}, 1, 0, 0};
+  EXPECT_FALSE(reassign(s, std::nullopt).state);  // nothing to cancel
+  auto r = reassign(s, Ids{2, 3});
+  ASSERT_TRUE(r.state);
+  PartitionState half = *r.state;  // 2 caught up, 3 not
+  half.isr = {1, 2};
+  // A new target: 3 is dropped at once (it was only being added), 1 still leaves.
+  auto again = reassign(half, Ids{2, 4});
+  ASSERT_TRUE(again.state);
+  EXPECT_EQ(again.state->replicas, (Ids{2, 4, 1}));
+  EXPECT_EQ(again.state->adding, (Ids{2, 4}));
+  EXPECT_EQ(again.state->removing, (Ids{1}));
+  EXPECT_EQ(again.state->isr, (Ids{1, 2}));
+  // Cancelled: back to the replicas from before, the ISR keeps what it has of them.
+  auto back = reassign(half, std::nullopt);
+  ASSERT_TRUE(back.state);
+  EXPECT_EQ(back.state->replicas, (Ids{1}));
+  EXPECT_EQ(back.state->isr, (Ids{1}));
+  EXPECT_FALSE(back.state->reassigning());
+  EXPECT_EQ(back.state->leader, 1);
+}
+
 }  // namespace
 }  // namespace fjord::cluster

@@ -32,6 +32,7 @@ std::vector<Record> sample_records() {
           RegisterBrokerRecord{BrokerInfo{3, Uuid::random(), "host-3", 9094, std::nullopt, false}},
           BrokerFenceRecord{2, false},
           PartitionRecord{t.topic.id, 1, PartitionState{{2, 3, 1}, {2, 1}, 2, 4, 7}},
+          PartitionRecord{t.topic.id, 2, PartitionState{{4, 2, 1}, {2, 1}, 2, 4, 8, {4}, {1}}},  // reassigning
           ClusterRecord{"c-1"}};
 }
 }  // namespace
