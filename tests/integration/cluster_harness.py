@@ -20,46 +20,58 @@ FAST = {"broker.heartbeat.interval.ms": 100, "broker.session.timeout.ms": 1000,
 class Net:
     """Every node in its own network namespace, joined by veth pairs to a bridge in this one (the
     test's clients are here): cut(i) takes node i off the network, as a network partition does,
-    mend(i) puts it back. Needs root (ip netns, bridges), as CI and this machine have."""
+    mend(i) puts it back. Needs root (namespaces, bridges), as CI and this machine have.
+
+    A namespace is held by a `sleep` started with `unshare --net` and entered with nsenter
+    through /proc/PID/ns/net: nothing is mounted (`ip netns` mounts under /run/netns, and its
+    exec remounts / and /sys, which fails in a chroot)."""
 
     def __init__(self, n):
         tag = "fj%d" % (os.getpid() % 100000)
         self.bridge = tag + "b"
-        self.ns = ["%sn%d" % (tag, i) for i in range(n)]
         self.host_ends = ["%sh%d" % (tag, i) for i in range(n)]
         subnet = "10.%d.%d" % (200 + os.getpid() % 50, os.getpid() % 250)
         self.hosts = ["%s.%d" % (subnet, i + 2) for i in range(n)]
+        self.holders = []
         try:
-            self._build(n, subnet)
+            self._build(n, tag, subnet)
         except BaseException:
             self.remove()  # what was made so far
             raise
 
-    def _build(self, n, subnet):
-        tag = self.bridge[:-1]
+    def _build(self, n, tag, subnet):
         self._ip("link", "add", self.bridge, "type", "bridge")
         self._ip("addr", "add", subnet + ".1/24", "dev", self.bridge)
         self._ip("link", "set", self.bridge, "up")
+        mine = os.readlink("/proc/self/ns/net")
         for i in range(n):
+            holder = subprocess.Popen(["unshare", "--net", "--", "sleep", "3600"], stdin=subprocess.DEVNULL)
+            self.holders.append(holder)
+            # Until unshare has run, /proc/PID/ns/net is still this namespace.
+            wait_until(lambda: self._ns_of(holder) not in (None, mine), 5, what="namespace %d" % i)
             inner = "%sc%d" % (tag, i)
-            self._ip("netns", "add", self.ns[i])
             self._ip("link", "add", self.host_ends[i], "type", "veth", "peer", "name", inner)
-            self._ip("link", "set", inner, "netns", self.ns[i])
+            self._ip("link", "set", inner, "netns", str(holder.pid))
             self._ip("link", "set", self.host_ends[i], "master", self.bridge)
             self._ip("link", "set", self.host_ends[i], "up")
             self._ip("addr", "add", self.hosts[i] + "/24", "dev", inner, inside=i)
             self._ip("link", "set", inner, "up", inside=i)
             self._ip("link", "set", "lo", "up", inside=i)
 
+    @staticmethod
+    def _ns_of(proc):
+        try:
+            return os.readlink("/proc/%d/ns/net" % proc.pid)
+        except OSError:
+            return None
+
     def _ip(self, *args, inside=None):
-        # Into a namespace with nsenter, which only joins it: `ip -n` / `ip netns exec` also
-        # remount / and /sys, which fails in a chroot (where / is no mount point).
         cmd = [*(self.prefix(inside) if inside is not None else []), "ip", *args]
         r = subprocess.run(cmd, capture_output=True, text=True)
         assert r.returncode == 0, "%s failed (%d): %s" % (" ".join(cmd), r.returncode, r.stderr.strip())
 
     def prefix(self, i):
-        return ["nsenter", "--net=/run/netns/" + self.ns[i]]
+        return ["nsenter", "--net=/proc/%d/ns/net" % self.holders[i].pid]
 
     def free_port(self, i):
         # Each namespace has its own ports: any port is free there.
@@ -72,9 +84,13 @@ class Net:
         self._ip("link", "set", self.host_ends[i], "up")
 
     def remove(self):
-        for ns, end in zip(self.ns, self.host_ends):
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
-            subprocess.run(["ip", "link", "del", end], capture_output=True)  # gone with its peer, unless not moved yet
+        # A namespace goes with its last process (the brokers are stopped by now), and a veth
+        # pair with its namespace end.
+        for h in self.holders:
+            h.kill()
+            h.wait()
+        for end in self.host_ends:
+            subprocess.run(["ip", "link", "del", end], capture_output=True)
         subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
 
 
