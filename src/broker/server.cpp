@@ -371,10 +371,9 @@ int serve(const BrokerConfig& static_config) {
     broker.advertised_host = endpoint.address().is_unspecified() ? "127.0.0.1" : endpoint.address().to_string();
   if (!config.is_set("advertised.listeners") || broker.advertised_port == 0) broker.advertised_port = endpoint.port();
 
-  for (int i = 0; i < shard_count; ++i)
-    asio::co_spawn(shards.context(i), accept_loop(broker, i, *acceptors[static_cast<size_t>(i)]), asio::detached);
   // Replication: every shard brings its hosted partitions to their state in the image (leading
-  // or following); metadata changes refresh them from then on.
+  // or following); metadata changes refresh them from then on. In place before the first
+  // request: without it a replicated partition's log would answer acks=all alone.
   std::vector<std::unique_ptr<ShardReplication>> replication;
   if (cluster_mode) {
     for (int i = 0; i < shard_count; ++i) replication.push_back(std::make_unique<ShardReplication>(broker, i));
@@ -385,6 +384,8 @@ int serve(const BrokerConfig& static_config) {
       for (int32_t p = 0; p < topic->partitions; ++p)
         if (hosts(*topic, p, broker.node_id)) refresh_replication(broker, name, p);
   }
+  for (int i = 0; i < shard_count; ++i)
+    asio::co_spawn(shards.context(i), accept_loop(broker, i, *acceptors[static_cast<size_t>(i)]), asio::detached);
   std::shared_ptr<Membership> membership;
   if (cluster_mode) membership = start_membership(broker);
 

@@ -103,6 +103,7 @@ IoResult<std::unique_ptr<PartitionLog>> PartitionLog::open(Env& env, const fs::p
 }
 
 IoResult<> PartitionLog::rebuild_producer_state() {
+  const bool expired = producers_.expired_any();
   producers_.clear();
   pending_snapshot_.reset();
   int64_t from = log_start_offset_;
@@ -110,6 +111,7 @@ IoResult<> PartitionLog::rebuild_producer_state() {
     producers_ = std::move(snapshot->second);
     from = std::max(from, snapshot->first);
   }
+  if (expired) producers_.mark_expired();
   load_aborted(from);
   std::vector<uint8_t> control;
   auto it = segments_.upper_bound(from);
@@ -318,7 +320,8 @@ tl::expected<AppendResult, ErrorCode> PartitionLog::append(std::span<uint8_t> re
       }
     }
     if (idempotent) {
-      ProducerCheck check = producers_.check(*h);
+      // A log that lost records from its start may have lost a producer's state with them.
+      ProducerCheck check = producers_.check(*h, log_start_offset_ > 0);
       if (check.error != ErrorCode::NONE) {
         if (why) *why = std::move(check.message);
         return tl::unexpected(check.error);

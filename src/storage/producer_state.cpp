@@ -41,12 +41,19 @@ int32_t ProducerBatch::first_seq() const {
   return last_seq - offset_delta;
 }
 
-ProducerCheck ProducerState::check(const protocol::BatchHeader& b) const {
+ProducerCheck ProducerState::check(const protocol::BatchHeader& b, bool state_may_be_gone) const {
   ProducerCheck out;
   const int32_t first = b.base_sequence;
   const int32_t last = last_sequence(b.base_sequence, b.last_offset_delta);
   auto it = producers_.find(b.producer_id);
-  if (it == producers_.end()) return out;  // unknown: any sequence starts it (Kafka since KIP-360)
+  if (it == producers_.end()) {
+    // Unknown: a producer starts at sequence 0; later only if its state may have gone.
+    if (first > 0 && !state_may_be_gone && !expired_any_) {
+      out.error = ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER;
+      out.message = fmt::format("producer {} is unknown here and starts at sequence {}, not 0", b.producer_id, first);
+    }
+    return out;
+  }
   const ProducerEntry& e = it->second;
   if (b.producer_epoch == e.epoch) {
     for (const ProducerBatch& cached : e.batches) {
@@ -135,10 +142,12 @@ const ProducerEntry* ProducerState::find(int64_t producer_id) const {
 }
 
 size_t ProducerState::remove_expired(int64_t now_ms, int64_t expiration_ms) {
-  return std::erase_if(producers_, [&](const auto& kv) {
+  const size_t gone = std::erase_if(producers_, [&](const auto& kv) {
     const ProducerEntry& e = kv.second;
     return e.current_txn_first_offset < 0 && now_ms - e.last_timestamp() >= expiration_ms;
   });
+  if (gone > 0) expired_any_ = true;
+  return gone;
 }
 
 Bytes ProducerState::encode_snapshot() const {

@@ -75,9 +75,16 @@ class ProducerState {
   // repeat of a cached batch is a duplicate; an epoch below the producer's is
   // INVALID_PRODUCER_EPOCH; a new epoch must start at sequence 0, and in the same epoch the first
   // sequence must follow the last one (else OUT_OF_ORDER_SEQUENCE_NUMBER). A producer the
-  // partition has no state for (new, or expired) may start anywhere. A plain batch from a
-  // producer with a transaction open here is INVALID_TXN_STATE.
-  ProducerCheck check(const protocol::BatchHeader& batch) const;
+  // partition has no state for starts at sequence 0, or anywhere when `state_may_be_gone` (the
+  // log lost records from its start, or expired producers: Kafka's KIP-360 leniency). Stricter
+  // than Kafka, which always lets an unknown producer start anywhere: a new leader that never
+  // got a producer's first batches (they were not acknowledged) would then take its later ones,
+  // and a client that sees a later sequence acknowledged takes the earlier ones as written.
+  // A plain batch from a producer with a transaction open here is INVALID_TXN_STATE.
+  ProducerCheck check(const protocol::BatchHeader& batch, bool state_may_be_gone = true) const;
+  // Whether remove_expired() dropped a producer since this state was made.
+  bool expired_any() const { return expired_any_; }
+  void mark_expired() { expired_any_ = true; }
 
   // Checks a transaction marker the coordinator writes: its epoch may not be below the
   // producer's (INVALID_PRODUCER_EPOCH), nor its coordinator epoch below the last one seen
@@ -119,6 +126,7 @@ class ProducerState {
  private:
   std::unordered_map<int64_t, ProducerEntry> producers_;
   std::map<int64_t, int64_t> ongoing_;  // first offset -> producer id
+  bool expired_any_ = false;
 };
 
 // Snapshot files in a partition directory: `<20-digit offset>.snapshot`, the state of every batch

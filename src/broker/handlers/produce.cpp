@@ -152,8 +152,14 @@ asio::awaitable<AppendOutcome> append_on_owner(Broker* broker, std::shared_ptr<c
     return state ? state->isr.size() : size_t{1};
   };
   if (acks == -1 && isr_size() < min_insync) {
-    out.error = ErrorCode::NOT_ENOUGH_REPLICAS;
-    out.message = fmt::format("{} in-sync replica(s), fewer than min.insync.replicas ({})", isr_size(), min_insync);
+    // A retry of a batch the log already has (a new leader got it from the old one) is written:
+    // NOT_ENOUGH_REPLICAS would tell the client it is not, and an idempotent client may then send
+    // it again under a new producer epoch, as a duplicate.
+    auto header = read_batch_header(records);
+    const bool written = header && header->producer_id >= 0 && log->producer_state().check(*header).duplicate;
+    out.error = written ? ErrorCode::NOT_ENOUGH_REPLICAS_AFTER_APPEND : ErrorCode::NOT_ENOUGH_REPLICAS;
+    out.message = fmt::format("{} in-sync replica(s), fewer than min.insync.replicas ({}){}", isr_size(), min_insync,
+                              written ? "; the batch was written before" : "");
     co_return out;
   }
   const auto started = std::chrono::steady_clock::now();

@@ -116,6 +116,19 @@ TEST(ProducerState, SequencesWrapAroundAtInt32Max) {
   EXPECT_EQ(s.check(header(7, 0, 2, 1)).error, ErrorCode::NONE);
 }
 
+TEST(ProducerState, AnUnknownProducerStartsAtZeroUnlessItsStateMayHaveGone) {
+  ProducerState s;
+  auto late = s.check(header(7, 0, 42, 3), /*state_may_be_gone=*/false);
+  EXPECT_EQ(late.error, ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER);
+  EXPECT_NE(late.message.find("not 0"), std::string::npos) << late.message;
+  EXPECT_EQ(s.check(header(7, 0, 0, 3), false).error, ErrorCode::NONE);
+  EXPECT_EQ(s.check(header(7, 0, 42, 3), true).error, ErrorCode::NONE);
+  // Once a producer expired here, any unknown one may be an expired one resuming.
+  s.update(header(1, 0, 0, 1, 0, /*ts=*/1000));
+  EXPECT_EQ(s.remove_expired(10'000, 5'000), 1u);
+  EXPECT_EQ(s.check(header(7, 0, 42, 3), false).error, ErrorCode::NONE);
+}
+
 TEST(ProducerState, IdleProducersExpire) {
   ProducerState s;
   s.update(header(1, 0, 0, 1, 0, /*ts=*/1000));
@@ -303,6 +316,24 @@ TEST(ProducerStateLog, IdleProducersExpire) {
   EXPECT_EQ(l.log->expire_producers(69'999), 0u);
   EXPECT_EQ(l.log->expire_producers(70'000), 1u);
   EXPECT_TRUE(l.log->producer_state().empty());
+  // It may resume where it was: its state went, not its sequence.
+  EXPECT_TRUE(l.append(producer_batch(5, 0, 1, 1, /*ts=*/80'000)).has_value());
+}
+
+TEST(ProducerStateLog, AnUnknownProducerMustStartAtZeroOnAWholeLog) {
+  // A leader that never got a producer's first batches (they were not acknowledged) must not
+  // take its later ones: the client would count the first ones as written.
+  TempDir tmp("idem-unknown");
+  Log l(tmp.path / "t-0");
+  l.open(true);
+  auto late = l.append(producer_batch(5, 0, 4, 2));
+  ASSERT_FALSE(late.has_value());
+  EXPECT_EQ(late.error(), ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER);
+  EXPECT_EQ(l.log->log_end_offset(), 0);
+  ASSERT_TRUE(l.append(producer_batch(5, 0, 0, 4)).has_value());
+  // With records deleted from its start, the producer's state may have gone with them.
+  ASSERT_TRUE(l.log->delete_records_before(4).has_value());
+  EXPECT_TRUE(l.append(producer_batch(6, 0, 9, 1)).has_value());
 }
 
 }  // namespace fjord::storage
