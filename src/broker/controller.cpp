@@ -32,7 +32,8 @@ int32_t leader_of(const metadata::TopicInfo& topic, int32_t partition, int32_t n
 
 Controller::Controller(LiveConfig& config, metadata::MetadataStore& store, std::filesystem::path data_dir)
     : config_(config), store_(store), data_dir_(std::move(data_dir)) {
-  config_.update(*store_.image());
+  auto image = store_.image();
+  config_.update(*image);
 }
 
 TopicResult Controller::commit(const metadata::Record& record) { return commit(std::vector<metadata::Record>{record}); }
@@ -81,7 +82,8 @@ std::vector<metadata::Record> Controller::new_partitions(const metadata::Image& 
 }
 
 tl::expected<int64_t, ErrorCode> Controller::allocate_producer_ids(int32_t broker_id) {
-  const int64_t start = store_.image()->next_producer_id();
+  auto image = store_.image();
+  const int64_t start = image->next_producer_id();
   if (start > INT64_MAX - kProducerIdBlock)
     return tl::unexpected(ErrorCode::UNKNOWN_SERVER_ERROR);  // Kafka's limit too: ids are never reused
   if (auto r = commit(metadata::ProducerIdsRecord{broker_id, start + kProducerIdBlock}); !r.ok())
@@ -147,7 +149,7 @@ TopicResult Controller::create_topic(const NewTopic& spec, bool validate_only) {
   if (auto r = commit(records); !r.ok()) return r;
   placement_start_ += static_cast<uint32_t>(partitions);
   spdlog::info("created topic {} (id {}) with {} partition(s)", topic->name, topic->id.to_string(), partitions);
-  if (const metadata::TopicInfo* made = store_.image()->find(topic->id))
+  if (auto made = store_.topic(topic->id))
     return {ErrorCode::NONE, "", std::make_shared<const metadata::TopicInfo>(*made)};
   return {ErrorCode::NONE, "", topic};
 }
@@ -156,7 +158,7 @@ TopicResult Controller::delete_topic(const metadata::TopicInfo& topic_ref) {
   if (!config_.get()->get_bool("delete.topic.enable"))
     return fail(ErrorCode::TOPIC_DELETION_DISABLED, "Topic deletion is disabled.");
   metadata::TopicInfo topic = topic_ref;  // the image may change under the reference
-  if (store_.image()->find(topic.id) == nullptr)
+  if (store_.topic(topic.id) == nullptr)
     return fail(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, "This server does not host this topic-partition.");
   // The coordinators live on it: deleting it would lose every group's offsets.
   if (metadata::is_internal_topic(topic.name))
@@ -167,7 +169,7 @@ TopicResult Controller::delete_topic(const metadata::TopicInfo& topic_ref) {
 }
 
 TopicResult Controller::create_partitions(const std::string& name, int32_t count, bool validate_only) {
-  const metadata::TopicInfo* found = store_.image()->find(name);
+  auto found = store_.topic(name);
   if (found == nullptr)
     return fail(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, fmt::format("The topic '{}' does not exist.", name));
   metadata::TopicInfo topic = *found;
@@ -238,7 +240,7 @@ TopicResult Controller::reassign_partition(const std::string& name, int32_t part
 
 TopicResult Controller::set_topic_configs(const std::string& name, const std::map<std::string, std::string>& configs,
                                           bool validate_only) {
-  const metadata::TopicInfo* found = store_.image()->find(name);
+  auto found = store_.topic(name);
   if (found == nullptr)
     return fail(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, fmt::format("The topic '{}' does not exist.", name));
   if (auto why = metadata::invalid_topic_configs(configs)) return fail(ErrorCode::INVALID_CONFIG, *why);
@@ -260,8 +262,9 @@ TopicResult Controller::set_topic_configs(const std::string& name, const std::ma
 TopicResult Controller::set_broker_configs(const std::string& resource, const std::map<std::string, std::string>& configs,
                                            bool validate_only) {
   const std::string node = std::to_string(config_.static_config().node_id());
+  auto image = store_.image();
   auto registered = [&] {
-    for (const auto& [id, b] : store_.image()->brokers())
+    for (const auto& [id, b] : image->brokers())
       if (std::to_string(id) == resource) return true;
     return false;
   };
@@ -281,7 +284,7 @@ TopicResult Controller::set_broker_configs(const std::string& resource, const st
     if (auto why = validate_config_value(*def, value))
       return fail(ErrorCode::INVALID_CONFIG, fmt::format("Invalid value {} for configuration {}: {}", value, key, *why));
   }
-  const std::map<std::string, std::string>& current = store_.image()->broker_configs(resource);
+  const std::map<std::string, std::string>& current = image->broker_configs(resource);
   std::vector<metadata::Record> records;
   for (const auto& [key, value] : current)
     if (!configs.contains(key)) records.push_back(metadata::BrokerConfigRecord{resource, key, std::nullopt});

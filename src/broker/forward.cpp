@@ -61,7 +61,7 @@ asio::awaitable<TopicResult> create_topic_via_controller(Broker& broker, NewTopi
   // The controller has committed it; the quorum brings it here within a heartbeat or so.
   asio::steady_timer timer(co_await asio::this_coro::executor);
   for (int i = 0; i < 200; ++i) {
-    if (const metadata::TopicInfo* made = broker.store.image()->find(spec.name))
+    if (auto made = broker.store.topic(spec.name))
       co_return TopicResult{ErrorCode::NONE, "", std::make_shared<const metadata::TopicInfo>(*made)};
     timer.expires_after(10ms);
     co_await timer.async_wait(asio::use_awaitable);

@@ -15,18 +15,18 @@ namespace fjord::broker {
 using protocol::ErrorCode;
 
 asio::awaitable<tl::expected<int32_t, ErrorCode>> ensure_internal_topic(Broker& broker, NewTopic spec) {
-  if (const metadata::TopicInfo* t = broker.store.image()->find(spec.name)) co_return t->partitions;
+  if (auto t = broker.store.topic(spec.name)) co_return t->partitions;
   spec.configs["cleanup.policy"] = "compact";
   TopicResult result = co_await create_topic_via_controller(broker, spec);
   if (result.ok()) co_return result.topic->partitions;
   // Another request may have created it meanwhile.
-  if (const metadata::TopicInfo* t = broker.store.image()->find(spec.name)) co_return t->partitions;
+  if (auto t = broker.store.topic(spec.name)) co_return t->partitions;
   spdlog::error("cannot create {}: {}", spec.name, result.message);
   co_return tl::unexpected(ErrorCode::COORDINATOR_NOT_AVAILABLE);
 }
 
 int32_t coordinator_node(const Broker& broker, std::string_view topic, int32_t partition) {
-  const metadata::TopicInfo* t = broker.store.image()->find(topic);
+  auto t = broker.store.topic(topic);
   return t == nullptr ? -1 : leader_of(*t, partition, broker.node_id);
 }
 
@@ -34,7 +34,7 @@ ErrorCode coordinator_error(const Broker& broker, std::string_view topic, int32_
   const int32_t node = coordinator_node(broker, topic, partition);
   if (node == broker.node_id) {
     // A replicated partition's groups are loaded when its leadership arrives here.
-    const metadata::TopicInfo* t = broker.store.image()->find(topic);
+    auto t = broker.store.topic(topic);
     const metadata::PartitionState* state = t ? t->partition(partition) : nullptr;
     if (state != nullptr && state->replicas.size() > 1 && !broker.coordinator_loads.loaded(topic, partition))
       return ErrorCode::COORDINATOR_LOAD_IN_PROGRESS;
@@ -109,7 +109,7 @@ std::unique_ptr<coordinator::GroupCoordinator> make_coordinator(Broker& broker, 
 }
 
 bool load_groups(Broker& broker) {
-  const metadata::TopicInfo* topic = broker.store.image()->find(coordinator::kOffsetsTopic);
+  auto topic = broker.store.topic(coordinator::kOffsetsTopic);
   if (!topic) return true;
   auto started = std::chrono::steady_clock::now();
   coordinator::ReplayStats total;

@@ -50,7 +50,7 @@ storage::PartitionLog* partition_log(Broker& broker, const metadata::TopicInfo& 
   storage::LogManager& logs = *broker.logs[static_cast<size_t>(shard)];
   if (storage::PartitionLog* log = logs.find(topic.name, partition, topic.id)) return log;
   // A request that read an older image must not bring back a log that has left this node since.
-  const metadata::TopicInfo* now = broker.store.image()->find(topic.id);
+  auto now = broker.store.topic(topic.id);
   if (now == nullptr || !hosts(*now, partition, broker.node_id)) return nullptr;
   auto opened = logs.open(topic.name, partition, topic.id, log_config_for(*broker.config(), topic),
                           storage::StartupState{true, {}, {}}, now_ms());
@@ -114,7 +114,7 @@ asio::awaitable<std::optional<protocol::ErrorCode>> wait_replicated_for(storage:
 void append_durable(Broker& broker, std::string_view topic_name, int32_t partition,
                     const std::function<tl::expected<storage::AppendResult, protocol::ErrorCode>(storage::PartitionLog&)>& append,
                     std::function<void(protocol::ErrorCode)> done) {
-  const metadata::TopicInfo* topic = broker.store.image()->find(topic_name);
+  auto topic = broker.store.topic(topic_name);
   storage::PartitionLog* log = topic ? partition_log(broker, *topic, partition) : nullptr;
   if (!log) return done(topic ? protocol::ErrorCode::KAFKA_STORAGE_ERROR : protocol::ErrorCode::UNKNOWN_TOPIC_OR_PARTITION);
   if (auto e = replication_leader_error(broker, topic->name, partition); e != protocol::ErrorCode::NONE) return done(e);

@@ -291,7 +291,8 @@ int serve(const BrokerConfig& static_config) {
   {
     storage::RecoveryReport report;
     size_t opened = 0;
-    for (const auto& [name, topic] : (*store)->image()->topics()) {
+    auto image = (*store)->image();
+    for (const auto& [name, topic] : image->topics()) {
       storage::LogConfig log_config = log_config_for(config, *topic);
       for (int32_t p = 0; p < topic->partitions; ++p) {
         if (!hosts(*topic, p, broker.node_id)) continue;
@@ -380,7 +381,8 @@ int serve(const BrokerConfig& static_config) {
     // Refreshes read the image when they run: a change handled meanwhile is not missed.
     broker.replication.store(&replication, std::memory_order_release);
     for (auto& r : replication) r->start();
-    for (const auto& [name, topic] : broker.store.image()->topics())
+    auto image = broker.store.image();
+    for (const auto& [name, topic] : image->topics())
       for (int32_t p = 0; p < topic->partitions; ++p)
         if (hosts(*topic, p, broker.node_id)) refresh_replication(broker, name, p);
   }
@@ -427,7 +429,7 @@ int serve(const BrokerConfig& static_config) {
   auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
   spdlog::info("Fjord broker {} ready on {}:{} (advertised {}:{}), {} shard(s), {} topic(s), data dir {}, started in {} ms",
                broker.node_id, endpoint.address().to_string(), endpoint.port(), broker.advertised_host,
-               broker.advertised_port, shard_count, (*store)->image()->topics().size(), data_dir, elapsed.count());
+               broker.advertised_port, shard_count, (*store)->image().get()->topics().size(), data_dir, elapsed.count());
   shards.run();
   spdlog::info("broker stopped");
   return 0;

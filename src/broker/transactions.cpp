@@ -261,7 +261,7 @@ std::unique_ptr<coordinator::TransactionCoordinator> make_txn_coordinator(Broker
 }
 
 bool load_transactions(Broker& broker) {
-  const metadata::TopicInfo* topic = broker.store.image()->find(coordinator::kTransactionTopic);
+  auto topic = broker.store.topic(coordinator::kTransactionTopic);
   auto started = std::chrono::steady_clock::now();
   coordinator::ReplayStats total;
   for (int32_t p = 0; topic && p < topic->partitions; ++p) {

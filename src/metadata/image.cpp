@@ -14,6 +14,16 @@ const TopicInfo* Image::find(const Uuid& id) const {
   return it == by_id_.end() ? nullptr : it->second.get();
 }
 
+Image::TopicPtr Image::find_shared(std::string_view name) const {
+  auto it = by_name_.find(name);
+  return it == by_name_.end() ? nullptr : it->second;
+}
+
+Image::TopicPtr Image::find_shared(const Uuid& id) const {
+  auto it = by_id_.find(id);
+  return it == by_id_.end() ? nullptr : it->second;
+}
+
 const std::map<std::string, std::string>& Image::broker_configs(const std::string& resource) const {
   static const std::map<std::string, std::string> kNone;
   auto it = broker_configs_.find(resource);

@@ -126,6 +126,9 @@ class Image {
 
   const TopicInfo* find(std::string_view name) const;
   const TopicInfo* find(const Uuid& id) const;
+  // The same, as an owning handle: it keeps the topic alive after the image is gone.
+  TopicPtr find_shared(std::string_view name) const;
+  TopicPtr find_shared(const Uuid& id) const;
   const std::map<std::string, TopicPtr, std::less<>>& topics() const { return by_name_; }
   // Dynamic broker configs of `resource` (a node id, or "" for the cluster-wide defaults).
   const std::map<std::string, std::string>& broker_configs(const std::string& resource) const;
@@ -158,6 +161,23 @@ class Image {
   int64_t next_producer_id_ = 0;
   std::map<int32_t, BrokerInfo> brokers_;
   std::string cluster_id_;
+};
+
+// The image as readers get it from the store. What they find in it (a TopicInfo*, a broker, a
+// map of configs) lives only as long as the image does, and a newer image may be published by
+// another thread at any moment, freeing the old one when its last holder lets go. So a
+// temporary cannot be dereferenced: `store.image()->find(name)` does not compile (the pointer
+// it returned would dangle at the end of the statement); hold the image in a variable for as
+// long as what was found in it is used.
+class ImageRef : public std::shared_ptr<const Image> {
+ public:
+  ImageRef() = default;
+  ImageRef(std::shared_ptr<const Image> image) : std::shared_ptr<const Image>(std::move(image)) {}  // NOLINT
+
+  const Image* operator->() const& noexcept { return get(); }
+  const Image& operator*() const& noexcept { return *get(); }
+  const Image* operator->() const&& = delete;
+  const Image& operator*() const&& = delete;
 };
 
 }  // namespace fjord::metadata

@@ -106,9 +106,9 @@ void MetadataStore::publish(Image next) {
   if (listener_) listener_(std::move(before), std::move(after));
 }
 
-void MetadataStore::apply(const std::vector<Record>& records) { publish(image()->apply(records)); }
+void MetadataStore::apply(const std::vector<Record>& records) { publish(image_.load(std::memory_order_acquire)->apply(records)); }
 
-Bytes MetadataStore::snapshot() { return encode_entry(image()->to_records()); }
+Bytes MetadataStore::snapshot() { return encode_entry(image_.load(std::memory_order_acquire)->to_records()); }
 
 tl::expected<void, std::string> MetadataStore::restore(ByteView bytes) {
   auto records = decode_entry(bytes);
@@ -129,7 +129,7 @@ tl::expected<void, std::string> MetadataStore::commit(const std::vector<Record>&
     return {};
   }
   if (auto r = log_.append(records); !r) return r;
-  publish(image()->apply(records));
+  publish(image_.load(std::memory_order_acquire)->apply(records));
   return {};
 }
 

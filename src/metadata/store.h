@@ -29,7 +29,12 @@ class MetadataStore : private StateMachine {
                                                                               Listener listener);
   ~MetadataStore() override;
 
-  std::shared_ptr<const Image> image() const { return image_.load(std::memory_order_acquire); }
+  // The current image; hold it for as long as anything found in it is used (see ImageRef).
+  ImageRef image() const { return image_.load(std::memory_order_acquire); }
+  // A topic of the current image, held by the caller (nullptr: no such topic): safe to use after
+  // newer images are published.
+  Image::TopicPtr topic(std::string_view name) const { return image_.load(std::memory_order_acquire)->find_shared(name); }
+  Image::TopicPtr topic(const Uuid& id) const { return image_.load(std::memory_order_acquire)->find_shared(id); }
   // The quorum's cluster id once it has one; until then (and on a single node) meta.properties'.
   std::string cluster_id() const;
   uint64_t replayed_records() const { return replayed_; }

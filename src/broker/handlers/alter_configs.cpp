@@ -51,12 +51,13 @@ asio::awaitable<void> apply(Broker& broker, int8_t type, const std::string& name
   std::map<std::string, std::string> configs;
   std::optional<KeyInfo> info;
   if (type == kBrokerResource) {
-    configs = broker.store.image()->broker_configs(name);
+    auto image = broker.store.image();
+    configs = image->broker_configs(name);
     auto config = broker.config();
     info = KeyInfo{[](std::string_view key) { return find_broker_config(key); },
                    [config](std::string_view key) { return config->get(key); }};
   } else if (type == kTopicResource) {
-    const metadata::TopicInfo* topic = broker.store.image()->find(name);
+    auto topic = broker.store.topic(name);
     if (topic == nullptr) {
       out.error_code = code(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION);
       out.error_message = "The topic '" + name + "' does not exist.";

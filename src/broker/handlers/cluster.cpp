@@ -57,7 +57,8 @@ asio::awaitable<protocol::AllocateProducerIdsResponse> handle_allocate_producer_
   const int64_t epoch = req.broker_epoch;
   auto work = [&broker, id, epoch]() -> tl::expected<int64_t, protocol::ErrorCode> {
     if (broker.store.quorum() != nullptr) {
-      const metadata::BrokerInfo* b = broker.store.image()->broker(id);
+      auto image = broker.store.image();
+      const metadata::BrokerInfo* b = image->broker(id);
       if (b == nullptr || b->epoch != epoch) return tl::unexpected(protocol::ErrorCode::STALE_BROKER_EPOCH);
     }
     return broker.controller.allocate_producer_ids(id);
@@ -100,7 +101,7 @@ asio::awaitable<protocol::AlterPartitionResponse> handle_alter_partition(Request
       auto work = [&broker, id = req.broker_id, epoch = req.broker_epoch, topic_id = t.topic_id,
                    partition = p.partition_index, asked] {
         auto e = broker.controller.alter_partition(id, epoch, topic_id, partition, asked);
-        const metadata::TopicInfo* topic = broker.store.image()->find(topic_id);
+        auto topic = broker.store.topic(topic_id);
         const metadata::PartitionState* state = topic ? topic->partition(partition) : nullptr;
         return std::make_pair(e, state ? std::optional(*state) : std::nullopt);
       };

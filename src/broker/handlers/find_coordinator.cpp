@@ -39,7 +39,8 @@ asio::awaitable<FindCoordinatorResponse> handle_find_coordinator(RequestContext&
       return;
     }
     const int32_t leader = coordinator_node(broker, topic, coordinator::partition_for(key, *offsets_topic));
-    const metadata::BrokerInfo* b = broker.store.image()->broker(leader);
+    auto image = broker.store.image();
+    const metadata::BrokerInfo* b = image->broker(leader);
     if (leader == broker.node_id) {
       error = 0;
       message = std::nullopt;

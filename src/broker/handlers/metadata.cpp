@@ -131,7 +131,8 @@ asio::awaitable<MetadataResponse> handle_metadata(RequestContext& ctx, MetadataR
     spec.name = name;
     TopicResult created = co_await create_topic_via_controller(broker, std::move(spec));
     if (created.ok()) {
-      describe_topic(ctx, *broker.store.image(), *created.topic, include_ops, out);
+      auto now = broker.store.image();
+      describe_topic(ctx, *now, *created.topic, include_ops, out);
     } else if (created.error == ErrorCode::TOPIC_ALREADY_EXISTS) {
       // Created meanwhile by another request.
       auto now = broker.store.image();

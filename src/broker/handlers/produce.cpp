@@ -147,7 +147,7 @@ asio::awaitable<AppendOutcome> append_on_owner(Broker* broker, std::shared_ptr<c
   }
   // The in-sync replicas now (the metadata's ISR; a partition without a record has itself).
   auto isr_size = [broker, topic, partition] {
-    const metadata::TopicInfo* now = broker->store.image()->find(topic->id);
+    auto now = broker->store.topic(topic->id);
     const metadata::PartitionState* state = now ? now->partition(partition) : nullptr;
     return state ? state->isr.size() : size_t{1};
   };

@@ -157,7 +157,7 @@ asio::awaitable<CreatePartitionsResponse> handle_create_partitions(RequestContex
       continue;
     }
     if (t.assignments) {
-      const metadata::TopicInfo* topic = broker.store.image()->find(t.name);
+      auto topic = broker.store.topic(t.name);
       bool valid = topic != nullptr && static_cast<int32_t>(t.assignments->size()) == t.count - topic->partitions;
       for (const auto& a : *t.assignments) {
         valid = valid && a.broker_ids.size() == 1;

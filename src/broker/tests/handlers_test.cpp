@@ -7,6 +7,7 @@
 #include <asio/detached.hpp>
 #include <asio/post.hpp>
 
+#include <deque>
 #include <filesystem>
 #include <future>
 #include <thread>
@@ -108,6 +109,51 @@ class HandlersTest : public ::testing::Test {
     EXPECT_TRUE(r.ok()) << r.error();
     EXPECT_EQ(r.remaining(), 0u);
     return resp;
+  }
+
+  // Every request of `reqs` at once (concurrent on shard 0, as pipelined requests are); the
+  // responses in request order.
+  template <typename Resp, typename Req>
+  std::vector<Resp> call_all(const std::vector<Req>& reqs, int16_t version) {
+    std::vector<Bytes> frames;
+    std::vector<ParsedRequest> parsed;
+    std::deque<RequestContext> contexts;
+    std::vector<HandlerResult> results(reqs.size());
+    frames.reserve(reqs.size());
+    parsed.reserve(reqs.size());
+    const HandlerInfo* handler = find_handler(Req::kApiKey);
+    size_t done = 0;
+    asio::io_context& io = shards_.context(0);
+    for (size_t i = 0; i < reqs.size(); ++i) {
+      RequestHeader header;
+      header.request_api_key = Req::kApiKey;
+      header.request_api_version = version;
+      header.correlation_id = static_cast<int32_t>(i);
+      header.client_id = "handlers-test";
+      frames.push_back(encode_request(header, reqs[i]));
+      std::string error;
+      parsed.push_back(*parse_request(ByteView(frames.back()).subspan(4), error));
+      contexts.push_back(RequestContext{*broker_, parsed.back().header});
+      asio::co_spawn(io, [&, i]() -> asio::awaitable<void> {
+        results[i] = co_await handler->invoke(contexts[i], parsed[i].body);
+        ++done;
+      }, asio::detached);
+    }
+    io.restart();
+    auto work = asio::make_work_guard(io);
+    while (done < reqs.size()) io.run_one();
+    std::vector<Resp> out;
+    for (auto& result : results) {
+      EXPECT_TRUE(result.has_value());
+      Bytes bytes = result->materialize();
+      Reader r(bytes);
+      r.read_int32();
+      ResponseHeader rh;
+      rh.decode(r, response_header_version(*find_api_spec(Req::kApiKey), version));
+      out.emplace_back().decode(r, version);
+      EXPECT_TRUE(r.ok()) << r.error();
+    }
+    return out;
   }
 
   CreateTopicsResponse create(const std::string& name, int32_t partitions, int16_t version,
@@ -235,7 +281,7 @@ TEST_F(HandlersTest, CreateTopicsErrors) {
   auto resp = call<CreateTopicsResponse>(validate, 5);
   EXPECT_EQ(resp.topics[0].error_code, 0);
   EXPECT_EQ(resp.topics[0].num_partitions, 1);
-  EXPECT_EQ(store_->image()->find("dry"), nullptr);
+  EXPECT_EQ(store_->topic("dry"), nullptr);
   EXPECT_FALSE(fs::exists(dir_ / "dry-0"));
 }
 
@@ -254,7 +300,7 @@ TEST_F(HandlersTest, DeleteTopicsAtEveryVersion) {
     ASSERT_EQ(resp.responses.size(), 1u);
     EXPECT_EQ(resp.responses[0].error_code, 0) << v;
     EXPECT_EQ(resp.responses[0].name, name);
-    EXPECT_EQ(store_->image()->find(name), nullptr);
+    EXPECT_EQ(store_->topic(name), nullptr);
     EXPECT_FALSE(fs::exists(dir_ / (name + "-0")));
     auto again = call<DeleteTopicsResponse>(req, v);
     EXPECT_EQ(again.responses[0].error_code,
@@ -273,7 +319,7 @@ TEST_F(HandlersTest, CreatePartitionsAtEveryVersion) {
     auto resp = call<CreatePartitionsResponse>(req, v);
     ASSERT_EQ(resp.results.size(), 1u);
     EXPECT_EQ(resp.results[0].error_code, 0) << v;
-    EXPECT_EQ(store_->image()->find("grow")->partitions, 2 + v);
+    EXPECT_EQ(store_->topic("grow")->partitions, 2 + v);
     EXPECT_TRUE(fs::exists(dir_ / ("grow-" + std::to_string(1 + v))));
     EXPECT_EQ(call<CreatePartitionsResponse>(req, v).results[0].error_code, code(ErrorCode::INVALID_PARTITIONS));
   }
@@ -392,7 +438,7 @@ TEST_F(HandlersTest, ProduceFetchListOffsetsAtEveryVersion) {
     req.max_bytes = 1 << 20;
     auto& t = req.topics.emplace_back();
     t.topic = "data";
-    t.topic_id = store_->image()->find("data")->id;
+    t.topic_id = store_->topic("data")->id;
     auto& p = t.partitions.emplace_back();
     p.partition = 1;
     p.fetch_offset = 4;
@@ -558,7 +604,7 @@ TEST_F(HandlersTest, ProduceErrors) {
   EXPECT_EQ(produce("small", 0, magic1).error_code, code(ErrorCode::INVALID_RECORD));
   EXPECT_EQ(produce("small", 0, batch_of(1, now_ms, "x"), 5).error_code, code(ErrorCode::INVALID_REQUIRED_ACKS));
   // Nothing rejected was written: only the first record is there.
-  auto log = logs_[0]->find("small", 0, store_->image()->find("small")->id);
+  auto log = logs_[0]->find("small", 0, store_->topic("small")->id);
   ASSERT_NE(log, nullptr);
   EXPECT_EQ(log->log_end_offset(), 1);
 }
@@ -666,7 +712,7 @@ TEST_F(HandlersTest, AcksAllAnswersRequestTimedOutWhenTheSyncOutlastsTimeoutMs) 
   auto after = produce(5000);
   EXPECT_EQ(after.error_code, 0);
   EXPECT_EQ(after.base_offset, 2);
-  auto log = logs_[0]->find("slow", 0, store_->image()->find("slow")->id);
+  auto log = logs_[0]->find("slow", 0, store_->topic("slow")->id);
   ASSERT_NE(log, nullptr);
   EXPECT_EQ(log->durable_offset(), 3);
 }
@@ -870,7 +916,7 @@ TEST_F(HandlersTest, GroupApisAtEveryVersion) {
   gt.count = 8;
   gt.assignments = std::nullopt;
   EXPECT_EQ(call<CreatePartitionsResponse>(grow, 3).results[0].error_code, code(ErrorCode::INVALID_REQUEST));
-  EXPECT_EQ(store_->image()->find("__consumer_offsets")->partitions, 4);
+  EXPECT_EQ(store_->topic("__consumer_offsets")->partitions, 4);
 }
 
 TEST_F(HandlersTest, IncrementalFetchSessions) {
@@ -950,7 +996,7 @@ TEST_F(HandlersTest, IncrementalFetchSessions) {
 
 TEST_F(HandlersTest, AlterConfigsAndIncrementalAlterConfigs) {
   create("cfg", 1, 5, {{"retention.ms", "1000"}, {"segment.bytes", "1048576"}});
-  auto overrides = [&] { return store_->image()->find("cfg")->configs; };
+  auto overrides = [&] { return store_->topic("cfg")->configs; };
   for (int16_t v = 0; v <= 1; ++v) {
     IncrementalAlterConfigsRequest req;
     auto& r = req.resources.emplace_back();
@@ -1032,7 +1078,10 @@ TEST_F(HandlersTest, DynamicBrokerConfigsLayerOverTheStaticOnes) {
   };
   // The cluster-wide default, then this broker's own value, each outranking what is below.
   EXPECT_EQ(set_broker("", "log.retention.ms", "60000", 0).error_code, 0);
-  EXPECT_EQ(store_->image()->broker_configs(""), (std::map<std::string, std::string>{{"log.retention.ms", "60000"}}));
+  {
+    auto image = store_->image();
+    EXPECT_EQ(image->broker_configs(""), (std::map<std::string, std::string>{{"log.retention.ms", "60000"}}));
+  }
   auto topic = describe(2, "live", std::vector<std::string>{"retention.ms"});
   EXPECT_EQ(topic["retention.ms"].value, "60000");
   EXPECT_EQ(topic["retention.ms"].config_source, 3);  // DYNAMIC_DEFAULT_BROKER_CONFIG
@@ -1099,11 +1148,89 @@ TEST_F(HandlersTest, DynamicBrokerConfigsLayerOverTheStaticOnes) {
   c.name = "message.max.bytes";
   c.value = "2000";
   EXPECT_EQ(call<AlterConfigsResponse>(replace, 1).responses[0].error_code, 0);
-  EXPECT_EQ(store_->image()->broker_configs(""), (std::map<std::string, std::string>{{"message.max.bytes", "2000"}}));
+  {
+    auto image = store_->image();
+    EXPECT_EQ(image->broker_configs(""), (std::map<std::string, std::string>{{"message.max.bytes", "2000"}}));
+  }
   EXPECT_FALSE(broker_->config()->is_set("log.retention.ms"));
   topic = describe(2, "live", std::vector<std::string>{"max.message.bytes", "retention.ms"});
   EXPECT_EQ(topic["max.message.bytes"].value, "2000");
   EXPECT_EQ(topic["retention.ms"].value, "7200000");
+}
+
+// Readers must hold the image for as long as they use what they found in it: the controller
+// thread publishes new images (here: new partition epochs of the very topics written to, which
+// copies their TopicInfo) while produce and offset commit handlers run on the shard. Under ASan
+// a pointer into a released image is a heap-use-after-free. A stress test: the windows are short
+// and it did not catch the dangling `store.image()->find()` reliably (ImageRef now refuses that
+// form at compile time; metadata_log_test checks that).
+TEST_F(HandlersTest, ProduceAndOffsetCommitWhileImagesArePublished) {
+  create("racy", 1, 5);
+  FindCoordinatorRequest find;
+  find.key = "racers-0";
+  ASSERT_EQ(call<FindCoordinatorResponse>(find, 2).error_code, 0);  // creates __consumer_offsets
+  ASSERT_NE(store_->topic(coordinator::kOffsetsTopic), nullptr);
+  std::atomic<bool> stop{false};
+  std::atomic<int> published{0};
+  std::promise<void> publisher_done;
+  // One change at a time on the controller thread, as the controller commits.
+  std::function<void()> publish = [&] {
+    if (stop.load()) return publisher_done.set_value();
+    auto image = store_->image();
+    std::vector<metadata::Record> records;
+    // A new partition epoch for every partition of both topics: their TopicInfo is copied, the
+    // old one freed with the last image holding it (no log to reconfigure for this change).
+    for (std::string_view name : {std::string_view("racy"), coordinator::kOffsetsTopic}) {
+      const metadata::TopicInfo* topic = image->find(name);
+      for (int32_t p = 0; p < topic->partitions; ++p) {
+        metadata::PartitionRecord r;
+        r.topic_id = topic->id;
+        r.partition = p;
+        r.state = *topic->partition(p);
+        ++r.state.partition_epoch;
+        records.emplace_back(r);
+      }
+    }
+    image.reset();
+    EXPECT_TRUE(store_->commit(records).has_value());
+    published.fetch_add(1);
+    asio::post(shards_.controller(), publish);
+  };
+  asio::post(shards_.controller(), publish);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  int rounds = 0;
+  for (; rounds < 3000 && std::chrono::steady_clock::now() < deadline; ++rounds) {
+    // Many at once, so one sync covers them all and each round has many readers of the image.
+    std::vector<ProduceRequest> produces(8);
+    std::vector<OffsetCommitRequest> commits(8);
+    for (size_t i = 0; i < produces.size(); ++i) {
+      ProduceRequest& produce = produces[i];
+      produce.acks = -1;  // reads the ISR from the image before and after the append
+      produce.timeout_ms = 5000;
+      auto& t = produce.topic_data.emplace_back();
+      t.name = "racy";
+      auto& p = t.partition_data.emplace_back();
+      p.index = 0;
+      p.records = Records(batch_of(1, 1'700'000'000'000, "r-"));
+
+      OffsetCommitRequest& commit = commits[i];  // a simple commit: no member, the group has none
+      commit.group_id = "racers-" + std::to_string(i);
+      commit.generation_id_or_member_epoch = -1;
+      auto& ct = commit.topics.emplace_back();
+      ct.name = "racy";
+      auto& cp = ct.partitions.emplace_back();
+      cp.partition_index = 0;
+      cp.committed_offset = rounds;
+    }
+    for (auto& produced : call_all<ProduceResponse>(produces, 9))
+      ASSERT_EQ(produced.responses[0].partition_responses[0].error_code, 0);
+    for (auto& committed : call_all<OffsetCommitResponse>(commits, 8))
+      ASSERT_EQ(committed.topics[0].partitions[0].error_code, 0);
+  }
+  stop = true;
+  publisher_done.get_future().wait();
+  EXPECT_GT(published.load(), 10) << "images were published meanwhile";
+  EXPECT_GT(rounds, 2);
 }
 
 TEST(Shards, RunOnExecutesOnTheTargetAndResumesOnTheCaller) {

@@ -174,12 +174,12 @@ TEST(MetadataStore, TopicsSurviveReopen) {
     t.topic.partitions = 2;
     ASSERT_TRUE((*store)->commit({t}).has_value());
     ASSERT_TRUE((*store)->commit({PartitionCountRecord{id, 4}}).has_value());
-    EXPECT_EQ((*store)->image()->find("a")->partitions, 4);
+    EXPECT_EQ((*store)->topic("a")->partitions, 4);
   }
   auto store = MetadataStore::open(dir.string(), 1);
   ASSERT_TRUE(store.has_value());
   EXPECT_EQ((*store)->cluster_id(), cluster);
-  const TopicInfo* t = (*store)->image()->find(id);
+  auto t = (*store)->topic(id);
   ASSERT_NE(t, nullptr);
   EXPECT_EQ(t->name, "a");
   EXPECT_EQ(t->partitions, 4);
@@ -204,6 +204,40 @@ TEST(MetadataStore, BrokerConfigsSurviveReopen) {
   EXPECT_EQ(image->broker_configs(""), (std::map<std::string, std::string>{{"log.retention.ms", "60000"}}));
   EXPECT_EQ(image->broker_configs("1"), (std::map<std::string, std::string>{{"log.segment.bytes", "2048"}}));
   EXPECT_TRUE(image->broker_configs("2").empty());
+  fs::remove_all(dir);
+}
+
+}  // namespace fjord::metadata
+
+namespace fjord::metadata {
+namespace {
+// What a reader can write: dereferencing the image a variable holds, not a temporary one whose
+// topics may be freed at the end of the statement (`store.image()->find(...)`).
+template <typename Ref>
+concept DereferencesTemporaries = requires { std::declval<Ref>()->find(std::string_view("t")); };
+template <typename Ref>
+concept DereferencesHeld = requires(const Ref& held) { held->find(std::string_view("t")); };
+static_assert(DereferencesTemporaries<std::shared_ptr<const Image>>, "the form that dangled");
+static_assert(!DereferencesTemporaries<ImageRef>);
+static_assert(DereferencesHeld<ImageRef>);
+}  // namespace
+
+TEST(MetadataStore, TopicHandlesOutliveTheImageTheyCameFrom) {
+  auto dir = temp_dir();
+  auto store = MetadataStore::open(dir.string(), 1);
+  ASSERT_TRUE(store.has_value()) << store.error();
+  TopicRecord t;
+  t.topic.name = "held";
+  t.topic.id = Uuid::random();
+  t.topic.partitions = 1;
+  ASSERT_TRUE((*store)->commit({t}).has_value());
+  auto held = (*store)->topic("held");
+  ASSERT_NE(held, nullptr);
+  // A change of the topic replaces its TopicInfo in the next image; the handle keeps the old one.
+  ASSERT_TRUE((*store)->commit({PartitionCountRecord{t.topic.id, 3}}).has_value());
+  EXPECT_EQ(held->partitions, 1);
+  EXPECT_EQ((*store)->topic("held")->partitions, 3);
+  store->reset();
   fs::remove_all(dir);
 }
 
