@@ -1,6 +1,7 @@
 #include "base/config.h"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cstdlib>
 #include <limits>
@@ -308,7 +309,7 @@ tl::expected<BrokerConfig, std::string> BrokerConfig::create(Properties props, s
   config.props_ = std::move(props);
   for (const char* key : {"listeners", "advertised.listeners"}) {
     if (auto value = config.get(key)) {
-      auto l = parse_listener(*value);
+      auto l = parse_listeners(*value);
       if (!l) return tl::unexpected(fmt::format("{}: {}", key, l.error()));
     }
   }
@@ -409,6 +410,37 @@ tl::expected<Listener, std::string> parse_listener(std::string_view text) {
     return tl::unexpected(fmt::format("port '{}' is out of range (0-65535)", hostport.substr(colon + 1)));
   l.port = static_cast<uint16_t>(*port);
   return l;
+}
+
+tl::expected<std::vector<Listener>, std::string> parse_listeners(std::string_view text) {
+  std::vector<Listener> out;
+  while (!trim(text).empty()) {
+    size_t comma = text.find(',');
+    auto one = parse_listener(text.substr(0, comma));
+    if (!one) return tl::unexpected(one.error());
+    out.push_back(std::move(*one));
+    if (comma == std::string_view::npos) break;
+    text.remove_prefix(comma + 1);
+  }
+  return out;
+}
+
+tl::expected<std::map<std::string, std::string>, std::string> parse_protocol_map(std::string_view text) {
+  std::map<std::string, std::string> out;
+  while (!trim(text).empty()) {
+    size_t comma = text.find(',');
+    std::string_view pair = trim(text.substr(0, comma));
+    size_t colon = pair.find(':');
+    if (colon == std::string_view::npos || trim(pair.substr(0, colon)).empty() || trim(pair.substr(colon + 1)).empty())
+      return tl::unexpected(fmt::format("'{}' is not LISTENER_NAME:SECURITY_PROTOCOL", pair));
+    std::string name(trim(pair.substr(0, colon)));
+    std::string protocol(trim(pair.substr(colon + 1)));
+    for (char& c : protocol) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    if (!out.emplace(name, protocol).second) return tl::unexpected(fmt::format("listener '{}' is mapped twice", name));
+    if (comma == std::string_view::npos) break;
+    text.remove_prefix(comma + 1);
+  }
+  return out;
 }
 
 }  // namespace fjord

@@ -113,5 +113,10 @@ struct Listener {
   uint16_t port = 0;
 };
 tl::expected<Listener, std::string> parse_listener(std::string_view text);
+// Every listener of a comma-separated `listeners` / `advertised.listeners` value, in order.
+tl::expected<std::vector<Listener>, std::string> parse_listeners(std::string_view text);
+// `listener.security.protocol.map`: NAME:PROTOCOL pairs, comma-separated (names as written, case
+// kept; protocols upper-cased). Repeated names are an error.
+tl::expected<std::map<std::string, std::string>, std::string> parse_protocol_map(std::string_view text);
 
 }  // namespace fjord

@@ -75,8 +75,23 @@ struct Broker {
   }
   CoordinatorLoads coordinator_loads;
   int32_t node_id = 1;
+  // What this node advertises: the first client listener's endpoint (the one a cluster node
+  // registers with the controller) ...
   std::string advertised_host;
   int32_t advertised_port = 0;
+  // ... and every client listener's, in the order of `listeners` (empty: only the above).
+  struct Endpoint {
+    std::string listener;
+    std::string host;
+    int32_t port = 0;
+  };
+  std::vector<Endpoint> endpoints;
+  // Where a client that came in on `listener` reaches this node.
+  std::pair<std::string, int32_t> advertised_for(int listener) const {
+    if (listener >= 0 && static_cast<size_t>(listener) < endpoints.size())
+      return {endpoints[static_cast<size_t>(listener)].host, endpoints[static_cast<size_t>(listener)].port};
+    return {advertised_host, advertised_port};
+  }
   int32_t max_request_bytes = 0;
   std::chrono::milliseconds idle_timeout{0};   // 0 or less: never
   std::chrono::milliseconds frame_timeout{0};  // socket.request.read.timeout.ms; 0 or less: none

@@ -26,9 +26,10 @@ constexpr size_t kMaxInFlightBytes = 16 << 20;
 }  // namespace
 
 Connection::Connection(Broker& broker, int shard, asio::ip::tcp::socket socket,
-                       std::unique_ptr<ConnectionLimits::Slot> slot)
+                       std::unique_ptr<ConnectionLimits::Slot> slot, int listener)
     : broker_(broker),
       shard_(shard),
+      listener_(listener),
       limit_slot_(std::move(slot)),
       socket_(std::move(socket)),
       slot_freed_(socket_.get_executor()),
@@ -153,6 +154,7 @@ asio::awaitable<void> Connection::handle(std::shared_ptr<Pending> slot, RequestB
   const HandlerInfo* handler = find_handler(parsed->header.request_api_key);
   RequestContext ctx{broker_, parsed->header, shard_};
   ctx.client_host = peer_host_;
+  ctx.listener = listener_;
   HandlerResult result;
   const size_t bytes = frame.size();
   try {

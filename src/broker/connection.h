@@ -21,8 +21,9 @@ namespace fjord::broker {
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   // `slot`: its place under the connection limits, given back when the connection ends.
+  // `listener`: the index in broker.endpoints of the listener it came in on.
   Connection(Broker& broker, int shard, asio::ip::tcp::socket socket,
-             std::unique_ptr<ConnectionLimits::Slot> slot = nullptr);
+             std::unique_ptr<ConnectionLimits::Slot> slot = nullptr, int listener = 0);
 
   // Runs until the peer goes away or sends something this broker closes connections for.
   asio::awaitable<void> run();
@@ -44,6 +45,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   Broker& broker_;
   int shard_;
+  int listener_;
   std::unique_ptr<ConnectionLimits::Slot> limit_slot_;
   asio::ip::tcp::socket socket_;
   std::string peer_;

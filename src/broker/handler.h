@@ -20,6 +20,7 @@ struct RequestContext {
   const protocol::RequestHeader& header;
   int shard = 0;  // the shard this request runs on
   std::string_view client_host;  // the peer's address, "/1.2.3.4" (the connection outlives the request)
+  int listener = 0;              // the listener it came in on (an index in broker.endpoints)
   bool suppress_response = false;  // Produce with acks=0: the client expects no answer
   std::string close_reason;        // set: close the connection after this request (logged)
 

@@ -23,6 +23,7 @@
 #include "broker/groups.h"
 #include "broker/controller.h"
 #include "broker/log_config.h"
+#include "broker/listeners.h"
 #include "broker/membership.h"
 #include "broker/replication.h"
 #include "broker/metadata_changes.h"
@@ -30,15 +31,15 @@
 #include "coordinator/group_coordinator.h"
 #include "broker/transactions.h"
 #include "metadata/store.h"
+#include "storage/dir_lock.h"
 #include "storage/log_manager.h"
 
 namespace fjord::broker {
 namespace {
 
 using asio::ip::tcp;
-using ReusePort = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
 
-asio::awaitable<void> accept_loop(Broker& broker, int shard, tcp::acceptor& acceptor) {
+asio::awaitable<void> accept_loop(Broker& broker, int shard, int listener, tcp::acceptor& acceptor) {
   asio::steady_timer wait(acceptor.get_executor());
   auto last_warning = std::chrono::steady_clock::time_point();
   auto warn_now = [&last_warning] {  // at most one line a second about refused connections
@@ -82,7 +83,7 @@ asio::awaitable<void> accept_loop(Broker& broker, int shard, tcp::acceptor& acce
       }
       slot = std::make_unique<ConnectionLimits::Slot>(broker.connection_limits, address);
     }
-    auto conn = std::make_shared<Connection>(broker, shard, std::move(socket), std::move(slot));
+    auto conn = std::make_shared<Connection>(broker, shard, std::move(socket), std::move(slot), listener);
     asio::co_spawn(acceptor.get_executor(), conn->run(), asio::detached);
   }
 }
@@ -179,6 +180,31 @@ int serve(const BrokerConfig& static_config) {
       return 2;
     }
   }
+  auto planned = plan_listeners(static_config, cluster_mode);
+  if (!planned) {
+    spdlog::error("{}", planned.error());
+    return 2;
+  }
+  // One process per data directory, for its whole life: taken before anything in it is read.
+  auto dir_lock = storage::DirLock::acquire(data_dir);
+  if (!dir_lock) {
+    spdlog::error("{}", dir_lock.error());
+    return 1;
+  }
+  int shard_count = static_config.num_shards();
+  if (shard_count <= 0) shard_count = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  Shards shards(shard_count);
+  // Every listener bound now, before the logs load: an address in use fails the start at once.
+  // Connections wait in the backlog until the broker is ready to accept them.
+  std::vector<std::unique_ptr<BoundListener>> bound;
+  for (const ListenerEndpoint& l : *planned) {
+    auto b = BoundListener::bind(shards, l);
+    if (!b) {
+      spdlog::error("{}", b.error());
+      return 1;
+    }
+    bound.push_back(std::move(*b));
+  }
 
   // Changes of the metadata image reach the broker here, from the controller thread on a single
   // node and from the quorum's thread in a cluster; they are handled on the controller thread in
@@ -225,9 +251,6 @@ int serve(const BrokerConfig& static_config) {
     spdlog::warn("metadata log: cut {} bytes of a torn or corrupt tail", (*store)->truncated_bytes());
 
   LiveConfig live_config(static_config);
-  int shard_count = static_config.num_shards();
-  if (shard_count <= 0) shard_count = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  Shards shards(shard_count);
   if (cluster_mode) {
     // A node serves nothing before it knows the metadata: it waits for the quorum, saying why.
     auto waiting_since = std::chrono::steady_clock::now();
@@ -310,8 +333,6 @@ int serve(const BrokerConfig& static_config) {
                  report.bytes_scanned, report.bytes_truncated);
   }
 
-  auto listener = parse_listener(config.listeners());
-  auto advertised = parse_listener(config.advertised_listeners());
   std::vector<std::unique_ptr<coordinator::GroupCoordinator>> coordinators;
   for (int i = 0; i < shard_count; ++i)
     coordinators.push_back(make_coordinator(broker, i));
@@ -332,45 +353,16 @@ int serve(const BrokerConfig& static_config) {
         shards.context(i).get_executor(), queued_bytes > 0 ? static_cast<size_t>(queued_bytes / shard_count) : 0));
   broker.request_memory = &request_memory;
 
-  // One acceptor per shard on the same address. The first binds (port 0 picks a free port).
-  std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
-  std::error_code ec;
-  tcp::endpoint endpoint;
-  {
-    auto address = asio::ip::make_address(listener->host.empty() ? "0.0.0.0" : listener->host, ec);
-    if (ec) {
-      asio::io_context resolve_ctx;
-      tcp::resolver resolver(resolve_ctx);
-      auto results = resolver.resolve(listener->host, std::to_string(listener->port), ec);
-      if (ec || results.empty()) {
-        spdlog::error("listeners: cannot resolve host '{}': {}", listener->host, ec.message());
-        return 1;
-      }
-      endpoint = results.begin()->endpoint();
-    } else {
-      endpoint = tcp::endpoint(address, listener->port);
-    }
+  for (size_t i = 0; i < bound.size(); ++i) {
+    const ListenerEndpoint& l = (*planned)[i];
+    const tcp::endpoint at = bound[i]->local_endpoint();
+    Broker::Endpoint e{l.name, l.advertised_host, l.advertised_port};
+    if (e.host.empty()) e.host = at.address().is_unspecified() ? "127.0.0.1" : at.address().to_string();
+    if (e.port == 0) e.port = at.port();
+    broker.endpoints.push_back(std::move(e));
   }
-  for (int i = 0; i < shard_count; ++i) {
-    auto acceptor = std::make_unique<tcp::acceptor>(shards.context(i));
-    acceptor->open(endpoint.protocol(), ec);
-    if (!ec) acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
-    if (!ec) acceptor->set_option(ReusePort(true), ec);
-    if (!ec) acceptor->bind(endpoint, ec);
-    if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) {
-      spdlog::error("cannot listen on {}:{}: {}", endpoint.address().to_string(), endpoint.port(), ec.message());
-      return 1;
-    }
-    if (i == 0) endpoint = acceptor->local_endpoint();
-    acceptors.push_back(std::move(acceptor));
-  }
-
-  broker.advertised_host = advertised->host;
-  broker.advertised_port = advertised->port;
-  if (broker.advertised_host.empty() || broker.advertised_host == "0.0.0.0" || broker.advertised_host == "::")
-    broker.advertised_host = endpoint.address().is_unspecified() ? "127.0.0.1" : endpoint.address().to_string();
-  if (!config.is_set("advertised.listeners") || broker.advertised_port == 0) broker.advertised_port = endpoint.port();
+  broker.advertised_host = broker.endpoints.front().host;
+  broker.advertised_port = broker.endpoints.front().port;
 
   // Replication: every shard brings its hosted partitions to their state in the image (leading
   // or following); metadata changes refresh them from then on. In place before the first
@@ -386,8 +378,11 @@ int serve(const BrokerConfig& static_config) {
       for (int32_t p = 0; p < topic->partitions; ++p)
         if (hosts(*topic, p, broker.node_id)) refresh_replication(broker, name, p);
   }
-  for (int i = 0; i < shard_count; ++i)
-    asio::co_spawn(shards.context(i), accept_loop(broker, i, *acceptors[static_cast<size_t>(i)]), asio::detached);
+  for (size_t l = 0; l < bound.size(); ++l)
+    for (int i = 0; i < shard_count; ++i)
+      asio::co_spawn(shards.context(i),
+                     accept_loop(broker, i, static_cast<int>(l), *bound[l]->acceptors()[static_cast<size_t>(i)]),
+                     asio::detached);
   std::shared_ptr<Membership> membership;
   if (cluster_mode) membership = start_membership(broker);
 
@@ -404,11 +399,13 @@ int serve(const BrokerConfig& static_config) {
   signals.async_wait([&](const std::error_code& error, int signal) {
     if (error) return;
     spdlog::info("received signal {}, shutting down", signal);
-    for (auto& a : acceptors) {
-      asio::post(a->get_executor(), [&a] {
-        std::error_code ignored;
-        a->close(ignored);
-      });
+    for (auto& listener : bound) {
+      for (auto& a : listener->acceptors()) {
+        asio::post(a->get_executor(), [&a] {
+          std::error_code ignored;
+          a->close(ignored);
+        });
+      }
     }
     // Flush and close every log on its shard, then checkpoint and mark the stop clean.
     asio::co_spawn(shards.context(kControllerShard), [&]() -> asio::awaitable<void> {
@@ -427,9 +424,16 @@ int serve(const BrokerConfig& static_config) {
   });
 
   auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
-  spdlog::info("Fjord broker {} ready on {}:{} (advertised {}:{}), {} shard(s), {} topic(s), data dir {}, started in {} ms",
-               broker.node_id, endpoint.address().to_string(), endpoint.port(), broker.advertised_host,
-               broker.advertised_port, shard_count, (*store)->image().get()->topics().size(), data_dir, elapsed.count());
+  std::string on;
+  for (size_t i = 0; i < bound.size(); ++i) {
+    const tcp::endpoint at = bound[i]->local_endpoint();
+    const Broker::Endpoint& e = broker.endpoints[i];
+    on += fmt::format("{}{} {}:{} (advertised {}:{})", i ? ", " : "", e.listener, at.address().to_string(), at.port(),
+                      e.host, e.port);
+  }
+  const size_t topics = broker.store.image().get()->topics().size();
+  spdlog::info("Fjord broker {} ready on {}, {} shard(s), {} topic(s), data dir {}, started in {} ms", broker.node_id, on,
+               shard_count, topics, data_dir, elapsed.count());
   shards.run();
   spdlog::info("broker stopped");
   return 0;

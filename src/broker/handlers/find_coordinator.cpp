@@ -45,8 +45,7 @@ asio::awaitable<FindCoordinatorResponse> handle_find_coordinator(RequestContext&
       error = 0;
       message = std::nullopt;
       node = broker.node_id;
-      host = broker.advertised_host;
-      port = broker.advertised_port;
+      std::tie(host, port) = broker.advertised_for(ctx.listener);
     } else if (b != nullptr && !b->fenced) {
       error = 0;
       message = std::nullopt;

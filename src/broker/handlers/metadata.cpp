@@ -55,12 +55,11 @@ void describe_topic(const RequestContext& ctx, const metadata::Image& image, con
 
 // The brokers clients may use: every unfenced registered broker in a cluster, this one alone on a
 // single node.
-void list_brokers(const Broker& broker, const metadata::Image& image, MetadataResponse& resp) {
+void list_brokers(const Broker& broker, const metadata::Image& image, int listener, MetadataResponse& resp) {
   if (!broker.store.quorum()) {
     auto& b = resp.brokers.emplace_back();
     b.node_id = broker.node_id;
-    b.host = broker.advertised_host;
-    b.port = broker.advertised_port;
+    std::tie(b.host, b.port) = broker.advertised_for(listener);
     b.rack = broker.static_config().get("broker.rack");
     return;
   }
@@ -81,7 +80,7 @@ asio::awaitable<MetadataResponse> handle_metadata(RequestContext& ctx, MetadataR
   const int16_t version = ctx.api_version();
   MetadataResponse resp;
   auto image = broker.store.image();
-  list_brokers(broker, *image, resp);
+  list_brokers(broker, *image, ctx.listener, resp);
   resp.cluster_id = broker.store.cluster_id();
   resp.controller_id = broker.store.controller_id();
   resp.cluster_authorized_operations = req.include_cluster_authorized_operations ? kClusterOperations
