@@ -238,6 +238,98 @@ TopicResult Controller::reassign_partition(const std::string& name, int32_t part
   return {};
 }
 
+tl::expected<std::vector<Controller::ElectionAnswer>, ErrorCode> Controller::elect_leaders(
+    cluster::ElectionType type, const std::optional<std::vector<std::pair<std::string, int32_t>>>& partitions) {
+  if (!store_.can_commit()) return tl::unexpected(ErrorCode::NOT_CONTROLLER);
+  auto image = store_.image();
+  const std::set<int32_t> live =
+      store_.quorum() ? live_brokers(*image) : std::set<int32_t>{config_.static_config().node_id()};
+  std::vector<std::pair<std::string, int32_t>> asked;
+  if (partitions) {
+    asked = *partitions;
+  } else {
+    for (const auto& [name, topic] : image->topics())
+      for (int32_t p = 0; p < topic->partitions; ++p) asked.emplace_back(name, p);
+  }
+  std::vector<ElectionAnswer> answers;
+  std::vector<metadata::Record> records;
+  for (const auto& [name, p] : asked) {
+    ElectionAnswer a{name, p};
+    const metadata::TopicInfo* topic = image->find(name);
+    const metadata::PartitionState* state = topic ? topic->partition(p) : nullptr;
+    if (state == nullptr) {
+      a.error = ErrorCode::UNKNOWN_TOPIC_OR_PARTITION;
+      a.message = fmt::format("The partition {}-{} does not exist.", name, p);
+      answers.push_back(std::move(a));
+      continue;
+    }
+    auto outcome = cluster::elect_leader(*state, live, type);
+    switch (outcome.result) {
+      case cluster::ElectionResult::Elected:
+        records.push_back(metadata::PartitionRecord{topic->id, p, *outcome.state});
+        spdlog::info("{}-{}: {} election: leader {} -> {} (epoch {})", name, p,
+                     type == cluster::ElectionType::Preferred ? "preferred" : "unclean", state->leader,
+                     outcome.state->leader, outcome.state->leader_epoch);
+        break;
+      case cluster::ElectionResult::NotNeeded:
+        if (!partitions) continue;
+        a.error = ErrorCode::ELECTION_NOT_NEEDED;
+        a.message = type == cluster::ElectionType::Preferred
+                        ? fmt::format("Leader election not needed for {}-{}: the preferred replica leads.", name, p)
+                        : fmt::format("Leader election not needed for {}-{}: it has a leader.", name, p);
+        break;
+      case cluster::ElectionResult::NotAvailable:
+        if (type == cluster::ElectionType::Preferred) {
+          a.error = ErrorCode::PREFERRED_LEADER_NOT_AVAILABLE;
+          a.message = fmt::format("The preferred replica {} of {}-{} is not live and in sync.",
+                                  state->replicas.empty() ? -1 : state->replicas.front(), name, p);
+        } else {
+          a.error = ErrorCode::ELIGIBLE_LEADERS_NOT_AVAILABLE;
+          a.message = fmt::format("No live replica of {}-{} can lead.", name, p);
+        }
+        break;
+    }
+    answers.push_back(std::move(a));
+  }
+  if (!records.empty()) {
+    if (auto r = commit(records); !r.ok()) {
+      if (r.error == ErrorCode::NOT_CONTROLLER) return tl::unexpected(r.error);
+      for (auto& a : answers) {
+        if (a.error != ErrorCode::NONE) continue;
+        a.error = r.error;
+        a.message = r.message;
+      }
+    }
+  }
+  return answers;
+}
+
+size_t Controller::balance_leaders() {
+  if (!store_.quorum() || !store_.can_commit()) return 0;
+  auto config = config_.get();
+  if (!config->get_bool("auto.leader.rebalance.enable")) return 0;
+  auto image = store_.image();
+  const std::set<int32_t> live = live_brokers(*image);
+  auto movable = cluster::imbalanced_partitions(*image, live,
+                                                config->get_double("leader.imbalance.per.broker.percentage") / 100.0);
+  std::vector<metadata::Record> records;
+  for (const auto& tp : movable) {
+    const metadata::TopicInfo* topic = image->find(tp.topic_id);
+    const metadata::PartitionState* state = topic ? topic->partition(tp.partition) : nullptr;
+    if (state == nullptr) continue;
+    auto outcome = cluster::elect_leader(*state, live, cluster::ElectionType::Preferred);
+    if (outcome.result != cluster::ElectionResult::Elected) continue;
+    records.push_back(metadata::PartitionRecord{tp.topic_id, tp.partition, *outcome.state});
+  }
+  if (records.empty()) return 0;
+  if (auto r = commit(records); !r.ok()) {
+    spdlog::warn("leader balancing: {}", r.message);
+    return 0;
+  }
+  spdlog::info("leader balancing: {} partition(s) back on their preferred leader", records.size());
+  return records.size();
+}
+
 TopicResult Controller::set_topic_configs(const std::string& name, const std::map<std::string, std::string>& configs,
                                           bool validate_only) {
   auto found = store_.topic(name);

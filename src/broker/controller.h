@@ -60,6 +60,22 @@ class Controller {
   // catch up as followers; it ends when they are all in sync (see finish_reassignment).
   TopicResult reassign_partition(const std::string& name, int32_t partition,
                                  const std::optional<std::vector<int32_t>>& target);
+  // ElectLeaders (KIP-460): preferred or unclean elections for the partitions asked for (nullopt:
+  // every partition; those whose election is not needed are then left out, as Kafka does).
+  // NOT_CONTROLLER as the whole answer off the active controller.
+  struct ElectionAnswer {
+    std::string topic;
+    int32_t partition = 0;
+    protocol::ErrorCode error = protocol::ErrorCode::NONE;
+    std::string message;
+  };
+  tl::expected<std::vector<ElectionAnswer>, protocol::ErrorCode> elect_leaders(
+      cluster::ElectionType type, const std::optional<std::vector<std::pair<std::string, int32_t>>>& partitions);
+  // auto.leader.rebalance.enable: preferred elections for the partitions of brokers that lead
+  // fewer of their preferred partitions than leader.imbalance.per.broker.percentage allows.
+  // Returns how many moved. Called on a timer (leader.imbalance.check.interval.seconds).
+  size_t balance_leaders();
+
   // Replaces the topic's config overrides with `configs` (validated first).
   TopicResult set_topic_configs(const std::string& name, const std::map<std::string, std::string>& configs,
                                 bool validate_only);

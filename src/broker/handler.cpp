@@ -76,6 +76,7 @@ const HandlerInfo kHandlers[] = {
     {ListPartitionReassignmentsRequest::kApiKey, 0, 0,
      &typed_handler<ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse,
                     handle_list_partition_reassignments>},
+    {ElectLeadersRequest::kApiKey, 0, 2, &typed_handler<ElectLeadersRequest, ElectLeadersResponse, handle_elect_leaders>},
 };
 
 }  // namespace

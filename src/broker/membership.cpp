@@ -25,6 +25,7 @@ struct Answer {
   std::string message;
   int64_t epoch = -1;
   bool fenced = true;
+  bool waiting = false;  // for the quorum's cluster id: nothing sent
 };
 
 }  // namespace
@@ -82,6 +83,14 @@ class Membership {
   asio::awaitable<Answer> step(cluster::PeerConnection& peer) {
     const int32_t controller = broker_.store.controller_id();
     if (controller < 0) co_return Answer{ErrorCode::NOT_CONTROLLER, "the metadata quorum has no leader"};
+    // A new node's meta.properties holds an id of its own until the quorum's cluster id (written
+    // by the first controller) reaches it: registering before then would be refused as
+    // INCONSISTENT_CLUSTER_ID.
+    if (epoch_ < 0 && broker_.store.image().get()->cluster_id().empty()) {
+      Answer wait;
+      wait.waiting = true;
+      co_return wait;
+    }
     Answer a;
     if (controller == broker_.node_id) {
       if (epoch_ < 0) {
@@ -136,11 +145,14 @@ class Membership {
 
   // One log line per change of state, not per attempt.
   void note(const Answer& a) {
-    std::string state = a.error == ErrorCode::NONE ? (fenced_ ? "fenced" : "active")
-                                                   : std::string(protocol::error_name(a.error));
+    std::string state = a.waiting ? "waiting"
+                        : a.error == ErrorCode::NONE ? (fenced_ ? "fenced" : "active")
+                                                     : std::string(protocol::error_name(a.error));
     if (state == last_state_) return;
     last_state_ = state;
-    if (a.error == ErrorCode::NONE) {
+    if (a.waiting) {
+      spdlog::info("broker {}: waiting for the cluster id from the controller before registering", self_.id);
+    } else if (a.error == ErrorCode::NONE) {
       spdlog::info("broker {}: {} in the cluster (epoch {})", self_.id, state, epoch_);
     } else if (a.error == ErrorCode::DUPLICATE_BROKER_REGISTRATION || a.error == ErrorCode::INCONSISTENT_CLUSTER_ID) {
       spdlog::error("broker {}: the controller refuses this broker: {}{}{} (retrying)", self_.id, state,
@@ -174,6 +186,18 @@ asio::awaitable<void> check_loop(Broker& broker) {
   }
 }
 
+// auto.leader.rebalance.enable: every leader.imbalance.check.interval.seconds, as Kafka.
+asio::awaitable<void> balance_loop(Broker& broker) {
+  asio::steady_timer timer(broker.controller_context());
+  for (;;) {
+    timer.expires_after(std::chrono::seconds(broker.config()->get_long("leader.imbalance.check.interval.seconds")));
+    std::error_code ec;
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return;
+    broker.controller.balance_leaders();
+  }
+}
+
 }  // namespace
 
 std::shared_ptr<Membership> start_membership(Broker& broker) {
@@ -181,6 +205,7 @@ std::shared_ptr<Membership> start_membership(Broker& broker) {
   asio::co_spawn(broker.controller_context(), [membership]() -> asio::awaitable<void> { co_await membership->run(); },
                  asio::detached);
   asio::co_spawn(broker.controller_context(), check_loop(broker), asio::detached);
+  asio::co_spawn(broker.controller_context(), balance_loop(broker), asio::detached);
   return membership;
 }
 

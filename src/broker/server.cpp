@@ -328,9 +328,14 @@ int serve(const BrokerConfig& static_config) {
         ++opened;
       }
     }
-    spdlog::info("loaded {} partition log(s) after a{} shutdown: {} segment(s), {} scanned ({} bytes), {} bytes truncated",
-                 opened, startup->clean_shutdown ? " clean" : "n unclean", report.segments, report.segments_scanned,
-                 report.bytes_scanned, report.bytes_truncated);
+    if (opened == 0 && report.segments == 0) {
+      spdlog::info("no partition logs to load");
+    } else {
+      spdlog::info("loaded {} partition log(s) after a{} shutdown: {} segment(s), {} scanned ({} bytes), {} bytes "
+                   "truncated",
+                   opened, startup->clean_shutdown ? " clean" : "n unclean", report.segments, report.segments_scanned,
+                   report.bytes_scanned, report.bytes_truncated);
+    }
   }
 
   std::vector<std::unique_ptr<coordinator::GroupCoordinator>> coordinators;

@@ -216,6 +216,16 @@ int main(int argc, char** argv) {
   cluster->require_subcommand(1);
   auto* cdescribe = cluster->add_subcommand("describe", "Brokers, controller, offline and under-replicated partitions");
   add_brokers(cdescribe);
+  std::string elect_topic;
+  std::vector<int> elect_partitions;
+  bool elect_unclean = false;
+  auto* celect = cluster->add_subcommand("elect-leaders",
+                                         "Move leadership back to the preferred replicas (or elect unclean leaders)");
+  celect->add_option("--topic,-t", elect_topic, "Only this topic (default: every partition of the cluster)");
+  celect->add_option("--partition,-p", elect_partitions, "Only these partitions of --topic (repeatable)")->delimiter(',');
+  celect->add_flag("--unclean", elect_unclean,
+                   "Elect a leader for partitions that have none, from out-of-sync replicas if need be (may lose data)");
+  add_brokers(celect);
 
   try {
     app.parse(argc, argv);
@@ -280,6 +290,13 @@ int main(int argc, char** argv) {
     return fjord::client::consume(common, consume_opts);
   }
   if (cdescribe->parsed()) return fjord::client::cluster_describe(common);
+  if (celect->parsed()) {
+    if (!elect_partitions.empty() && elect_topic.empty()) {
+      std::fprintf(stderr, "error: --partition needs --topic\n");
+      return kBadConfig;
+    }
+    return fjord::client::cluster_elect_leaders(common, elect_topic, elect_partitions, elect_unclean);
+  }
   if (tlist->parsed()) return fjord::client::transaction_list(common, txn_states);
   if (tdescribe->parsed()) return fjord::client::transaction_describe(common, txn_id);
   if (pdescribe->parsed()) return fjord::client::producer_describe(common, producer_topic, producer_partition);

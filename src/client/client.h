@@ -76,6 +76,10 @@ int producer_describe(const Common& c, const std::string& topic, int partition);
 
 // The brokers, the controller, and offline or under-replicated partitions.
 int cluster_describe(const Common& c);
+// ElectLeaders: preferred (or unclean) leader elections for `topic`'s partitions (all of them
+// when `partitions` is empty), or for every partition of the cluster when `topic` is empty.
+// Returns 1 when an election failed (not when none was needed).
+int cluster_elect_leaders(const Common& c, const std::string& topic, const std::vector<int>& partitions, bool unclean);
 
 // Milliseconds since the epoch of epoch milliseconds or ISO-8601 YYYY-MM-DDTHH:MM[:SS[.fff]], UTC
 // unless followed by Z or +HH:MM / -HH:MM; nullopt when it is neither.

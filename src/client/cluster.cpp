@@ -9,6 +9,9 @@
 #include "client/client.h"
 #include "client/rdkafka_helpers.h"
 #include "client/wire.h"
+#include "protocol/generated/elect_leaders_request.h"
+#include "protocol/generated/elect_leaders_response.h"
+#include "protocol/generated/error_codes.h"
 #include "protocol/generated/metadata_request.h"
 #include "protocol/generated/metadata_response.h"
 
@@ -54,6 +57,61 @@ int cluster_describe(const Common& c) {
              trouble.size() - 1);
   if (trouble.size() > 1) print_table(trouble);
   return 0;
+}
+
+int cluster_elect_leaders(const Common& c, const std::string& topic, const std::vector<int>& partitions, bool unclean) {
+  auto conn = WireConnection::open(c.brokers, c.timeout_ms);
+  if (!conn) return fail(conn.error());
+  protocol::ElectLeadersRequest req;
+  req.election_type = unclean ? 1 : 0;
+  req.timeout_ms = c.timeout_ms;
+  if (topic.empty()) {
+    req.topic_partitions = std::nullopt;  // every partition
+  } else {
+    std::vector<int> asked = partitions;
+    if (asked.empty()) {
+      protocol::MetadataRequest mreq;
+      mreq.topics.emplace().emplace_back().name = topic;
+      mreq.allow_auto_topic_creation = false;
+      auto md = conn->call<protocol::MetadataResponse>(mreq, 12);
+      if (!md) return fail(md.error());
+      if (md->topics.empty() || md->topics[0].error_code != 0)
+        return fail(fmt::format("topic {}: {}", topic,
+                                md->topics.empty() ? "not found"
+                                                   : protocol::error_name(static_cast<protocol::ErrorCode>(
+                                                         md->topics[0].error_code))));
+      for (const auto& p : md->topics[0].partitions) asked.push_back(p.partition_index);
+      std::sort(asked.begin(), asked.end());
+    }
+    auto& t = req.topic_partitions->emplace_back();
+    t.topic = topic;
+    for (int p : asked) t.partitions.push_back(p);
+  }
+  auto resp = conn->call<protocol::ElectLeadersResponse>(req, 2);
+  if (!resp) return fail(resp.error());
+  if (resp->error_code != 0)
+    return fail(fmt::format("leader election refused: {}",
+                            protocol::error_name(static_cast<protocol::ErrorCode>(resp->error_code))));
+  std::vector<std::vector<std::string>> rows{{"TOPIC", "PARTITION", "RESULT"}};
+  size_t elected = 0, failed = 0;
+  for (const auto& t : resp->replica_election_results) {
+    for (const auto& p : t.partition_result) {
+      const auto e = static_cast<protocol::ErrorCode>(p.error_code);
+      std::string result = "elected";
+      if (e == protocol::ErrorCode::NONE) {
+        ++elected;
+      } else if (e == protocol::ErrorCode::ELECTION_NOT_NEEDED) {
+        result = "not needed";
+      } else {
+        ++failed;
+        result = fmt::format("{}{}{}", protocol::error_name(e), p.error_message ? ": " : "", p.error_message.value_or(""));
+      }
+      rows.push_back({t.topic, std::to_string(p.partition_id), result});
+    }
+  }
+  if (rows.size() > 1) print_table(rows);
+  fmt::print("{} election(s) done, {} failed ({} leader election)\n", elected, failed, unclean ? "unclean" : "preferred");
+  return failed == 0 ? 0 : 1;
 }
 
 }  // namespace fjord::client

@@ -134,7 +134,13 @@ std::optional<std::string> subscribe(rd_kafka_t* rk, const std::string& topic) {
 struct DeliveryErrors {
   int64_t count = 0;
   std::string first;
+  std::string last_client_error;  // librdkafka's error callback: why nothing gets through
 };
+
+void on_client_error(rd_kafka_t*, int err, const char* reason, void* opaque) {
+  auto* errors = static_cast<DeliveryErrors*>(opaque);
+  errors->last_client_error = fmt::format("{} ({})", reason ? reason : "", rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err)));
+}
 
 void on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
   if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) return;
@@ -152,6 +158,7 @@ int produce(const Common& c, const ProduceOptions& o) {
                           {"message.timeout.ms", std::to_string(c.timeout_ms)}},
                          error, [&delivery](rd_kafka_conf_t* conf) {
                            rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+                           rd_kafka_conf_set_error_cb(conf, on_client_error);
                            rd_kafka_conf_set_opaque(conf, &delivery);
                          });
   if (!rk) return fail(error);
@@ -160,7 +167,14 @@ int produce(const Common& c, const ProduceOptions& o) {
   const rd_kafka_metadata_t* md = fetch_metadata(rk.get(), c, t, error);
   rd_kafka_topic_destroy(t);
   if (!md) return fail(error);
+  // What the broker says of the topic: a topic that does not exist (and is not created for the
+  // producer) fails here with the broker's error, rather than as records not delivered in time.
+  const rd_kafka_resp_err_t topic_error = md->topic_cnt == 1 ? md->topics[0].err : RD_KAFKA_RESP_ERR_NO_ERROR;
   rd_kafka_metadata_destroy(md);
+  if (topic_error == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || topic_error == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
+      topic_error == RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION)
+    return fail(fmt::format("cannot produce to {}: the broker answered {}: {}", o.topic, rd_kafka_err2name(topic_error),
+                            rd_kafka_err2str(topic_error)));
 
   std::string line;
   int64_t sent = 0;
@@ -200,7 +214,9 @@ int produce(const Common& c, const ProduceOptions& o) {
     rd_kafka_poll(rk.get(), 0);
   }
   rd_kafka_flush(rk.get(), c.timeout_ms);
-  if (rd_kafka_outq_len(rk.get()) > 0) return fail(fmt::format("{} record(s) not delivered in time", rd_kafka_outq_len(rk.get())));
+  if (rd_kafka_outq_len(rk.get()) > 0)
+    return fail(fmt::format("{} record(s) not delivered in time{}{}", rd_kafka_outq_len(rk.get()),
+                            delivery.last_client_error.empty() ? "" : "; last error: ", delivery.last_client_error));
   if (delivery.count > 0)
     return fail(fmt::format("{} of {} record(s) not delivered: {}", delivery.count, sent, delivery.first));
   return 0;

@@ -85,6 +85,57 @@ namespace {
 
 bool has(const std::vector<int32_t>& v, int32_t x) { return std::find(v.begin(), v.end(), x) != v.end(); }
 
+}  // namespace
+
+ElectionOutcome elect_leader(const metadata::PartitionState& state, const std::set<int32_t>& live, ElectionType type) {
+  if (type == ElectionType::Unclean) {
+    if (state.leader >= 0) return {ElectionResult::NotNeeded, std::nullopt};
+    auto next = elect(state, live, true);
+    if (!next || next->leader < 0) return {ElectionResult::NotAvailable, std::nullopt};
+    return {ElectionResult::Elected, std::move(next)};
+  }
+  if (state.replicas.empty()) return {ElectionResult::NotAvailable, std::nullopt};
+  const int32_t preferred = state.replicas.front();
+  if (state.leader == preferred) return {ElectionResult::NotNeeded, std::nullopt};
+  if (!live.contains(preferred) || !has(state.isr, preferred)) return {ElectionResult::NotAvailable, std::nullopt};
+  metadata::PartitionState next = state;
+  next.leader = preferred;
+  ++next.leader_epoch;
+  ++next.partition_epoch;
+  return {ElectionResult::Elected, std::move(next)};
+}
+
+std::vector<TopicPartitionRef> imbalanced_partitions(const metadata::Image& image, const std::set<int32_t>& live,
+                                                     double max_imbalance) {
+  struct Share {
+    int preferred = 0;  // partitions it is the preferred leader of
+    int led_elsewhere = 0;
+    std::vector<TopicPartitionRef> movable;  // of those, where it is live and in sync
+  };
+  std::map<int32_t, Share> shares;
+  for (const auto& [name, topic] : image.topics()) {
+    for (int32_t p = 0; p < static_cast<int32_t>(topic->assignment.size()); ++p) {
+      const metadata::PartitionState& s = topic->assignment[static_cast<size_t>(p)];
+      if (s.replicas.empty() || s.reassigning()) continue;
+      Share& share = shares[s.replicas.front()];
+      ++share.preferred;
+      if (s.leader == s.replicas.front()) continue;
+      ++share.led_elsewhere;
+      if (live.contains(s.replicas.front()) && has(s.isr, s.replicas.front()))
+        share.movable.push_back({topic->id, name, p});
+    }
+  }
+  std::vector<TopicPartitionRef> out;
+  for (auto& [broker, share] : shares) {
+    if (share.preferred == 0 || !live.contains(broker)) continue;
+    if (static_cast<double>(share.led_elsewhere) / share.preferred <= max_imbalance) continue;
+    for (auto& tp : share.movable) out.push_back(std::move(tp));
+  }
+  return out;
+}
+
+namespace {
+
 std::vector<int32_t> minus(const std::vector<int32_t>& a, const std::vector<int32_t>& b) {
   std::vector<int32_t> out;
   for (int32_t x : a)

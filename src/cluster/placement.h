@@ -36,6 +36,34 @@ std::vector<std::vector<int32_t>> assign_replicas(std::vector<BrokerSlot> broker
 std::optional<metadata::PartitionState> elect(const metadata::PartitionState& state, const std::set<int32_t>& live,
                                               bool unclean);
 
+// ElectLeaders (KIP-460), for one partition.
+//   Preferred: the first replica (the preferred leader) takes over when it is live and in sync.
+//   Unclean: a partition without a leader gets one: the first live in-sync replica, else the
+//   first live replica (which is then the only one in sync).
+// NotNeeded: the preferred replica leads already (preferred), or there is a leader (unclean).
+// NotAvailable: no replica may lead (PREFERRED_LEADER_NOT_AVAILABLE /
+// ELIGIBLE_LEADERS_NOT_AVAILABLE). A new leader bumps the leader and partition epochs.
+enum class ElectionType : int8_t { Preferred = 0, Unclean = 1 };
+enum class ElectionResult { Elected, NotNeeded, NotAvailable };
+struct ElectionOutcome {
+  ElectionResult result = ElectionResult::NotNeeded;
+  std::optional<metadata::PartitionState> state;  // set when Elected
+};
+ElectionOutcome elect_leader(const metadata::PartitionState& state, const std::set<int32_t>& live, ElectionType type);
+
+// Automatic leader balancing (auto.leader.rebalance.enable): per broker, the share of the
+// partitions it is the preferred leader of that another replica leads; where that share is
+// above `max_imbalance` (leader.imbalance.per.broker.percentage / 100), the partitions it could
+// lead now (live and in sync) are listed, for preferred elections. Kafka's rule.
+struct TopicPartitionRef {
+  Uuid topic_id;
+  std::string topic;
+  int32_t partition = 0;
+  bool operator==(const TopicPartitionRef&) const = default;
+};
+std::vector<TopicPartitionRef> imbalanced_partitions(const metadata::Image& image, const std::set<int32_t>& live,
+                                                     double max_imbalance);
+
 // Kafka's partition reassignment (KIP-455). `reassign` starts moving a partition to `target`
 // (replacing a reassignment in progress), or with nullopt cancels the one in progress: the
 // replicas become the target followed by the ones to remove, `adding` the target replicas it did

@@ -61,6 +61,11 @@ def test_nodes_form_one_cluster(cluster_factory):
     if shutil.which("kcat"):
         out = subprocess.run(["kcat", "-b", c.nodes[2].bootstrap, "-L"], capture_output=True, text=True, timeout=20)
         assert out.returncode == 0 and "3 brokers" in out.stdout, out.stdout + out.stderr
+    # A normal start says nothing alarming: no error line, and new data dirs are not "unclean".
+    for n in c.nodes:
+        text = n.log_text()
+        assert "[error]" not in text, text
+        assert "unclean" not in text, text
 
 
 def test_partitions_spread_and_clients_follow_their_leaders(cluster_factory):

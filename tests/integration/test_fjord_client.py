@@ -116,3 +116,12 @@ def test_client_usage_errors():
     assert r.returncode != 0
     r = run_fjord("consume", "t", "--from-end", "--offset", "3")
     assert r.returncode != 0
+
+
+def test_produce_to_a_missing_topic_prints_the_brokers_error(broker_factory):
+    b = broker_factory("--set", "auto.create.topics.enable=false")
+    started = time.monotonic()
+    r = fjord(b, "produce", "no-such-topic", input_text="one\n")
+    assert r.returncode != 0
+    assert "UNKNOWN_TOPIC_OR_PART" in r.stderr and "no-such-topic" in r.stderr, r.stderr
+    assert time.monotonic() - started < 10, "it should not wait out the delivery timeout"

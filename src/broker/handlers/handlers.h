@@ -76,6 +76,8 @@
 #include "protocol/generated/alter_partition_request.h"
 #include "protocol/generated/alter_partition_reassignments_request.h"
 #include "protocol/generated/alter_partition_reassignments_response.h"
+#include "protocol/generated/elect_leaders_request.h"
+#include "protocol/generated/elect_leaders_response.h"
 #include "protocol/generated/list_partition_reassignments_request.h"
 #include "protocol/generated/list_partition_reassignments_response.h"
 #include "protocol/generated/alter_partition_response.h"
@@ -134,6 +136,8 @@ asio::awaitable<protocol::AlterPartitionReassignmentsResponse> handle_alter_part
     RequestContext&, protocol::AlterPartitionReassignmentsRequest&);
 asio::awaitable<protocol::ListPartitionReassignmentsResponse> handle_list_partition_reassignments(
     RequestContext&, protocol::ListPartitionReassignmentsRequest&);
+// ElectLeaders (handlers/elect_leaders.cpp).
+asio::awaitable<protocol::ElectLeadersResponse> handle_elect_leaders(RequestContext&, protocol::ElectLeadersRequest&);
 asio::awaitable<protocol::DescribeConfigsResponse> handle_describe_configs(RequestContext&,
                                                                            protocol::DescribeConfigsRequest&);
 

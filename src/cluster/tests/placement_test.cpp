@@ -83,6 +83,59 @@ TEST(Elect, OfflineWithoutUncleanThenBack) {
 
 using Ids = std::vector<int32_t>;
 
+TEST(ElectLeader, PreferredTakesOverOnlyWhenLiveAndInSync) {
+  PartitionState s{{1, 2, 3}, {2, 3, 1}, 2, 5, 7};
+  auto e = elect_leader(s, {1, 2, 3}, ElectionType::Preferred);
+  ASSERT_EQ(e.result, ElectionResult::Elected);
+  EXPECT_EQ(e.state->leader, 1);
+  EXPECT_EQ(e.state->leader_epoch, 6);
+  EXPECT_EQ(e.state->partition_epoch, 8);
+  EXPECT_EQ(e.state->isr, s.isr);
+  // Not in sync, or not live: not available.
+  PartitionState behind{{1, 2, 3}, {2, 3}, 2, 5, 7};
+  EXPECT_EQ(elect_leader(behind, {1, 2, 3}, ElectionType::Preferred).result, ElectionResult::NotAvailable);
+  EXPECT_EQ(elect_leader(s, {2, 3}, ElectionType::Preferred).result, ElectionResult::NotAvailable);
+  // Already leading.
+  PartitionState led{{1, 2, 3}, {1, 2, 3}, 1, 5, 7};
+  EXPECT_EQ(elect_leader(led, {1, 2, 3}, ElectionType::Preferred).result, ElectionResult::NotNeeded);
+}
+
+TEST(ElectLeader, UncleanOnlyWithoutALeaderAndFromOutOfSyncReplicasIfNeedBe) {
+  PartitionState led{{1, 2, 3}, {2}, 2, 5, 7};
+  EXPECT_EQ(elect_leader(led, {1, 3}, ElectionType::Unclean).result, ElectionResult::NotNeeded);
+  PartitionState offline{{1, 2, 3}, {2}, -1, 5, 7};
+  auto e = elect_leader(offline, {1, 3}, ElectionType::Unclean);
+  ASSERT_EQ(e.result, ElectionResult::Elected);
+  EXPECT_EQ(e.state->leader, 1);
+  EXPECT_EQ(e.state->isr, std::vector<int32_t>{1});
+  EXPECT_EQ(e.state->leader_epoch, 6);
+  EXPECT_EQ(elect_leader(offline, {}, ElectionType::Unclean).result, ElectionResult::NotAvailable);
+}
+
+TEST(ImbalancedPartitions, ABrokerLeadingTooFewOfItsPartitionsGetsThemBack) {
+  metadata::Image image;
+  metadata::TopicRecord t;
+  t.topic.name = "t";
+  t.topic.id = Uuid::random();
+  t.topic.partitions = 4;
+  image = image.apply(t);
+  // Broker 1 is preferred for partitions 0 and 1 but leads neither; broker 2 leads its own (2),
+  // and broker 3's partition 3 is led by 2 while 3 is out of sync.
+  std::vector<PartitionState> states{{{1, 2, 3}, {1, 2, 3}, 2, 1, 1},
+                                     {{1, 3, 2}, {3, 2, 1}, 3, 1, 1},
+                                     {{2, 3, 1}, {2, 3, 1}, 2, 1, 1},
+                                     {{3, 1, 2}, {1, 2}, 2, 1, 1}};
+  for (int32_t p = 0; p < 4; ++p) image = image.apply(metadata::PartitionRecord{t.topic.id, p, states[static_cast<size_t>(p)]});
+  auto moves = imbalanced_partitions(image, {1, 2, 3}, 0.10);
+  ASSERT_EQ(moves.size(), 2u);
+  EXPECT_EQ(moves[0].partition, 0);
+  EXPECT_EQ(moves[1].partition, 1);
+  EXPECT_EQ(moves[0].topic, "t");
+  // Broker 1 fenced: nothing to move to it. A high enough threshold: balanced enough.
+  EXPECT_TRUE(imbalanced_partitions(image, {2, 3}, 0.10).empty());
+  EXPECT_TRUE(imbalanced_partitions(image, {1, 2, 3}, 1.0).empty());
+}
+
 TEST(Reassign, MovesToNewReplicasThenEndsWhenTheyAreInSync) {
   PartitionState s{{1, 2}, {1, 2}, 1, 3, 7};
   auto r = reassign(s, Ids{3, 2});
