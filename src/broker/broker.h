@@ -25,6 +25,7 @@
 namespace fjord::broker {
 
 class ShardReplication;
+class BrokerLiveness;
 
 // The shard that writes the offset checkpoints and handles signals.
 inline constexpr int kControllerShard = 0;
@@ -74,6 +75,8 @@ struct Broker {
     return all ? (*all)[static_cast<size_t>(shard)].get() : nullptr;
   }
   CoordinatorLoads coordinator_loads;
+  // Cluster mode: fences brokers whose process is gone (controller thread only); null otherwise.
+  std::shared_ptr<BrokerLiveness> liveness;
   int32_t node_id = 1;
   // What this node advertises: the first client listener's endpoint (the one a cluster node
   // registers with the controller) ...

@@ -1,5 +1,7 @@
 #include "broker/connection.h"
 
+#include "broker/liveness.h"
+
 #include <sys/sendfile.h>
 
 #include <cerrno>
@@ -45,6 +47,12 @@ Connection::Connection(Broker& broker, int shard, asio::ip::tcp::socket socket,
 void Connection::close(const std::string& why) {
   if (closed_) return;
   closed_ = true;
+  // A broker's heartbeat connection that ends: its process may be gone (liveness.h).
+  if (heartbeat_from_ >= 0 && broker_.liveness) {
+    asio::post(broker_.controller_context(), [liveness = broker_.liveness, id = heartbeat_from_] {
+      liveness->suspect(id, "its heartbeat connection closed");
+    });
+  }
   if (!why.empty()) spdlog::warn("closing connection from {}: {}", peer_, why);
   std::error_code ec;
   socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
@@ -166,6 +174,7 @@ asio::awaitable<void> Connection::handle(std::shared_ptr<Pending> slot, RequestB
     co_return;
   }
   handled(bytes);
+  if (ctx.heartbeat_from >= 0) heartbeat_from_ = ctx.heartbeat_from;
   if (!result) {
     close(ctx.close_reason.empty()
               ? fmt::format("malformed {} v{} request: {}", parsed->api->name, parsed->header.request_api_version,

@@ -46,6 +46,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Broker& broker_;
   int shard_;
   int listener_;
+  int32_t heartbeat_from_ = -1;  // a broker whose heartbeats come on this connection
   std::unique_ptr<ConnectionLimits::Slot> limit_slot_;
   asio::ip::tcp::socket socket_;
   std::string peer_;

@@ -479,6 +479,37 @@ Controller::Heartbeat Controller::heartbeat(int32_t broker_id, int64_t epoch, bo
   return {ErrorCode::NONE, fence, want_shut_down};
 }
 
+std::vector<int32_t> Controller::overdue_brokers(std::chrono::milliseconds after) {
+  std::vector<int32_t> out;
+  if (!store_.quorum() || !store_.can_commit()) return out;
+  auto image = store_.image();
+  refresh_liveness(*image);
+  const auto now = std::chrono::steady_clock::now();
+  const int32_t self = config_.static_config().node_id();
+  for (const auto& [id, b] : image->brokers()) {
+    if (b.fenced || id == self) continue;
+    auto seen = last_seen_.find(id);
+    if (seen == last_seen_.end() || now - seen->second >= after) out.push_back(id);
+  }
+  return out;
+}
+
+bool Controller::fence_gone(int32_t broker_id, int64_t epoch, const std::string& why) {
+  if (!store_.can_commit()) return false;
+  auto image = store_.image();
+  const metadata::BrokerInfo* b = image->broker(broker_id);
+  if (b == nullptr || b->fenced || b->epoch != epoch) return false;
+  std::vector<metadata::Record> records{metadata::BrokerFenceRecord{broker_id, true}};
+  auto after = image->apply(records);
+  for (auto& r : elections(after, live_brokers(after))) records.push_back(std::move(r));
+  if (auto r = commit(records); !r.ok()) {
+    spdlog::warn("fencing broker {}: {}", broker_id, r.message);
+    return false;
+  }
+  spdlog::warn("fenced broker {} without waiting out its session: {}", broker_id, why);
+  return true;
+}
+
 void Controller::check_brokers() {
   if (!store_.quorum() || !store_.can_commit()) return;
   auto image = store_.image();

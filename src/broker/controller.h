@@ -130,6 +130,12 @@ class Controller {
   // Fences the brokers whose last heartbeat is older than broker.session.timeout.ms, elects
   // leaders where they are missing, and gives a new quorum its cluster id. Called on a timer.
   void check_brokers();
+  // Unfenced brokers (other than this node) whose last heartbeat is older than `after`.
+  std::vector<int32_t> overdue_brokers(std::chrono::milliseconds after);
+  // Fences `broker_id` (registration `epoch`) at once, with new leaders for what it led: its
+  // process is gone (see broker/liveness.h). Nothing if it is fenced already or registered again
+  // since. True when it was fenced.
+  bool fence_gone(int32_t broker_id, int64_t epoch, const std::string& why);
 
   // Makes sure every partition this node hosts has its directory (after a crash between the
   // metadata commit and the mkdir) and removes the directories of partitions it does not host.

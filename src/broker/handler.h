@@ -23,6 +23,7 @@ struct RequestContext {
   int listener = 0;              // the listener it came in on (an index in broker.endpoints)
   bool suppress_response = false;  // Produce with acks=0: the client expects no answer
   std::string close_reason;        // set: close the connection after this request (logged)
+  int32_t heartbeat_from = -1;     // set by BrokerHeartbeat: the broker whose heartbeats this connection carries
 
   int16_t api_version() const { return header.request_api_version; }
 };

@@ -1,5 +1,7 @@
 #include "broker/membership.h"
 
+#include "broker/liveness.h"
+
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/redirect_error.hpp>
@@ -176,8 +178,21 @@ namespace {
 
 asio::awaitable<void> check_loop(Broker& broker) {
   asio::steady_timer timer(broker.controller_context());
+  bool leading = false;
   for (;;) {
     broker.controller.check_brokers();
+    // Brokers whose process may be gone: every one when this node takes over (a controller that
+    // died took its heartbeat connections with it), and those a heartbeat and a half late.
+    const bool now_leading = broker.store.can_commit();
+    if (now_leading && !leading) {
+      auto image = broker.store.image();
+      for (const auto& [id, b] : image->brokers())
+        if (!b.fenced) broker.liveness->suspect(id, "this node took over as controller");
+    }
+    leading = now_leading;
+    const auto interval = std::chrono::milliseconds(broker.config()->get_long("broker.heartbeat.interval.ms"));
+    for (int32_t id : broker.controller.overdue_brokers(interval * 3 / 2))
+      broker.liveness->suspect(id, "its heartbeat is overdue");
     timer.expires_after(std::chrono::milliseconds(
         std::clamp<int64_t>(broker.config()->get_long("broker.session.timeout.ms") / 8, 10, 250)));
     std::error_code ec;
@@ -201,6 +216,7 @@ asio::awaitable<void> balance_loop(Broker& broker) {
 }  // namespace
 
 std::shared_ptr<Membership> start_membership(Broker& broker) {
+  broker.liveness = std::make_shared<BrokerLiveness>(broker);
   auto membership = std::make_shared<Membership>(broker);
   asio::co_spawn(broker.controller_context(), [membership]() -> asio::awaitable<void> { co_await membership->run(); },
                  asio::detached);

@@ -38,6 +38,7 @@ asio::awaitable<BrokerHeartbeatResponse> handle_broker_heartbeat(RequestContext&
   const bool fence = req.want_fence, shut_down = req.want_shut_down;
   auto work = [&broker, id, epoch, fence, shut_down] { return broker.controller.heartbeat(id, epoch, fence, shut_down); };
   auto r = co_await run_on(broker.controller_context(), std::move(work));
+  if (r.error == ErrorCode::NONE) ctx.heartbeat_from = id;
   resp.error_code = code(r.error);
   resp.is_fenced = r.fenced;
   resp.is_caught_up = r.error == ErrorCode::NONE;
