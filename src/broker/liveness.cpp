@@ -14,12 +14,16 @@ namespace fjord::broker {
 
 using asio::ip::tcp;
 
-void BrokerLiveness::suspect(int32_t broker_id, std::string why) {
+void BrokerLiveness::suspect(int32_t broker_id, std::string why, bool repeatable) {
   if (broker_id == broker_.node_id) return;
-  const auto now = std::chrono::steady_clock::now();
-  auto it = next_probe_.find(broker_id);
-  if (it != next_probe_.end() && now < it->second) return;
-  next_probe_[broker_id] = now + kProbeTimeout + kQuietAfterAlive;  // until this probe ends
+  if (in_flight_[broker_id]) {
+    if (!repeatable) again_[broker_id] = std::move(why);
+    return;
+  }
+  if (auto it = quiet_until_.find(broker_id);
+      repeatable && it != quiet_until_.end() && std::chrono::steady_clock::now() < it->second)
+    return;
+  in_flight_[broker_id] = true;
   asio::co_spawn(broker_.controller_context(),
                  [self = shared_from_this(), broker_id, why = std::move(why)]() mutable -> asio::awaitable<void> {
                    co_await self->probe(broker_id, std::move(why));
@@ -34,7 +38,10 @@ asio::awaitable<void> BrokerLiveness::probe(int32_t broker_id, std::string why) 
   {
     auto image = broker_.store.image();
     const metadata::BrokerInfo* b = image->broker(broker_id);
-    if (b == nullptr || b->fenced) co_return;
+    if (b == nullptr || b->fenced) {
+      in_flight_[broker_id] = false;
+      co_return;
+    }
     host = b->host;
     port = b->port;
     epoch = b->epoch;
@@ -43,7 +50,10 @@ asio::awaitable<void> BrokerLiveness::probe(int32_t broker_id, std::string why) 
   std::error_code ec;
   tcp::resolver resolver(executor);
   auto endpoints = co_await resolver.async_resolve(host, std::to_string(port), asio::redirect_error(asio::use_awaitable, ec));
-  if (ec || endpoints.empty()) co_return;
+  if (ec || endpoints.empty()) {
+    in_flight_[broker_id] = false;
+    co_return;
+  }
   // Shared with the deadline's handler, which may run after this coroutine is done.
   auto socket = std::make_shared<tcp::socket>(executor);
   asio::steady_timer deadline(executor);
@@ -55,13 +65,21 @@ asio::awaitable<void> BrokerLiveness::probe(int32_t broker_id, std::string why) 
   });
   co_await socket->async_connect(*endpoints.begin(), asio::redirect_error(asio::use_awaitable, ec));
   deadline.cancel();
+  in_flight_[broker_id] = false;
   if (ec != asio::error::connection_refused) {
-    next_probe_[broker_id] = std::chrono::steady_clock::now() + kQuietAfterAlive;
-    co_return;  // listening, or no answer: it keeps its session
+    quiet_until_[broker_id] = std::chrono::steady_clock::now() + kQuietAfterAlive;
+    // Listening, or no answer: it keeps its session, unless its connection closed meanwhile.
+    if (auto again = again_.find(broker_id); again != again_.end()) {
+      std::string next = std::move(again->second);
+      again_.erase(again);
+      suspect(broker_id, std::move(next));
+    }
+    co_return;
   }
+  again_.erase(broker_id);
   broker_.controller.fence_gone(broker_id, epoch,
                                 fmt::format("{}, and nothing listens on {}:{} (connection refused)", why, host, port));
-  next_probe_.erase(broker_id);
+  quiet_until_.erase(broker_id);
 }
 
 }  // namespace fjord::broker

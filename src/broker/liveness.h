@@ -25,9 +25,11 @@ class BrokerLiveness : public std::enable_shared_from_this<BrokerLiveness> {
  public:
   explicit BrokerLiveness(Broker& broker) : broker_(broker) {}
 
-  // Probes `broker_id`'s listener (one probe at a time per broker, and none again for a while
-  // after one found it listening); fences it when the connection is refused.
-  void suspect(int32_t broker_id, std::string why);
+  // Probes `broker_id`'s listener (one probe at a time per broker); fences it when the
+  // connection is refused. `repeatable` suspicions (an overdue heartbeat, a takeover) are not
+  // probed again for a while after a probe found the broker listening; a closed heartbeat
+  // connection is new evidence and always is.
+  void suspect(int32_t broker_id, std::string why, bool repeatable = false);
 
   // How long a probe waits for the connection: a listener on a live host answers in well under
   // a millisecond; no answer at all is not a refusal.
@@ -39,7 +41,9 @@ class BrokerLiveness : public std::enable_shared_from_this<BrokerLiveness> {
   asio::awaitable<void> probe(int32_t broker_id, std::string why);
 
   Broker& broker_;
-  std::map<int32_t, std::chrono::steady_clock::time_point> next_probe_;  // not before then
+  std::map<int32_t, bool> in_flight_;
+  std::map<int32_t, std::string> again_;  // new evidence that came during a probe: probe again after it
+  std::map<int32_t, std::chrono::steady_clock::time_point> quiet_until_;  // found listening: repeatable ones wait
 };
 
 }  // namespace fjord::broker

@@ -187,12 +187,12 @@ asio::awaitable<void> check_loop(Broker& broker) {
     if (now_leading && !leading) {
       auto image = broker.store.image();
       for (const auto& [id, b] : image->brokers())
-        if (!b.fenced) broker.liveness->suspect(id, "this node took over as controller");
+        if (!b.fenced) broker.liveness->suspect(id, "this node took over as controller", true);
     }
     leading = now_leading;
     const auto interval = std::chrono::milliseconds(broker.config()->get_long("broker.heartbeat.interval.ms"));
     for (int32_t id : broker.controller.overdue_brokers(interval * 3 / 2))
-      broker.liveness->suspect(id, "its heartbeat is overdue");
+      broker.liveness->suspect(id, "its heartbeat is overdue", true);
     timer.expires_after(std::chrono::milliseconds(
         std::clamp<int64_t>(broker.config()->get_long("broker.session.timeout.ms") / 8, 10, 250)));
     std::error_code ec;

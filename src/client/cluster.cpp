@@ -5,6 +5,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <set>
 
 #include "client/client.h"
 #include "client/rdkafka_helpers.h"
@@ -25,20 +26,35 @@ int cluster_describe(const Common& c) {
   req.allow_auto_topic_creation = false;
   auto md = conn->call<protocol::MetadataResponse>(req, 12);
   if (!md) return fail(md.error());
+  const bool no_quorum = md->controller_id < 0;
   fmt::print("cluster id: {}\ncontroller: {}\n", md->cluster_id.value_or("-"),
-             md->controller_id < 0 ? std::string("none") : std::to_string(md->controller_id));
+             no_quorum ? std::string("none: the metadata quorum has no leader (is a majority of the voters up and "
+                                     "reachable?); what follows is this broker's last known state")
+                       : std::to_string(md->controller_id));
   auto brokers = md->brokers;
   std::sort(brokers.begin(), brokers.end(), [](const auto& a, const auto& b) { return a.node_id < b.node_id; });
-  std::vector<std::vector<std::string>> rows{{"BROKER", "HOST", "PORT", "RACK", "LEADS"}};
-  for (const auto& b : brokers) {
+  // Metadata lists the brokers clients may use; a registered broker that is fenced (stopped,
+  // dead or cut off) is missing there but still named among the partitions' replicas.
+  std::set<int32_t> listed, replicas;
+  for (const auto& b : brokers) listed.insert(b.node_id);
+  for (const auto& t : md->topics)
+    for (const auto& p : t.partitions) replicas.insert(p.replica_nodes.begin(), p.replica_nodes.end());
+  std::vector<std::vector<std::string>> rows{{"BROKER", "STATE", "HOST", "PORT", "RACK", "LEADS"}};
+  auto leads_of = [&](int32_t id) {
     size_t leads = 0;
     for (const auto& t : md->topics)
-      for (const auto& p : t.partitions) leads += p.leader_id == b.node_id ? 1 : 0;
-    rows.push_back({std::to_string(b.node_id), b.host, std::to_string(b.port), b.rack.value_or("-"), std::to_string(leads)});
-  }
+      for (const auto& p : t.partitions) leads += p.leader_id == id ? 1 : 0;
+    return std::to_string(leads);
+  };
+  for (const auto& b : brokers)
+    rows.push_back({std::to_string(b.node_id), "alive", b.host, std::to_string(b.port), b.rack.value_or("-"),
+                    leads_of(b.node_id)});
+  for (int32_t id : replicas)
+    if (!listed.contains(id)) rows.push_back({std::to_string(id), "fenced (down)", "-", "-", "-", leads_of(id)});
+  std::sort(rows.begin() + 1, rows.end(), [](const auto& a, const auto& b) { return std::stoi(a[0]) < std::stoi(b[0]); });
   print_table(rows);
   std::vector<std::vector<std::string>> trouble{{"TOPIC", "PARTITION", "LEADER", "REPLICAS", "ISR", "OFFLINE", "STATE"}};
-  size_t partitions = 0;
+  size_t partitions = 0, offline_count = 0, under_count = 0;
   auto ids = [](const std::vector<int32_t>& v) { return v.empty() ? std::string("-") : fmt::format("{}", fmt::join(v, ",")); };
   auto topics = md->topics;
   std::sort(topics.begin(), topics.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
@@ -48,13 +64,15 @@ int cluster_describe(const Common& c) {
       const bool offline = p.leader_id < 0;
       const bool under = p.isr_nodes.size() < p.replica_nodes.size();
       if (!offline && !under) continue;
+      offline_count += offline ? 1 : 0;
+      under_count += offline ? 0 : 1;
       trouble.push_back({t.name.value_or("?"), std::to_string(p.partition_index),
                          offline ? std::string("none") : std::to_string(p.leader_id), ids(p.replica_nodes),
                          ids(p.isr_nodes), ids(p.offline_replicas), offline ? "offline" : "under-replicated"});
     }
   }
-  fmt::print("{} topic(s), {} partition(s), {} offline or under-replicated\n", topics.size(), partitions,
-             trouble.size() - 1);
+  fmt::print("{} topic(s), {} partition(s): {} offline, {} under-replicated{}\n", topics.size(), partitions,
+             offline_count, under_count, no_quorum ? " (as last known: no quorum)" : "");
   if (trouble.size() > 1) print_table(trouble);
   return 0;
 }

@@ -255,10 +255,14 @@ int group_describe(const Common& c, const std::string& group) {
   for (const auto& [tp, member] : owner) positions.try_emplace(tp, -1);
   std::vector<std::vector<std::string>> rows = {
       {"TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "MEMBER-ID"}};
+  // The log end is the high watermark (as Kafka's tool reads it, read_uncommitted), not the
+  // last stable offset, which stays behind an open transaction and would make the lag too low.
+  Kafka ends = make_client(c, RD_KAFKA_CONSUMER, {{"isolation.level", "read_uncommitted"}}, error);
+  if (!ends) return fail(error);
   for (const auto& [tp, offset] : positions) {
     int64_t start = -1, end = -1;
-    bool known = rd_kafka_query_watermark_offsets(rk.get(), tp.first.c_str(), tp.second, &start, &end, c.timeout_ms) ==
-                 RD_KAFKA_RESP_ERR_NO_ERROR;
+    bool known = rd_kafka_query_watermark_offsets(ends.get(), tp.first.c_str(), tp.second, &start, &end,
+                                                  c.timeout_ms) == RD_KAFKA_RESP_ERR_NO_ERROR;
     auto it = owner.find(tp);
     rows.push_back({tp.first, std::to_string(tp.second), offset >= 0 ? std::to_string(offset) : "-",
                     known ? std::to_string(end) : "-", offset >= 0 && known ? std::to_string(end - offset) : "-",

@@ -142,6 +142,11 @@ int topic_describe(const Common& c, const std::string& name) {
   std::string error;
   Kafka rk = make_client(c, RD_KAFKA_PRODUCER, {{"allow.auto.create.topics", "false"}}, error);
   if (!rk) return fail(error);
+  // Offsets as read_uncommitted sees them (the log end is the high watermark) and as
+  // read_committed does (the last stable offset, lower while a transaction is open).
+  Kafka uncommitted = make_client(c, RD_KAFKA_CONSUMER, {{"isolation.level", "read_uncommitted"}}, error);
+  Kafka committed = make_client(c, RD_KAFKA_CONSUMER, {{"isolation.level", "read_committed"}}, error);
+  if (!uncommitted || !committed) return fail(error);
   auto md = topic_metadata(rk.get(), c, name);
   if (!md) return fail(md.error());
   const auto& tm = (*md)->topics[0];
@@ -156,16 +161,29 @@ int topic_describe(const Common& c, const std::string& name) {
       fmt::print("{}  offline\n", where);
       continue;
     }
-    int64_t lo = -1, hi = -1;
-    rd_kafka_query_watermark_offsets(rk.get(), name.c_str(), part.id, &lo, &hi, c.timeout_ms);
-    fmt::print("{}  log start {}  log end {}\n", where, lo, hi);
+    int64_t lo = -1, hi = -1, stable_lo = -1, stable = -1;
+    rd_kafka_query_watermark_offsets(uncommitted.get(), name.c_str(), part.id, &lo, &hi, c.timeout_ms);
+    rd_kafka_query_watermark_offsets(committed.get(), name.c_str(), part.id, &stable_lo, &stable, c.timeout_ms);
+    fmt::print("{}  log start {}  log end {}{}\n", where, lo, hi,
+               stable >= 0 && stable != hi ? fmt::format("  last stable {}", stable) : "");
   }
   md->reset();
 
   auto configs = describe_topic_configs(rk.get(), c, name);
   if (!configs) return fail(configs.error());
   fmt::print("configs:\n");
-  for (const ConfigValue& v : *configs) fmt::print("  {}={}{}\n", v.name, v.value, v.is_default ? "" : "  (set)");
+  // Where each value comes from: the topic's own override, the broker's configuration (its file,
+  // --set, or a dynamic broker config), or Kafka's default (shown bare).
+  auto source = [](const ConfigValue& v) -> std::string {
+    switch (v.source) {
+      case RD_KAFKA_CONFIG_SOURCE_DYNAMIC_TOPIC_CONFIG: return "  (topic)";
+      case RD_KAFKA_CONFIG_SOURCE_DYNAMIC_BROKER_CONFIG:
+      case RD_KAFKA_CONFIG_SOURCE_DYNAMIC_DEFAULT_BROKER_CONFIG:
+      case RD_KAFKA_CONFIG_SOURCE_STATIC_BROKER_CONFIG: return "  (broker)";
+      default: return "";
+    }
+  };
+  for (const ConfigValue& v : *configs) fmt::print("  {}={}{}\n", v.name, v.value, source(v));
   return 0;
 }
 

@@ -279,8 +279,8 @@ def test_cli_describes_the_cluster_and_topic_placement(cluster_factory):
     assert out.returncode == 0, out.stderr
     assert "controller: %d" % c.controller_id() in out.stdout, out.stdout
     for i, n in enumerate(c.nodes):
-        assert any(l.split()[:3] == [str(i), "127.0.0.1", str(n.port)] for l in out.stdout.splitlines()), out.stdout
-    assert "0 offline or under-replicated" in out.stdout, out.stdout
+        assert any(l.split()[:4] == [str(i), "alive", "127.0.0.1", str(n.port)] for l in out.stdout.splitlines()), out.stdout
+    assert "0 offline, 0 under-replicated" in out.stdout, out.stdout
     out = run_fjord("topic", "describe", topic, "-b", c.nodes[1].bootstrap)
     assert out.returncode == 0, out.stderr
     leaders = c.leaders(topic)
@@ -291,7 +291,18 @@ def test_cli_describes_the_cluster_and_topic_placement(cluster_factory):
     c.nodes[victim].kill9()
     c.wait_brokers(2, node=c.nodes[c.controller_id()])
     out = run_fjord("cluster", "describe", "-b", c.nodes[c.controller_id()].bootstrap)
-    assert "1 offline or under-replicated" in out.stdout and "offline" in out.stdout, out.stdout
+    assert "1 offline, 0 under-replicated" in out.stdout, out.stdout
+    # The dead broker is still listed, as down.
+    assert any(l.split()[:3] == [str(victim), "fenced", "(down)"] for l in out.stdout.splitlines()), out.stdout
+    # No quorum: said so. (With two of three voters gone the last one cannot lead.)
+    other = next(i for i in range(3) if i not in (victim, c.controller_id()))
+    last = c.controller_id()
+    c.nodes[other].kill9()
+    def says_no_quorum():
+        o = run_fjord("cluster", "describe", "-b", c.nodes[last].bootstrap)
+        return o.stdout if "the metadata quorum has no leader" in o.stdout else None
+    out = wait_until(says_no_quorum, timeout=20, what="cluster describe saying there is no quorum")
+    assert "(as last known: no quorum)" in out, out
 
 
 def test_topic_growth_and_deletion_reach_every_node(cluster_factory):

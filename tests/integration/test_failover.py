@@ -4,6 +4,7 @@ refuse connections, so produce resumes within 2 s; a paused broker, whose port s
 keeps its whole session."""
 
 import signal
+import threading
 import time
 
 from clients import ok_reports, produce_all, producer
@@ -29,10 +30,13 @@ def test_produce_resumes_within_2s_of_a_leaders_kill9_at_default_settings(cluste
         leaders = c.leaders(topic)
         part, victim_id = next((pt, l) for pt, l in sorted(leaders.items()) if l != controller)
         victim = c.nodes[victim_id]
+        watcher = c.nodes[controller]
         victim.kill9()
         started = time.monotonic()
         ok_reports(produce_all(p, topic, [{"value": b"after kill %d" % round_, "partition": part}], timeout=30))
         took.append(time.monotonic() - started)
+        new_leader = c.leaders(topic, node=watcher)[part]
+        assert new_leader not in (-1, victim_id), new_leader
         victim.start()
         c.wait_brokers(3, timeout=30)
     print("produce resumed after kill -9 in (s):", ", ".join("%.2f" % t for t in took))

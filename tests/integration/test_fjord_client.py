@@ -31,11 +31,11 @@ def test_topic_commands(broker):
     r = fjord(broker, "topic", "describe", "cli-topic")
     assert r.returncode == 0, r.stderr
     assert "partitions 3" in r.stdout
-    assert "retention.ms=3600000  (set)" in r.stdout
+    assert "retention.ms=3600000  (topic)" in r.stdout
     r = fjord(broker, "topic", "alter-config", "cli-topic", "--set", "segment.bytes=1048576", "--delete", "retention.ms")
     assert r.returncode == 0, r.stderr
     r = fjord(broker, "topic", "describe", "cli-topic")
-    assert "segment.bytes=1048576  (set)" in r.stdout
+    assert "segment.bytes=1048576  (topic)" in r.stdout
     assert "retention.ms=604800000\n" in r.stdout  # back to the default
     r = fjord(broker, "topic", "alter-config", "cli-topic", "--set", "retention.ms=soon")
     assert r.returncode != 0 and r.stderr.startswith("error:")
@@ -125,3 +125,33 @@ def test_produce_to_a_missing_topic_prints_the_brokers_error(broker_factory):
     assert r.returncode != 0
     assert "UNKNOWN_TOPIC_OR_PART" in r.stderr and "no-such-topic" in r.stderr, r.stderr
     assert time.monotonic() - started < 10, "it should not wait out the delivery timeout"
+
+
+def test_describe_shows_where_configs_come_from_and_the_high_watermark(broker_factory):
+    from confluent_kafka import Producer
+
+    b = broker_factory("--set", "log.segment.bytes=2097152")
+    assert fjord(b, "topic", "create", "sources", "-p", "1", "-c", "retention.ms=3600000").returncode == 0
+    p = Producer({"bootstrap.servers": b.bootstrap, "transactional.id": "describe-txn", "linger.ms": 0})
+    p.init_transactions(20)
+    p.begin_transaction()
+    p.produce("sources", b"committed", partition=0)
+    p.commit_transaction(20)  # offsets 0 (the record) and 1 (its commit marker)
+    p.begin_transaction()
+    for i in range(3):
+        p.produce("sources", b"open %d" % i, partition=0)
+    p.flush(20)
+    try:
+        r = fjord(b, "topic", "describe", "sources")
+        assert r.returncode == 0, r.stderr
+        assert "retention.ms=3600000  (topic)" in r.stdout, r.stdout
+        assert "segment.bytes=2097152  (broker)" in r.stdout, r.stdout
+        assert "cleanup.policy=delete\n" in r.stdout, r.stdout  # Kafka's default: no mark
+        # The open transaction's records are below the high watermark, above the last stable offset.
+        (line,) = [l for l in r.stdout.splitlines() if "partition 0" in l]
+        fields = line.split()
+        end = int(fields[fields.index("end") + 1])
+        stable = int(fields[fields.index("stable") + 1])
+        assert end == 5 and stable == 2, line
+    finally:
+        p.abort_transaction(20)

@@ -51,7 +51,7 @@ def test_elect_leaders_on_request_and_its_errors(cluster_factory):
     want = preferred(c, topic)
     victim = c.nodes[want[0]]
     victim.kill9()
-    c.wait_leaders(topic, lambda l: l[0] not in (-1, want[0]), what="a new leader for partition 0")
+    c.wait_leaders(topic, lambda l: l.get(0, -1) not in (-1, want[0]), what="a new leader for partition 0")
     # Its preferred replica is down: not available.
     r = elect(c, "--topic", topic, "--partition", "0")
     assert r.returncode == 1, r.stdout + r.stderr

@@ -47,6 +47,7 @@ EXPECTED_VERSIONS = {
     67: (0, 0),  # AllocateProducerIds (brokers to the controller)
     23: (2, 4),  # OffsetForLeaderEpoch (followers, KIP-320 clients)
     56: (2, 3),  # AlterPartition (leaders to the controller)
+    43: (0, 2),  # ElectLeaders
     45: (0, 0),  # AlterPartitionReassignments
     46: (0, 0),  # ListPartitionReassignments
 }
