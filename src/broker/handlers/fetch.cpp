@@ -116,7 +116,9 @@ struct Target {
   int32_t partition;
   int64_t offset;
   int32_t max_bytes;
-  SessionPartition* session = nullptr;  // set for session partitions
+  // Its key in the session (session partitions only). Not a pointer: another request on the
+  // session may close it, or forget the partition, while this one waits.
+  std::optional<std::pair<std::string, int32_t>> session_key;
   int32_t leader_epoch = -1;
 };
 
@@ -182,12 +184,12 @@ asio::awaitable<FetchResponse> handle_fetch(RequestContext& ctx, FetchRequest& r
     session->last_used_ms = now_ms();
     resp.session_id = session->id;
     for (auto& [key, sp] : session->partitions)
-      targets.push_back({sp.topic, sp.topic_id, sp.partition, sp.fetch_offset, sp.max_bytes, &sp});
+      targets.push_back({sp.topic, sp.topic_id, sp.partition, sp.fetch_offset, sp.max_bytes, key});
   } else {
     for (const auto& t : req.topics) {
       std::string name = name_of(t);
       for (const auto& p : t.partitions)
-        targets.push_back({name, t.topic_id, p.partition, p.fetch_offset, p.partition_max_bytes, nullptr,
+        targets.push_back({name, t.topic_id, p.partition, p.fetch_offset, p.partition_max_bytes, std::nullopt,
                            p.current_leader_epoch});
     }
   }
@@ -257,14 +259,22 @@ asio::awaitable<FetchResponse> handle_fetch(RequestContext& ctx, FetchRequest& r
   // Group by topic, in target order. An incremental response carries only partitions with
   // records, an error, or a changed high watermark or log start offset.
   std::map<std::string, size_t> topic_index;
+  // Looked up again: the session may have been closed or evicted meanwhile (its partitions
+  // then answer in full).
+  FetchSession* now_session = resp.session_id != 0 ? cache.find(resp.session_id) : nullptr;
   for (size_t i = 0; i < targets.size(); ++i) {
     const Target& t = targets[i];
     auto& o = outs[i];
-    if (t.session != nullptr) {
-      bool changed = o.records.size() > 0 || o.error_code != 0 || o.high_watermark != t.session->sent_high_watermark ||
-                     o.log_start_offset != t.session->sent_log_start;
-      t.session->sent_high_watermark = o.high_watermark;
-      t.session->sent_log_start = o.log_start_offset;
+    SessionPartition* sp = nullptr;
+    if (t.session_key && now_session != nullptr) {
+      auto it = now_session->partitions.find(*t.session_key);
+      if (it != now_session->partitions.end()) sp = &it->second;
+    }
+    if (sp != nullptr) {
+      bool changed = o.records.size() > 0 || o.error_code != 0 || o.high_watermark != sp->sent_high_watermark ||
+                     o.log_start_offset != sp->sent_log_start;
+      sp->sent_high_watermark = o.high_watermark;
+      sp->sent_log_start = o.log_start_offset;
       if (incremental && !changed) continue;
     }
     std::string key = version >= 13 ? t.topic_id.to_string() : t.topic;

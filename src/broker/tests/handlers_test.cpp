@@ -994,6 +994,43 @@ TEST_F(HandlersTest, IncrementalFetchSessions) {
   EXPECT_EQ(fetch(id, 5, {}).error_code, code(ErrorCode::FETCH_SESSION_ID_NOT_FOUND));
 }
 
+// A fetch waiting in its long poll holds on to its session's partitions; another request may
+// close the session meanwhile (epoch -1). Under ASan a pointer kept across the wait into the
+// closed session was a heap-use-after-free.
+TEST_F(HandlersTest, AFetchSessionClosedWhileAFetchOnItWaits) {
+  create("w", 1, 5);
+  auto fetch_req = [](int32_t session, int32_t epoch, int32_t max_wait_ms, bool with_partition) {
+    FetchRequest req;
+    req.max_wait_ms = max_wait_ms;
+    req.min_bytes = 1;
+    req.max_bytes = 1 << 20;
+    req.session_id = session;
+    req.session_epoch = epoch;
+    if (with_partition) {
+      auto& t = req.topics.emplace_back();
+      t.topic = "w";
+      auto& fp = t.partitions.emplace_back();
+      fp.partition = 0;
+      fp.fetch_offset = 0;
+      fp.partition_max_bytes = 1 << 20;
+    }
+    return req;
+  };
+  auto opened = call<FetchResponse>(fetch_req(0, 0, 0, true), 12);
+  ASSERT_EQ(opened.error_code, 0);
+  ASSERT_NE(opened.session_id, 0);
+  // The first waits (nothing to read) for 300 ms; the second closes the session at once.
+  std::vector<FetchRequest> both{fetch_req(opened.session_id, 1, 300, false),
+                                 fetch_req(opened.session_id, -1, 0, false)};
+  auto answers = call_all<FetchResponse>(both, 12);
+  ASSERT_EQ(answers.size(), 2u);
+  EXPECT_EQ(answers[0].error_code, 0);
+  EXPECT_EQ(answers[1].error_code, 0);
+  // The session is gone: the next incremental fetch is told so.
+  EXPECT_EQ(call<FetchResponse>(fetch_req(opened.session_id, 2, 0, false), 12).error_code,
+            code(ErrorCode::FETCH_SESSION_ID_NOT_FOUND));
+}
+
 TEST_F(HandlersTest, AlterConfigsAndIncrementalAlterConfigs) {
   create("cfg", 1, 5, {{"retention.ms", "1000"}, {"segment.bytes", "1048576"}});
   auto overrides = [&] { return store_->topic("cfg")->configs; };
