@@ -25,13 +25,15 @@ void BrokerLiveness::suspect(int32_t broker_id, std::string why, bool repeatable
     return;
   in_flight_[broker_id] = true;
   asio::co_spawn(broker_.controller_context(),
-                 [self = shared_from_this(), broker_id, why = std::move(why)]() mutable -> asio::awaitable<void> {
-                   co_await self->probe(broker_id, std::move(why));
+                 // `why` stays in the closure, which lives as long as the coroutine (no by-value
+                 // coroutine parameters: see shards.h).
+                 [self = shared_from_this(), broker_id, why = std::move(why)]() -> asio::awaitable<void> {
+                   co_await self->probe(broker_id, why);
                  },
                  asio::detached);
 }
 
-asio::awaitable<void> BrokerLiveness::probe(int32_t broker_id, std::string why) {
+asio::awaitable<void> BrokerLiveness::probe(int32_t broker_id, const std::string& why) {
   std::string host;
   int32_t port = 0;
   int64_t epoch = -1;

@@ -38,7 +38,7 @@ class BrokerLiveness : public std::enable_shared_from_this<BrokerLiveness> {
   static constexpr std::chrono::milliseconds kQuietAfterAlive{1000};
 
  private:
-  asio::awaitable<void> probe(int32_t broker_id, std::string why);
+  asio::awaitable<void> probe(int32_t broker_id, const std::string& why);
 
   Broker& broker_;
   std::map<int32_t, bool> in_flight_;
