@@ -19,8 +19,10 @@ bool apply_metadata_change(Broker& broker, const metadata::Image& before, const 
   if (configs_changed) broker.live_config.update(after);
   const std::filesystem::path data_dir = broker.static_config().data_dir();
 
-  // Partitions this node no longer hosts: the topic went, or the partition moved away.
-  std::vector<std::filesystem::path> deleted;
+  // Partitions this node no longer hosts: the topic went, or the partition moved away. The
+  // directory moves on the partition's own shard, after its log is forgotten there: an append,
+  // a roll or a cleaner pass of that shard never finds it renamed under an open log (nor, with
+  // the topic made again, writes into the new one's directory).
   for (const auto& [name, was] : before.topics()) {
     const metadata::TopicInfo* now = after.find(was->id);
     if (now == was.get()) continue;
@@ -28,16 +30,18 @@ bool apply_metadata_change(Broker& broker, const metadata::Image& before, const 
       if (!hosts(*was, p, node) || (now != nullptr && hosts(*now, p, node))) continue;
       storage::LogManager* logs = broker.logs[static_cast<size_t>(broker.shard_of(was->name, p))].get();
       refresh_replication(broker, was->name, p);
-      asio::post(broker.shards.context(broker.shard_of(was->name, p)), [logs, topic = was->name, p] { logs->forget(topic, p); });
-      auto marked = storage::mark_dir_deleted(storage::partition_dir(data_dir, was->name, p));
-      if (marked) {
-        deleted.push_back(std::move(*marked));
-      } else {
-        spdlog::warn("{}-{} is gone but its directory could not be moved: {}", was->name, p, marked.error());
-      }
+      asio::post(broker.shards.context(broker.shard_of(was->name, p)),
+                 [logs, topic = was->name, p, dir = storage::partition_dir(data_dir, was->name, p)] {
+                   logs->forget(topic, p);
+                   auto marked = storage::mark_dir_deleted(dir);
+                   if (!marked) {
+                     spdlog::warn("{}-{} is gone but its directory could not be moved: {}", topic, p, marked.error());
+                     return;
+                   }
+                   storage::remove_in_background({std::move(*marked)});
+                 });
     }
   }
-  if (!deleted.empty()) storage::remove_in_background(std::move(deleted));
 
   // New partitions here, and new configs for the ones already here.
   for (const auto& [name, topic] : after.topics()) {

@@ -578,6 +578,35 @@ TEST_F(HandlersTest, OffsetForLeaderEpochOnASingleReplicaAndMinInsyncReplicas) {
   }
 }
 
+// A deleted partition's directory moves on the partition's shard, after the log there is
+// forgotten; the controller thread that applied the deletion does not rename it under a log
+// its shard may still be appending to or rolling.
+TEST_F(HandlersTest, APartitionDirectoryMovesOnlyAfterItsShardForgotTheLog) {
+  create("moving", 1, 5);
+  ProduceRequest req;
+  req.acks = 1;
+  auto& t = req.topic_data.emplace_back();
+  t.name = "moving";
+  auto& p = t.partition_data.emplace_back();
+  p.index = 0;
+  p.records = Records(batch_of(1, 1'700'000'000'000, "m-"));
+  ASSERT_EQ(call<ProduceResponse>(req, 9).responses[0].partition_responses[0].error_code, 0);
+  auto topic = store_->topic("moving");
+  ASSERT_NE(logs_[0]->find("moving", 0, topic->id), nullptr);
+  // Deleted on the controller thread while shard 0 is idle (it runs only inside call()).
+  std::promise<bool> deleted;
+  asio::post(shards_.controller(), [&] { deleted.set_value(controller_->delete_topic(*topic).ok()); });
+  ASSERT_TRUE(deleted.get_future().get());
+  EXPECT_EQ(store_->topic("moving"), nullptr);
+  EXPECT_NE(logs_[0]->find("moving", 0, topic->id), nullptr) << "the shard has not run yet";
+  EXPECT_TRUE(fs::exists(dir_ / "moving-0")) << "renamed under a log its shard still has open";
+  // The shard runs: the log is forgotten, then its directory moves out of the way.
+  shards_.context(0).restart();
+  shards_.context(0).poll();
+  EXPECT_EQ(logs_[0]->find("moving", 0, topic->id), nullptr);
+  EXPECT_FALSE(fs::exists(dir_ / "moving-0"));
+}
+
 TEST_F(HandlersTest, ProduceErrors) {
   create("small", 1, 5, {{"max.message.bytes", "200"}});
   auto produce = [&](const std::string& topic, int32_t partition, Bytes records, int16_t acks = 1) {
